@@ -1,0 +1,1 @@
+"""Invoke task modules: one module per collection, each doing one thing. tasks.py assembles them."""

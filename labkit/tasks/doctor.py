@@ -1,0 +1,31 @@
+"""doctor: the preflight report."""
+from __future__ import annotations
+
+from labkit.tasks._common import labtask, settings
+
+
+@labtask(help={"json": "print the report as JSON (for an instructor collecting a room's results)"})
+def doctor(c, json=False):  # noqa: A002 (invoke flag name)
+    """Check this laptop for the lab: Vagrant, provider, RAM, disk, CPUs, virtualization, bundle, network."""
+    import json as jsonlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    from invoke import Exit
+
+    from labkit import doctor as checks
+    from labkit import ui
+
+    s = settings(c)
+    probe = checks.Probe()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        report = list(pool.map(lambda check: check(s, probe), checks.CHECKS))
+    if json:
+        print(jsonlib.dumps([r.__dict__ for r in report], indent=2))
+    else:
+        ui.table("labkit doctor", ["check", "result", "detail", "fix"],
+                 [[r.name, r.status, r.detail, r.fix] for r in report])
+        fails = sum(r.status == checks.FAIL for r in report)
+        warns = sum(r.status == checks.WARN for r in report)
+        ui.say(f"{fails} failed, {warns} warning(s), {len(report) - fails - warns} ok")
+    if any(r.status == checks.FAIL for r in report):
+        raise Exit(code=1)

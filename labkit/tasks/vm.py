@@ -1,0 +1,213 @@
+"""vm.*: the lab's virtual machines, through Vagrant (create → provision → halt → destroy, snapshots)."""
+from __future__ import annotations
+
+import re
+
+from labkit import ui
+from labkit.errors import LabkitError
+from labkit.tasks._common import labtask, settings
+
+NODE_HELP = "only this node (default: every node in settings)"
+SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+def _targets(s, node):
+    return [s.node(node)] if node else s.nodes
+
+
+def _vagrant(s):
+    from labkit.vagrant import Vagrant
+
+    return Vagrant(s.root)
+
+
+def _forget_ssh(s, node: str) -> None:
+    """Ports and addresses change across boots: drop the cached ssh facts."""
+    from labkit.backends import ssh_cache_file
+
+    ssh_cache_file(s, node).unlink(missing_ok=True)
+
+
+def preflight(s, vg, nodes) -> dict:
+    """Doctor's checks and `vagrant status`, concurrently. Returns each node's state.
+
+    Nothing to start (all running) → no check can block. Otherwise the first failed check stops
+    us with its fix, before Vagrant can fail with something less clear.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from labkit import doctor
+
+    with ui.step("Checking prerequisites") as st, ThreadPoolExecutor(max_workers=8) as pool:
+        probe = doctor.Probe()
+        checks = [pool.submit(check, s, probe) for check in doctor.CHECKS]
+        states = {n.name: pool.submit(vg.status, n.name) for n in nodes}
+        try:
+            found = {name: f.result() for name, f in states.items()}
+        except LabkitError as exc:
+            found, status_error = None, exc
+        if found and all(state == "running" for state in found.values()):
+            return found
+        failed = [c for c in (f.result() for f in checks) if c.status == doctor.FAIL]
+        if failed:
+            for c in failed:
+                st.log(f"{c.name}: {c.detail}")
+            more = f" ({len(failed) - 1} more problem(s) above; invoke doctor shows all)" if len(failed) > 1 else ""
+            raise LabkitError(failed[0].detail + more, failed[0].fix)
+        if found is None:
+            raise status_error
+        return found
+
+
+def ensure_box(s, vg) -> None:
+    """Add the box from the bundle (hash-checked) if Vagrant doesn't have it: no download, ever."""
+    from labkit import vagrant
+    from labkit.bundle import hashing, lock
+
+    if vagrant.box_installed(s.box, s.provider):
+        return
+    art = lock.load(s.lock_file).box_for(s.box, s.provider)
+    if art is None:
+        raise LabkitError(f"the box {s.box} ({s.provider}) is not installed and {s.lock_file.name} has no file for it",
+                          "add it with vagrant box add, or pick a box the lock carries")
+    with ui.step(f"Adding box {s.box} from the bundle") as st:
+        bad = hashing.problem(art, s.bundle_dir)
+        if bad:
+            raise LabkitError(f"bundle artifact {art.name} ({art.path}) is {bad}",
+                              f"run invoke bundle.fetch --only {art.name}")
+        vg.stream(st, "box", "add", "--name", s.box, "--provider", s.provider, "--force", str(art.file(s.bundle_dir)))
+
+
+@labtask(help={"node": NODE_HELP})
+def up(c, node=None):
+    """Create and start the lab VM(s) and provision them offline from the bundle. Safe to re-run."""
+    s = settings(c)
+    vg = _vagrant(s)
+    nodes = _targets(s, node)
+    states = preflight(s, vg, nodes)
+    if all(states[n.name] == "running" for n in nodes):
+        for n in nodes:
+            with ui.step(f"Starting VM {n.name}") as st:
+                st.skip("already running")
+        return
+    ensure_box(s, vg)
+    s.bundle_dir.mkdir(parents=True, exist_ok=True)
+    for n in nodes:
+        verb = "Creating" if states[n.name] == "not_created" else "Starting"
+        with ui.step(f"{verb} VM {n.name} ({s.provider}, {s.box}, {n.ip})") as st:
+            if states[n.name] == "running":
+                st.skip("already running")
+                continue
+            _forget_ssh(s, n.name)
+            vg.stream(st, "up", n.name, f"--provider={s.provider}")
+
+
+@labtask(help={"node": NODE_HELP, "step": "run only this provision/ script (e.g. base)"})
+def provision(c, node=None, step=None):
+    """Run the provision/ scripts again on running VM(s); they skip what is already done."""
+    s = settings(c)
+    vg = _vagrant(s)
+    if step and step not in s.data["provision"]:
+        raise LabkitError(f"'{step}' is not a provision step", "use one of: " + ", ".join(s.data["provision"]))
+    for n in _targets(s, node):
+        with ui.step(f"Provisioning {n.name}" + (f" ({step})" if step else "")) as st:
+            if vg.status(n.name) != "running":
+                raise LabkitError(f"{n.name} is not running", "run invoke vm.up first")
+            vg.stream(st, "provision", n.name, *(["--provision-with", step] if step else []))
+
+
+@labtask(help={"node": NODE_HELP})
+def halt(c, node=None):
+    """Shut the VM(s) down gracefully; vm.up starts them again where they were."""
+    s = settings(c)
+    vg = _vagrant(s)
+    for n in _targets(s, node):
+        with ui.step(f"Stopping VM {n.name}") as st:
+            state = vg.status(n.name)
+            if state == "not_created":
+                st.skip("not created")
+            elif state != "running":
+                st.skip(f"already {state}")
+            else:
+                _forget_ssh(s, n.name)
+                vg.stream(st, "halt", n.name)
+
+
+@labtask(help={"node": NODE_HELP})
+def destroy(c, node=None):
+    """Delete the VM(s) and their disks (the box and the bundle stay, so vm.up is offline again)."""
+    s = settings(c)
+    vg = _vagrant(s)
+    for n in _targets(s, node):
+        with ui.step(f"Destroying VM {n.name}") as st:
+            _forget_ssh(s, n.name)
+            if vg.status(n.name) == "not_created":
+                st.skip("nothing to destroy")
+                continue
+            vg.stream(st, "destroy", "--force", n.name)
+            if n.role == "master":
+                (s.state_dir / "kubeconfig").unlink(missing_ok=True)  # it pointed at the old cluster
+
+
+@labtask(help={"node": "the node (default: the master)", "command": "run this command and exit with its code"})
+def ssh(c, node=None, command=None):
+    """Open a shell on the VM, or run one command there (--command 'kubectl get nodes')."""
+    from invoke import Exit
+
+    s = settings(c)
+    n = s.node(node)
+    vg = _vagrant(s)
+    if vg.status(n.name) != "running":
+        raise LabkitError(f"{n.name} is not running", "run invoke vm.up first")
+    code = vg.interactive("ssh", n.name, *(["--command", command] if command else []))
+    if code:
+        raise Exit(code=code)
+
+
+@labtask(help={"node": NODE_HELP})
+def status(c, node=None):
+    """Show each VM's state, provider, address and box."""
+    s = settings(c)
+    vg = _vagrant(s)
+    rows = [[n.name, n.role, vg.status(n.name), s.provider, n.ip, s.box] for n in _targets(s, node)]
+    ui.table("VMs", ["node", "role", "state", "provider", "ip", "box"], rows)
+
+
+@labtask(help={"save": "save a snapshot with this name (e.g. fresh, cluster-ready)",
+               "restore": "return the VM to this snapshot", "delete": "delete this snapshot",
+               "list": "list snapshots (the default)", "node": "the node (default: the master)"})
+def snapshot(c, save=None, restore=None, delete=None, list=False, node=None):  # noqa: A002 (invoke flag name)
+    """Save, restore, list or delete VM snapshots: go back to 'fresh' or 'cluster-ready' in seconds."""
+    chosen = [x for x in (save, restore, delete) if x]
+    if len(chosen) > 1:
+        raise LabkitError("give only one of --save, --restore, --delete", "run them one after the other")
+    name = chosen[0] if chosen else None
+    if name is not None and not SNAPSHOT_NAME.match(name):
+        raise LabkitError(f"'{name}' is not a usable snapshot name", "use letters, digits, '.', '_' and '-', like cluster-ready")
+    s = settings(c)
+    n = s.node(node)
+    vg = _vagrant(s)
+    state = vg.status(n.name)
+    if state == "not_created":
+        raise LabkitError(f"{n.name} does not exist yet", "run invoke vm.up first")
+    existing = vg.snapshots(n.name)
+    if save:
+        with ui.step(f"Saving snapshot {save} of {n.name}") as st:
+            if save in existing:
+                vg.stream(st, "snapshot", "delete", n.name, save)  # save means "now", not "the old one"
+            vg.stream(st, "snapshot", "save", n.name, save)
+    elif restore:
+        if restore not in existing:
+            raise LabkitError(f"{n.name} has no snapshot '{restore}'",
+                              "use one of: " + ", ".join(existing) if existing else "save one first: invoke vm.snapshot --save fresh")
+        _forget_ssh(s, n.name)
+        with ui.step(f"Restoring {n.name} to snapshot {restore}") as st:
+            vg.stream(st, "snapshot", "restore", "--no-provision", n.name, restore)
+    elif delete:
+        with ui.step(f"Deleting snapshot {delete} of {n.name}") as st:
+            if delete not in existing:
+                st.skip("no such snapshot")
+            else:
+                vg.stream(st, "snapshot", "delete", n.name, delete)
+    else:
+        ui.table(f"Snapshots of {n.name}", ["snapshot"], [[x] for x in existing] or [["(none)"]])

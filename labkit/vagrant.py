@@ -1,0 +1,138 @@
+"""Vagrant, through python-vagrant: the only module that starts the `vagrant` binary.
+
+python-vagrant finds the executable (PATHEXT on Windows), builds command lines and parses
+machine-readable status and ssh-config. Long commands are streamed by our own loop instead of its
+generator so that Ctrl-C lets Vagrant finish its own cleanup (it destroys a half-created VM)
+before we return. No pty, no POSIX-only calls: this runs on Windows, macOS and Linux laptops.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from labkit import ui
+from labkit.errors import LabkitError
+
+RUNNING = "running"
+NOT_CREATED = "not_created"
+STOPPED = {"poweroff", "shutoff", "saved", "aborted", "shutdown", "paused", "suspended"}
+
+# Vagrant's own error text → what to do about it (fallbacks: doctor catches most of these first).
+KNOWN_ERRORS = [
+    ("could not detect VirtualBox", "VirtualBox is not installed", "install VirtualBox 6.1 or 7.0, or set LABKIT_PROVIDER=libvirt on Linux"),
+    ("The provider 'libvirt' could not be found", "the vagrant-libvirt plugin is missing", "install it: vagrant plugin install vagrant-libvirt (or your distribution's vagrant-libvirt package)"),
+    ("could not be found", "the Vagrant box is not installed", "run invoke bundle.fetch, then invoke vm.up adds the box from the bundle"),
+    ("VT-x is not available", "hardware virtualization is off", "enable VT-x/AMD-V in the firmware (BIOS/UEFI) settings"),
+    ("VERR_NEM", "Hyper-V owns the CPU's virtualization", "turn off Hyper-V/WSL2 (bcdedit /set hypervisorlaunchtype off) and reboot"),
+    ("host-only", "VirtualBox refused the host-only address", "allow 192.168.56.0/21 in /etc/vbox/networks.conf, or keep the default IP"),
+    ("Failed to connect socket to '/var/run/libvirt", "libvirtd is not running", "start it: sudo systemctl start libvirtd"),
+]
+
+
+def explain(output: str, action: str) -> LabkitError:
+    for needle, problem, fix in KNOWN_ERRORS:
+        if needle in output:
+            return LabkitError(f"vagrant {action} failed: {problem}", fix)
+    last = next((ln.strip() for ln in reversed(output.splitlines()) if ln.strip()), "no output")
+    return LabkitError(f"vagrant {action} failed: {last[:200]}", "read Vagrant's output above; invoke doctor checks the usual causes")
+
+
+class Vagrant:
+    def __init__(self, root: Path, env: dict | None = None):
+        import vagrant  # python-vagrant, imported lazily (startup time)
+
+        self.root = Path(root)
+        self.env = dict(os.environ if env is None else env)
+        self._stderr = ""
+        self._v = vagrant.Vagrant(root=str(self.root), env=self.env, out_cm=vagrant.devnull_cm,
+                                  err_cm=self._capture_stderr)
+
+    @contextmanager
+    def _capture_stderr(self):
+        with tempfile.TemporaryFile() as fh:
+            try:
+                yield fh
+            finally:
+                fh.seek(0)
+                self._stderr = fh.read().decode("utf-8", "replace")
+
+    def command(self, *args: str) -> list[str]:
+        try:
+            return self._v._make_vagrant_command(list(args))
+        except RuntimeError:
+            raise LabkitError("Vagrant is not installed (no `vagrant` on PATH)",
+                              "install Vagrant 2.2+ from the USB stick or https://developer.hashicorp.com/vagrant/install") from None
+
+    # --- queries (captured output) ----------------------------------------------------------
+
+    def status(self, node: str) -> str:
+        self.command()  # a clear error if vagrant is missing
+        try:
+            return self._v.status(vm_name=node)[0].state
+        except subprocess.CalledProcessError:
+            raise explain(self._stderr, "status") from None
+
+    def ssh_config(self, node: str) -> str:
+        try:
+            return self._v.ssh_config(vm_name=node)
+        except subprocess.CalledProcessError:
+            raise explain(self._stderr, "ssh-config") from None
+
+    def snapshots(self, node: str) -> list[str]:
+        try:
+            out = self._v._run_vagrant_command(["snapshot", "list", node, "--machine-readable"])
+        except subprocess.CalledProcessError:
+            raise explain(self._stderr, "snapshot list") from None
+        names = []
+        for _ts, _target, kind, data in self._v._parse_machine_readable_output(out):
+            if kind == "ui" and data.startswith("output,"):
+                text = data.split(",", 1)[1].strip()
+                if text and not text.startswith("==>") and "No snapshots" not in text:
+                    names.append(text)
+        return names
+
+    # --- actions (streamed) -----------------------------------------------------------------
+
+    def stream(self, step: "ui.Step", *args: str) -> None:
+        """Run `vagrant ARGS`, showing each line under the step; raise LabkitError on failure."""
+        cmd = self.command(*args)
+        tail: list[str] = []
+        proc = subprocess.Popen(cmd, cwd=self.root, env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            self._pump(proc, step, tail)
+        except KeyboardInterrupt:
+            # Vagrant got the same Ctrl-C and is cleaning up; wait for it instead of killing it.
+            step.log("interrupted: waiting for Vagrant to clean up (Ctrl-C again to stop waiting)")
+            try:
+                self._pump(proc, step, tail)
+            except KeyboardInterrupt:
+                pass
+            raise
+        if proc.returncode != 0:
+            raise explain("\n".join(tail), args[0] if args else "")
+
+    @staticmethod
+    def _pump(proc: subprocess.Popen, step: "ui.Step", tail: list[str]) -> None:
+        assert proc.stdout is not None
+        for raw in iter(proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace")
+            step.log(line)
+            tail.append(line)
+            del tail[:-40]
+        proc.wait()
+
+    def interactive(self, *args: str) -> int:
+        """Hand the terminal to `vagrant ARGS` (vagrant ssh); returns its exit code."""
+        return subprocess.call(self.command(*args), cwd=self.root, env=self.env)
+
+
+def box_installed(name: str, provider: str, env: dict | None = None) -> bool:
+    """Is box `name` installed for `provider`? Reads Vagrant's box directory: no 1.5 s `vagrant box list`."""
+    env = os.environ if env is None else env
+    home = Path(env.get("VAGRANT_HOME") or Path.home() / ".vagrant.d")
+    box_dir = home / "boxes" / name.replace("/", "-VAGRANTSLASH-")
+    return any((version / provider).is_dir() for version in box_dir.glob("*") if version.is_dir())

@@ -1,0 +1,14 @@
+"""labkit's Invoke tasks. Only the namespace lives here; the work is in labkit/tasks/*.
+
+    invoke --list            every task
+    invoke lab               vm.up → cluster.init → app.deploy → verify
+    invoke <task> --help     what a task does and its options
+"""
+from pathlib import Path
+
+from invoke import Collection
+
+from labkit.tasks import doctor, lab, vm
+
+ns = Collection(vm, doctor.doctor, lab.lab)
+ns.configure({"labkit": {"root": str(Path(__file__).resolve().parent)}})
