@@ -77,9 +77,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_request(self, code="-", size="-"):
         # One line per request on stdout, where `kubectl logs` looks.
+        # A request refused before it was parsed (414, 400) has no command or path yet.
         code = getattr(code, "value", code)
+        method, path = self.command or "-", getattr(self, "path", None) or "-"
         print('%s %s "%s %s" %s' % (time.strftime("%Y-%m-%dT%H:%M:%S"), self.client_address[0],
-                                    self.command, self.path, code), flush=True)
+                                    method, path, code), flush=True)
 
     def log_error(self, *args):
         pass  # every error reply already has its log_request line
