@@ -91,9 +91,9 @@ def deploy(c, dry_run=False, timeout=DEPLOY_TIMEOUT):
                f"(context digest {plan.digest[:12]}), then apply:")
         ui.say(objects.to_yaml(objs).rstrip())
         return
+    cluster = _cluster(s)  # a missing kubeconfig fails here, before any build
     for n in s.nodes:
         ensure_image(s, plan, n.name)
-    cluster = _cluster(s)
     with ui.step("Applying manifests/") as st:
         def gone(kind, name):
             apply_mod.wait_gone(cluster, kind, name, DELETE_TIMEOUT, st.log)
