@@ -135,7 +135,7 @@ def apply(cluster: Cluster, obj: dict, wait_gone: Callable[[str, str], None]) ->
 
 
 def wait_gone(cluster: Cluster, kind: str, name: str, timeout: float, log: Callable[[str], None],
-              interval: float = 1.0, clock=time.monotonic, sleep=time.sleep) -> None:
+              interval: float = 0.5, clock=time.monotonic, sleep=time.sleep) -> None:
     deadline = clock() + timeout
     said = False
     while cluster.get(kind, name) is not None:

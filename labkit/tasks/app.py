@@ -157,4 +157,4 @@ def _wait_no_pods(cluster, deployment: dict, timeout: float, log) -> None:
         if not said:
             log(f"waiting for the pods of {deployment['metadata']['name']} to terminate")
             said = True
-        time.sleep(1)
+        time.sleep(0.5)

@@ -20,7 +20,7 @@ import pytest
 
 from labkit import settings as settings_mod
 from labkit.app import build as build_mod
-from tests.conftest import REPO, need, need_binary
+from conftest import REPO, need, need_binary
 
 pytestmark = pytest.mark.t1
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, need
+from conftest import REPO, need
 
 pytestmark = pytest.mark.t1
 
