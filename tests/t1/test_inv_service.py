@@ -30,7 +30,7 @@ LOG_LINE = re.compile(r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d 127\.0\.0\.1 "(\S+) (\S+
 
 def python37() -> str | None:
     """A working Python 3.7 interpreter (pyenv's, on this project's machines), or None."""
-    candidates = [os.environ.get("LABKIT_TEST_PYTHON37", "")]
+    candidates = [os.environ.get("INV_TEST_PYTHON37", "")]
     candidates += sorted(str(p) for p in Path.home().glob(".pyenv/versions/3.7*/bin/python3.7"))
     candidates += ["python3.7"]
     for exe in filter(None, candidates):
