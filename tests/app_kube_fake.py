@@ -59,8 +59,9 @@ class FakeApiServer:
         self.nodes: list[dict] = []
         self.linger = linger  # reads a deleted pod stays Terminating
         self.refuse: dict[tuple[str, str], tuple[int, str, str]] = {}  # (plural, name) → (code, reason, message)
+        self.after_write = None  # called as after_write(self) after each create/patch: plays controllers and kubelet
         self._rv = itertools.count(1000)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # after_write runs under it and may call put()
         self._terminating: dict[tuple[str, str], int] = {}
         handler = type("Handler", (_Handler,), {"fake": self})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -197,7 +198,10 @@ class _Handler(BaseHTTPRequestHandler):
                 group = f".{GROUP[plural]}" if GROUP[plural] else ""
                 return self._send(409, status(409, "AlreadyExists", f'{plural}{group} "{name}" already exists', name, plural))
             fake.store[(plural, name)] = fake.stamp(plural, copy.deepcopy(body), fresh=True)
-            return self._send(201, fake.store[(plural, name)])
+            created = copy.deepcopy(fake.store[(plural, name)])
+            if fake.after_write:
+                fake.after_write(fake)
+            return self._send(201, created)
 
     def do_PATCH(self):
         url, _q, body = self._route()
@@ -226,6 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
             if plural == "deployments" and merged["spec"] != live["spec"]:
                 merged["metadata"]["generation"] = live["metadata"].get("generation", 1) + 1
             fake.store[(plural, name)] = fake.stamp(plural, merged, fresh=False)
+            if fake.after_write:
+                fake.after_write(fake)
             return self._send(200, merged)
 
     def do_DELETE(self):
