@@ -135,7 +135,7 @@ def check_docker(ssh, node: str) -> str:
                           "the docker provision step adds it to the docker group: invoke vm.provision --step docker")
     if "cannot connect" in low or "is the docker daemon running" in low:
         raise LabkitError(f"the Docker daemon in {node} is not running ({last})",
-                          f"start it: invoke vm.ssh --command 'sudo systemctl restart docker'")
+                          "start it: invoke vm.ssh --command 'sudo systemctl restart docker'")
     raise LabkitError(f"`docker version` failed in {node}: {last}", "invoke vm.provision --step docker repairs the install")
 
 
