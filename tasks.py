@@ -8,7 +8,7 @@ from pathlib import Path
 
 from invoke import Collection
 
-from labkit.tasks import doctor, lab, vm
+from labkit.tasks import bundle, doctor, lab, vm
 
-ns = Collection(vm, doctor.doctor, lab.lab)
+ns = Collection(vm, bundle, doctor.doctor, lab.lab)
 ns.configure({"labkit": {"root": str(Path(__file__).resolve().parent)}})
