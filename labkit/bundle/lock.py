@@ -97,6 +97,10 @@ class Lock:
     def box_for(self, box: str, provider: str) -> Optional[Artifact]:
         return next((a for a in self.artifacts if a.box == box and a.provider == provider), None)
 
+    def needed(self, provider: Optional[str] = None) -> tuple:
+        """What a laptop with this provider needs: everything but the other providers' box files."""
+        return tuple(a for a in self.artifacts if provider is None or a.provider in (None, provider))
+
     def select(self, names=None) -> tuple:
         """The artifacts named (comma-separated string or list), in lock order; all if none named."""
         if not names:

@@ -31,6 +31,14 @@ class BundleServer(ThreadingHTTPServer):
         self._count_lock = threading.Lock()
         super().__init__(address, Handler)
 
+    def handle_error(self, request, client_address):
+        """A student who hangs up mid-file is normal in a classroom: no traceback for that."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
     def count(self, n: int) -> None:
         with self._count_lock:
             self.served_bytes += n

@@ -19,12 +19,13 @@ def age(seconds: float) -> str:
     return f"{seconds / 86400:.0f} days ago"
 
 
-def report(lock, dest: Path, now: float | None = None) -> list[list[str]]:
-    """Rows of (what, value) for ui.table."""
+def report(lock, dest: Path, now: float | None = None, provider: str | None = None) -> list[list[str]]:
+    """Rows of (what, value) for ui.table. With a provider, other providers' boxes do not count."""
     now = time.time() if now is None else now
     dest = Path(dest)
-    present = [a for a in lock.artifacts if a.present(dest)]
-    missing = [a for a in lock.artifacts if a not in present]
+    needed = lock.needed(provider)
+    present = [a for a in needed if a.present(dest)]
+    missing = [a for a in needed if a not in present]
     unpinned = [a for a in lock.artifacts if not a.pinned]
     on_disk = sum(a.file(dest).stat().st_size for a in present)
     sizes = [a.size for a in lock.artifacts]
@@ -32,7 +33,7 @@ def report(lock, dest: Path, now: float | None = None) -> list[list[str]]:
     parts = [p for p in dest.rglob(f"*{PART}") if p.is_file()] if dest.is_dir() else []
     rows = [
         ["bundle", str(dest)],
-        ["complete", f"{len(present)} of {len(lock.artifacts)} artifacts present"
+        ["complete", f"{len(present)} of {len(needed)} artifacts present"
                      + ("" if missing else " (run invoke bundle.verify to check their hashes)")],
         ["size", f"{mb(on_disk)} on disk"
                  + (f" of {mb(expected)} known" + (" (some sizes unknown)" if None in sizes else "")
@@ -41,6 +42,9 @@ def report(lock, dest: Path, now: float | None = None) -> list[list[str]]:
     if missing:
         names = ", ".join(a.name for a in missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
         rows.append(["missing", f"{names} (invoke bundle.fetch)"])
+    others = [a.name for a in lock.artifacts if a not in needed]
+    if others:
+        rows.append(["not needed", f"{', '.join(others)} (boxes for other providers than {provider})"])
     if unpinned:
         rows.append(["unpinned", f"{len(unpinned)}: " + ", ".join(a.name for a in unpinned[:8])
                      + (" …" if len(unpinned) > 8 else "") + " (invoke bundle.lock on a connected machine)"])

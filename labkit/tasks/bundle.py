@@ -7,6 +7,7 @@ LOCK_HELP = "the lock file (default: bundle.lock in settings, bundle.lock.yaml)"
 DEST_HELP = "the bundle directory (default: bundle.dir in settings)"
 ONLY_HELP = "only these artifacts, comma-separated names from the lock"
 UNPINNED_HELP = "also take artifacts the lock has no hash for (NOT verified; for testing a new lock)"
+ALL_BOXES_HELP = "also the box files of the other providers (an instructor serving a mixed classroom)"
 WORKERS_HELP = "parallel downloads (default 4)"
 SERVE_PORT = 8787
 
@@ -20,6 +21,21 @@ def _open(c, lock, dest):
     return lockmod.load(Path(lock) if lock else s.lock_file), Path(dest).resolve() if dest else s.bundle_dir
 
 
+def _chosen(c, lk, only, all_boxes):
+    """--only names; else the whole lock (--all-boxes); else what this laptop's provider needs."""
+    from labkit import ui
+
+    if only or all_boxes:
+        return lk.select(only)
+    provider = settings(c).provider
+    chosen = lk.needed(provider)
+    skipped = [a.name for a in lk.artifacts if a not in chosen]
+    if skipped:
+        ui.say(f"Skipping {', '.join(skipped)}: box file(s) for other providers than {provider} "
+               "(--all-boxes takes them too, e.g. to serve a mixed classroom).")
+    return chosen
+
+
 def _loud_unpinned(artifacts) -> None:
     from labkit import ui
     from labkit.bundle.fetch import unpinned_warning
@@ -31,8 +47,8 @@ def _loud_unpinned(artifacts) -> None:
 
 @labtask(help={"lock": LOCK_HELP, "dest": DEST_HELP, "from": "fetch from a classroom mirror (the URL bundle.serve "
                "prints) instead of the internet", "only": ONLY_HELP, "allow-unpinned": UNPINNED_HELP,
-               "workers": WORKERS_HELP})
-def fetch(c, lock=None, dest=None, from_=None, only=None, allow_unpinned=False, workers=4):
+               "workers": WORKERS_HELP, "all-boxes": ALL_BOXES_HELP})
+def fetch(c, lock=None, dest=None, from_=None, only=None, allow_unpinned=False, workers=4, all_boxes=False):
     """Download the lock's artifacts into the bundle: parallel, resumable, each verified before use."""
     import re
     import sys
@@ -44,7 +60,7 @@ def fetch(c, lock=None, dest=None, from_=None, only=None, allow_unpinned=False, 
     from labkit.errors import LabkitError
 
     lk, dest = _open(c, lock, dest)
-    artifacts = lk.select(only)
+    artifacts = _chosen(c, lk, only, all_boxes)
     if from_ and not re.match(r"^https?://[^/]+", from_):
         raise LabkitError(f"--from {from_} is not an http(s) URL", "pass the URL bundle.serve printed, "
                           "like http://192.168.1.20:8787")
@@ -74,8 +90,9 @@ def fetch(c, lock=None, dest=None, from_=None, only=None, allow_unpinned=False, 
             st.note = f"{len(fetched)} fetched, {len(outcomes) - len(fetched)} already there"
 
 
-@labtask(help={"lock": LOCK_HELP, "dest": DEST_HELP, "allow-unpinned": "do not count unpinned artifacts as problems"})
-def verify(c, lock=None, dest=None, allow_unpinned=False):
+@labtask(help={"lock": LOCK_HELP, "dest": DEST_HELP, "allow-unpinned": "do not count unpinned artifacts as problems",
+               "only": ONLY_HELP, "all-boxes": ALL_BOXES_HELP})
+def verify(c, lock=None, dest=None, allow_unpinned=False, only=None, all_boxes=False):
     """Hash every artifact against the lock (in parallel); list missing, corrupt and unpinned ones with the fix."""
     from labkit import ui
     from labkit.bundle import checksums
@@ -83,10 +100,11 @@ def verify(c, lock=None, dest=None, allow_unpinned=False):
     from labkit.errors import LabkitError
 
     lk, dest = _open(c, lock, dest)
+    artifacts = _chosen(c, lk, only, all_boxes)
     if allow_unpinned:
-        _loud_unpinned(lk.artifacts)
-    with ui.step(f"Verifying {len(lk.artifacts)} artifacts in {dest} ({verifymod.workers()} threads)") as st:
-        findings = verifymod.verify(lk.artifacts, dest, allow_unpinned)
+        _loud_unpinned(artifacts)
+    with ui.step(f"Verifying {len(artifacts)} artifacts in {dest} ({verifymod.workers()} threads)") as st:
+        findings = verifymod.verify(artifacts, dest, allow_unpinned)
         bad = [f for f in findings if not f.ok]
         if bad:
             ui.table("Bundle problems", ["artifact", "path", "problem", "fix"],
@@ -115,22 +133,30 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, host="0.0.0.0", allow_unpinn
         _loud_unpinned(lk.artifacts)
     with ui.step(f"Verifying {len(lk.artifacts)} artifacts before serving them") as st:
         findings = verifymod.verify(lk.artifacts, dest, allow_unpinned)
-        bad = [f for f in findings if not f.ok]
+        # missing artifacts only mean "not found" for students; damaged or unchecked ones must not spread
+        bad = [f for f in findings if not f.ok and f.problem != "missing"]
         if bad:
             ui.table("Not served: bundle problems", ["artifact", "problem", "fix"],
                      [[f.name, f.problem, f.fix] for f in bad])
-            raise LabkitError(f"the bundle is incomplete or damaged ({len(bad)} problem(s)), so it is not served",
+            raise LabkitError(f"the bundle has {len(bad)} damaged or unpinned artifact(s), so it is not served",
                               "run the fixes in the table above, then serve again")
+        missing = [f.name for f in findings if f.problem == "missing"]
+        if len(missing) == len(findings):
+            raise LabkitError(f"{dest} holds none of the lock's artifacts", "run invoke bundle.fetch first")
         checksums.write(lk, dest)
-        st.note = "all intact"
+        st.note = f"{len(findings) - len(missing)} intact" + (f", {len(missing)} missing" if missing else "")
+    if missing:
+        ui.warn(f"not serving {len(missing)} missing artifact(s): {', '.join(missing)}; students fetching "
+                "them get 'not found' (invoke bundle.fetch --all-boxes fills the bundle)")
+    served = [a for a in lk.artifacts if a.name not in missing]
     try:
-        server = servemod.BundleServer((host, int(port)), servemod.files_of(lk.artifacts, dest))
+        server = servemod.BundleServer((host, int(port)), servemod.files_of(served, dest))
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise LabkitError(f"port {port} is already in use", f"pass another one: --port {int(port) + 1}") from None
         raise LabkitError(f"cannot listen on {host}:{port} ({exc.strerror})", "pass --host and --port that this "
                           "machine can listen on") from None
-    ui.say(f"Serving {len(lk.artifacts)} artifacts from {dest} on port {port}. Students run:")
+    ui.say(f"Serving {len(served)} artifacts from {dest} on port {port}. Students run:")
     for address in servemod.lan_addresses():
         ui.say(f"    invoke bundle.fetch --from http://{address}:{port}")
     ui.say("Press Ctrl-C to stop.")
@@ -150,7 +176,7 @@ def status(c, lock=None, dest=None):
     from labkit.bundle import status as statusmod
 
     lk, dest = _open(c, lock, dest)
-    ui.table(f"Bundle ({lk.path.name})", ["", ""], statusmod.report(lk, dest))
+    ui.table(f"Bundle ({lk.path.name})", ["", ""], statusmod.report(lk, dest, provider=settings(c).provider))
 
 
 @labtask(name="lock", help={"lock": LOCK_HELP, "dest": DEST_HELP, "only": ONLY_HELP, "workers": WORKERS_HELP,

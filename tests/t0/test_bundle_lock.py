@@ -90,6 +90,14 @@ def test_pinned_select_and_image_tag(tmp_path):
     assert checksums.render(lk) == f"a sha256 {HEX64} a.bin\ni sha256 {HEX64} images/n.tar\n"
 
 
+def test_needed_leaves_out_other_providers_boxes(tmp_path):
+    lk = load_text(tmp_path, "artifacts:\n" + entry() + entry(name="vb", path="vb.box", box="u/x", provider="virtualbox")
+                   + entry(name="lv", path="lv.box", box="g/u", provider="libvirt"))
+    assert [a.name for a in lk.needed("virtualbox")] == ["a", "vb"]
+    assert [a.name for a in lk.needed("libvirt")] == ["a", "lv"]
+    assert lk.needed(None) == lk.artifacts
+
+
 # --- the committed lock ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -303,3 +303,21 @@ def test_unwritable_subdirectory_names_the_artifact(srv, tmp_path, tmpfs):
         assert_one_line(proc, "kubernetes-node", "cannot write", "Read-only file system")
     finally:
         subprocess.run(["umount", str(dest / "k8s")], check=False)
+
+
+def test_cli_takes_only_the_box_of_this_laptops_provider_unless_all_boxes(srv, tmp_path):
+    vb, lv = b"virtualbox box" * 100, b"libvirt box" * 100
+    lock_file = write_lock(tmp_path / "l.yaml", [
+        file_entry("box-virtualbox", "boxes/vb.box", [srv.add("/vb", vb)], vb,
+                   extra="  box: ubuntu/xenial64\n  provider: virtualbox"),
+        file_entry("box-libvirt", "boxes/lv.box", [srv.add("/lv", lv)], lv,
+                   extra="  box: generic/ubuntu1604\n  provider: libvirt")])
+    dest = tmp_path / "b"
+    proc = invoke("bundle.fetch", "--lock", str(lock_file), "--dest", str(dest), env={"LABKIT_PROVIDER": "libvirt"})
+    assert proc.returncode == 0, proc.stderr
+    assert "Skipping box-virtualbox" in proc.stdout
+    assert (dest / "boxes/lv.box").exists() and not (dest / "boxes/vb.box").exists()
+    assert invoke("bundle.verify", "--lock", str(lock_file), "--dest", str(dest),
+                  env={"LABKIT_PROVIDER": "libvirt"}).returncode == 0
+    proc = invoke("bundle.fetch", "--lock", str(lock_file), "--dest", str(dest), "--all-boxes")
+    assert proc.returncode == 0 and (dest / "boxes/vb.box").read_bytes() == vb

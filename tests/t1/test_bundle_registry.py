@@ -8,7 +8,6 @@ import base64
 import datetime
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import threading

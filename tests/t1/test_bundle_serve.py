@@ -147,7 +147,30 @@ def test_cli_serve_refuses_a_damaged_bundle(bundle):
     proc = invoke("bundle.serve", "--lock", str(lk.path), "--dest", str(dest), "--port", str(free_port()))
     assert proc.returncode == 1
     assert "kubernetes-node" in proc.stdout and "corrupt" in proc.stdout  # the table names it
-    assert proc.stderr.strip().splitlines()[-1].startswith("labkit: the bundle is incomplete or damaged")
+    assert proc.stderr.strip().splitlines()[-1].startswith("labkit: the bundle has 1 damaged or unpinned")
+
+
+def test_cli_serve_with_a_missing_artifact_serves_the_rest_and_says_so(bundle, tmp_path):
+    lk, dest = bundle
+    (dest / "manifests/weave.yaml").unlink()
+    port = free_port()
+    proc = subprocess.Popen([str(sys.executable.rsplit("/", 1)[0] + "/invoke"), "bundle.serve", "--lock",
+                             str(lk.path), "--dest", str(dest), "--port", str(port), "--host", "127.0.0.1"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while "--from http://" not in line:
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, proc.stderr.read()
+        fetched = invoke("bundle.fetch", "--lock", str(lk.path), "--dest", str(tmp_path / "s"),
+                         "--from", f"http://127.0.0.1:{port}")
+        assert fetched.returncode == 1
+        assert "weave-manifest" in fetched.stderr and "classroom mirror does not have it" in fetched.stderr
+        assert (tmp_path / "s/k8s/node.tgz").read_bytes() == BIG
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert "not serving 1 missing artifact(s): weave-manifest" in err
 
 
 def test_cli_serve_port_in_use(bundle):
