@@ -77,27 +77,21 @@ def pins_from_publishers(artifacts, sessions, timeout) -> tuple[list, dict]:
     return out, found
 
 
-def resolve(lock, artifacts, dest: Path, opts, step=None) -> dict:
-    """Pin the unpinned among `artifacts`; fetches them into `dest`. Returns {name: {key: value}}
-    written to the lock, and raises if any could not be fetched."""
+def resolve(lock, artifacts, dest: Path, opts, step=None) -> tuple[dict, list]:
+    """Pin the unpinned among `artifacts`; fetches them into `dest`. Returns ({name: {key: value}} to
+    write into the lock for those that worked, [LabkitError] for those that did not)."""
     from labkit.bundle import fetch
 
     todo = [a for a in artifacts if not a.pinned]
     if not todo:
-        return {}
+        return {}, []
     sessions = fetch.Sessions()
     todo, published = pins_from_publishers(todo, sessions, opts.timeout)
     outcomes = fetch.fetch(lock, todo, dest, dataclasses.replace(opts, record=True), step)
-    failed = [o for o in outcomes if o.error]
-    if failed:
-        if len(failed) == 1:
-            raise failed[0].error
-        for o in failed:
-            print(o.error.line())
-        raise LabkitError(f"{len(failed)} of {len(todo)} artifacts could not be pinned (see above)",
-                          "fix the causes above and run invoke bundle.lock again; pins already found are kept")
     updates = {}
     for a, o in zip(todo, outcomes):
+        if o.error:
+            continue
         values: dict = {}
         if a.kind == "image" and not a.digest:
             values["digest"] = o.digest
@@ -109,4 +103,4 @@ def resolve(lock, artifacts, dest: Path, opts, step=None) -> dict:
         if a.size is None:
             values["size"] = o.size if o.size is not None else a.file(dest).stat().st_size
         updates[a.name] = values
-    return updates
+    return updates, [o.error for o in outcomes if o.error]

@@ -184,10 +184,12 @@ def status(c, lock=None, dest=None):
 def pin(c, lock=None, dest=None, only=None, dry_run=False, workers=4):
     """Online: pin the lock's unpinned artifacts (download each once, record digest/sha256/size in the lock)."""
     import datetime
+    import sys
 
     from labkit import ui
     from labkit.bundle import checksums, fetch as fetchmod, lockedit, resolve
     from labkit.bundle import lock as lockmod
+    from labkit.errors import LabkitError
 
     lk, dest = _open(c, lock, dest)
     todo = [a for a in lk.select(only) if not a.pinned]
@@ -201,7 +203,7 @@ def pin(c, lock=None, dest=None, only=None, dry_run=False, workers=4):
     with ui.step(f"Pinning {len(todo)} artifacts (downloading each into {dest})") as st:
         opts = fetchmod.Options(workers=max(1, int(workers)))
         try:
-            updates = resolve.resolve(lk, todo, dest, opts, st)
+            updates, errors = resolve.resolve(lk, todo, dest, opts, st)
         except KeyboardInterrupt:
             from invoke import Exit
 
@@ -214,11 +216,20 @@ def pin(c, lock=None, dest=None, only=None, dry_run=False, workers=4):
             lockedit.record(lk.path, published, f"bundle.lock {today}: from the published checksum list")
         if tofu:
             lockedit.record(lk.path, tofu, f"bundle.lock {today}: first download (review)")
-        checksums.write(lockmod.load(lk.path), dest)
+        if updates:
+            checksums.write(lockmod.load(lk.path), dest)
         st.note = f"{len(updates)} pinned in {lk.path.name}"
-    if tofu:
-        ui.warn(f"{len(tofu)} pin(s) recorded by trust on first use (no publisher checksum to compare): "
-                f"{', '.join(tofu)}. Review `git diff {lk.path.name}` before committing it.")
+        if tofu:
+            ui.warn(f"{len(tofu)} pin(s) recorded by trust on first use (no publisher checksum to compare): "
+                    f"{', '.join(tofu)}. Review `git diff {lk.path.name}` before committing it.")
+        if len(errors) == 1 and not updates:
+            raise errors[0]
+        if errors:
+            for e in errors:
+                print(e.line(), file=sys.stderr, flush=True)
+            raise LabkitError(f"{len(errors)} of {len(todo)} artifacts could not be pinned (one line each above); "
+                              f"{len(updates)} were pinned and written to {lk.path.name}",
+                              "fix those causes and run invoke bundle.lock again")
 
 
 def _source(a) -> str:

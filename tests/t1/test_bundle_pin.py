@@ -81,3 +81,18 @@ def test_an_index_without_the_file_is_one_clear_line(srv, tmp_path):
     proc = invoke("bundle.lock", "--lock", str(lock_file), "--dest", str(tmp_path / "b"))
     assert proc.returncode == 1
     assert "lists no checksum for socat_1_amd64.deb" in proc.stderr and "Fix: " in proc.stderr
+
+
+def test_pins_that_worked_are_written_even_when_others_fail(srv, tmp_path):
+    lock_file = write_lock(tmp_path / "bundle.lock.yaml", [
+        file_entry("weave-manifest", "manifests/weave.yaml", [srv.add("/weave.yaml", YAML)]),
+        file_entry("gone", "manifests/gone.yaml", [srv.url + "/gone.yaml"]),
+        file_entry("also-gone", "manifests/also-gone.yaml", [srv.url + "/also-gone.yaml"])])
+    proc = invoke("bundle.lock", "--lock", str(lock_file), "--dest", str(tmp_path / "b"))
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert any(ln.startswith("labkit: gone (manifests/gone.yaml) was not found") for ln in lines)
+    assert any(ln.startswith("labkit: also-gone (") for ln in lines)
+    assert lines[-1].startswith("labkit: 2 of 3 artifacts could not be pinned") and "1 were pinned" in lines[-1]
+    lk = lock.load(lock_file)
+    assert lk.get("weave-manifest").sha256 == sha256(YAML) and not lk.get("gone").pinned
