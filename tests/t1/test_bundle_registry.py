@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import tarfile
 import threading
 import time
 import uuid
@@ -101,6 +102,8 @@ def pushed(dockerd, registry, tmp_path_factory):
     client.images.build(path=str(ctx), tag=f"{repo}:1", network_mode="host", rm=True)
     for line in client.images.push(repo, tag="1", stream=True, decode=True):
         assert "error" not in line, line
+    # gone from the daemon again: every `docker load` below must read its layers from our archive
+    client.images.remove(f"{repo}:1", force=True)
     return repo
 
 
@@ -110,13 +113,19 @@ def image_entry(name, ref, tag, path, digest=None):
 
 
 def load_and_run(dockerd, archive: Path, tag: str) -> str:
-    docker(dockerd, "image", "rm", "-f", tag)
+    """`docker load` the archive into a daemon that does not have the image, run it, then remove it."""
+    with tarfile.open(archive) as tar:
+        image_id = "sha256:" + json.loads(tar.extractfile("manifest.json").read())[0]["Config"][:-len(".json")]
+    assert docker(dockerd, "image", "inspect", image_id).returncode != 0, "the daemon already had this image"
     loaded = docker(dockerd, "load", "-i", str(archive))
     assert loaded.returncode == 0, loaded.stderr
     assert f"Loaded image: {tag}" in loaded.stdout
-    ran = docker(dockerd, "run", "--rm", "--network", "host", tag)
-    assert ran.returncode == 0, ran.stderr
-    return ran.stdout.strip()
+    try:
+        ran = docker(dockerd, "run", "--rm", "--network", "host", tag)
+        assert ran.returncode == 0, ran.stderr
+        return ran.stdout.strip()
+    finally:
+        docker(dockerd, "image", "rm", "-f", tag)
 
 
 def test_bundle_lock_pins_an_image_that_docker_loads_and_runs(dockerd, registry, pushed, tmp_path):
