@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import quote
 
+import requests
+
 from labkit.bundle import archive, checksums, download
 from labkit.bundle.download import Cancelled, Failure, part_of
 from labkit.bundle.progress import Meter, mb
@@ -166,6 +168,10 @@ def _one(a, dest: Path, opts: Options, sessions: Sessions, meter: Optional[Meter
         raise KeyboardInterrupt from None
     except Failure as exc:
         error = _failure_error(a, exc, opts)
+    except requests.RequestException as exc:  # before OSError: requests' errors are OSErrors too
+        where = getattr(exc.request, "url", None) or a.ref or "its source"
+        error = LabkitError(f"{a.name}: cannot reach {where} ({download._reason(exc)})",
+                            "check the network connection, or fetch from a classroom mirror with --from")
     except OSError as exc:
         error = _disk_error(a, target, dest, exc)
     except LabkitError as exc:
@@ -271,5 +277,5 @@ def unpinned_warning(artifacts) -> Optional[str]:
     names = [a.name for a in artifacts if not a.pinned]
     if not names:
         return None
-    return (f"UNPINNED: {', '.join(names)} fetched without a pin: nothing checked these bytes. "
-            "Run invoke bundle.lock on a connected machine to pin them.")
+    return (f"UNPINNED: {', '.join(names)}: the lock has no pin, so nothing checks these bytes "
+            "(--allow-unpinned). Run invoke bundle.lock on a connected machine to pin them.")

@@ -321,3 +321,13 @@ def test_cli_takes_only_the_box_of_this_laptops_provider_unless_all_boxes(srv, t
                   env={"LABKIT_PROVIDER": "libvirt"}).returncode == 0
     proc = invoke("bundle.fetch", "--lock", str(lock_file), "--dest", str(dest), "--all-boxes")
     assert proc.returncode == 0 and (dest / "boxes/vb.box").read_bytes() == vb
+
+
+def test_cli_unreachable_registry_is_one_line(tmp_path):
+    from bundle_support import free_port
+
+    port = free_port()  # nothing listens there
+    lock_file = write_lock(tmp_path / "l.yaml", ["- name: pause\n  kind: image\n"
+                                                 f"  ref: 127.0.0.1:{port}/pause:3.1\n  path: images/pause.tar"])
+    proc = invoke("bundle.fetch", "--lock", str(lock_file), "--dest", str(tmp_path / "b"), "--allow-unpinned")
+    assert_one_line(proc, "pause: cannot reach", f"127.0.0.1:{port}", "connection refused", "--from")
