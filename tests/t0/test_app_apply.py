@@ -9,8 +9,8 @@ from labkit.app import apply as apply_mod
 from labkit.app import build as build_mod
 from labkit.app import objects
 from labkit.errors import LabkitError
-from app_helpers import copy_project, invoke
-from app_kube_fake import FakeApiServer
+from tests.app_helpers import copy_project, invoke
+from tests.app_kube_fake import FakeApiServer
 
 
 @pytest.fixture

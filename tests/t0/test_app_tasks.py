@@ -6,8 +6,8 @@ import shutil
 import pytest
 import yaml
 
-from app_helpers import copy_project, invoke
-from conftest import REPO
+from tests.app_helpers import copy_project, invoke
+from tests.conftest import REPO
 from labkit import settings as settings_mod
 from labkit.app import build as build_mod
 from labkit.app import dockerssh, objects

@@ -21,7 +21,7 @@ import pytest
 
 from labkit import settings as settings_mod
 from labkit.app import build as build_mod
-from conftest import REPO, need, need_binary
+from tests.conftest import REPO, need, need_binary
 
 pytestmark = pytest.mark.t1
 
@@ -231,7 +231,7 @@ def kubelet(broken_images=()):
 
 @pytest.fixture
 def api():
-    from app_kube_fake import FakeApiServer
+    from tests.app_kube_fake import FakeApiServer
 
     fake = FakeApiServer(linger=0)
     yield fake

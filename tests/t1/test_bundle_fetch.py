@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from bundle_support import (REPO, Fault, file_entry, invoke, sha256, snapshot, start_server, write_lock)
-from conftest import need_root
+from tests.t1.bundle_support import (REPO, Fault, file_entry, invoke, sha256, snapshot, start_server, write_lock)
+from tests.conftest import need_root
 from labkit.bundle import checksums, fetch, lock
 
 pytestmark = pytest.mark.t1
@@ -324,7 +324,7 @@ def test_cli_takes_only_the_box_of_this_laptops_provider_unless_all_boxes(srv, t
 
 
 def test_cli_unreachable_registry_is_one_line(tmp_path):
-    from bundle_support import free_port
+    from tests.t1.bundle_support import free_port
 
     port = free_port()  # nothing listens there
     lock_file = write_lock(tmp_path / "l.yaml", ["- name: pause\n  kind: image\n"

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from bundle_support import file_entry, invoke, sha256, start_server, write_lock
+from tests.t1.bundle_support import file_entry, invoke, sha256, start_server, write_lock
 from labkit.bundle import lock
 
 pytestmark = pytest.mark.t1

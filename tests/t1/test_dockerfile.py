@@ -15,7 +15,7 @@ import pytest
 
 from labkit import settings as settings_mod
 from labkit.app import build as build_mod
-from conftest import REPO
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.t1
 

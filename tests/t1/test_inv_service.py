@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, need
+from tests.conftest import REPO, need
 
 pytestmark = pytest.mark.t1
 
