@@ -8,7 +8,7 @@ from pathlib import Path
 
 from invoke import Collection
 
-from labkit.tasks import doctor, lab, vm
+from labkit.tasks import doctor, lab, verify, vm
 
-ns = Collection(vm, doctor.doctor, lab.lab)
+ns = Collection(vm, doctor.doctor, lab.lab, verify.verify)
 ns.configure({"labkit": {"root": str(Path(__file__).resolve().parent)}})
