@@ -380,6 +380,9 @@ def endpoints_match_pods(lab: Lab, snap: Snapshot) -> Outcome:
     values = {"service": lab.service, "selector": lab.selector, "node": lab.node,
               "deployment": lab.deployment, "target_port": lab.target_port}
     missing, extra = sorted(want - have), sorted(have - want)
+    if {ip for ip, _ in missing} & {ip for ip, _ in extra}:  # the right pods on the wrong port
+        found = ", ".join(f"{ip}:{port}" for ip, port in extra)
+        return failed(f"endpoints on {found}", hints.make("svc-ports", service=lab.service, found=f"to {found}"))
     if missing:
         names = ", ".join(f"{ready_pods[ip]} ({ip}:{port})" for ip, port in missing)
         return failed(f"missing {names}", hints.make("endpoint-missing", missing=names, **values))

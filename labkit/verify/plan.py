@@ -32,9 +32,9 @@ def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
         checks.append(Check(id, section, title, "laptop", api, lambda t: decide(lab, snap), tuple(needs), timeout=5))
 
     # --- sections 3-4: the cluster -----------------------------------------------------------
-    checks.append(Check("api", 3, "API server reachable (exported kubeconfig)", "laptop", api,
+    checks.append(Check("api", 3, "API server reachable", "laptop", api,
                         lambda t: cluster.api_reachable(lab, snap), timeout=5))
-    checks.append(Check("node.ssh", 3, f"commands run on node {node}", "laptop", f"{node} (ssh)",
+    checks.append(Check("node.ssh", 3, f"SSH to node {node}", "laptop", f"{node} (ssh)",
                         lambda t: probes.decide_reachable(where.node.run(["true"], timeout=t), node), timeout=20))
     api_check("node.ready", 3, f"node {node} Ready", cluster.node_ready)
     api_check("node.taint", 3, "master taint removed", cluster.master_untainted)
@@ -45,7 +45,7 @@ def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
     api_check("weave", 5, "weave-net 2/2 Running", cluster.weave_running)
     api_check("coredns", 5, "CoreDNS pods Running", cluster.coredns_running)
     api_check("dns.service", 5, f"kube-dns Service at {lab.kube_dns_ip}", cluster.kube_dns_service)
-    checks.append(Check("net.route", 5, f"route to pod range {lab.pod_cidr} via weave", node, "ip route",
+    checks.append(Check("net.route", 5, "route to the pods via weave", node, f"{lab.pod_cidr} (ip route)",
                         lambda t: probes.decide_route(where.node.run(["ip", "route"], timeout=t), lab),
                         ("node.ssh", "weave")))
 
@@ -83,7 +83,7 @@ def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
             continue
         for pod in pods:
             ip, name = cluster.pod_ip(pod), cluster.name_of(pod)
-            check = _http(f"inv.{side}.{name}", 7, f"{name} returns the version", lab, source, backend,
+            check = _http(f"inv.{side}.{name}", 7, f"{name} answers", lab, source, backend,
                           f"http://{ip}:{lab.target_port}/", f"{ip}:{lab.target_port}", lab.inv_body, exact=True,
                           pod=name, needs=("api",) + needs, body_fix="invoke app.build, then invoke app.deploy")
             if not cluster.is_ready(pod) or not ip:
@@ -96,30 +96,30 @@ def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
     api_check("svc.ip", 8, f"Service {lab.service} has a ClusterIP, {lab.service_port} → {lab.target_port}",
               cluster.service_ip)
     api_check("svc.endpoints", 8, f"{lab.service} has ready endpoints", cluster.service_has_endpoints, ("svc.ip",))
-    api_check("svc.endpoints-match", 8, f"{lab.service}'s endpoints are exactly the inv pods on {lab.target_port}",
+    api_check("svc.endpoints-match", 8, f"endpoints = the inv pods on {lab.target_port}",
               cluster.endpoints_match_pods, ("svc.endpoints",))
     checks.append(Check("dns.resolvconf", 8, f"{client_name}'s resolv.conf uses kube-dns", client_name,
                         "/etc/resolv.conf",
                         lambda t: probes.decide_resolv_conf(where.client.run(["cat", "/etc/resolv.conf"], timeout=t),
                                                             lab, client_name),
                         ("client.exec",)))
-    checks.append(Check("dns.lookup", 8, f"kube-dns resolves {lab.service_fqdn}", client_name,
-                        f"kube-dns {lab.kube_dns_ip}:53",
+    checks.append(Check("dns.lookup", 8, f"kube-dns knows the Service", client_name,
+                        f"{lab.service_fqdn} @{lab.kube_dns_ip}",
                         lambda t: probes.decide_lookup(where.client.run(["nslookup", lab.service_fqdn], timeout=t),
                                                        lab, client_name, svc_ip),
                         ("dns.resolvconf", "coredns", "dns.service", "svc.ip", "net.route")))
     service_needs = ("svc.endpoints", "net.route")
-    for id, host in (("svc.client.name", lab.service), ("svc.client.fqdn", lab.service_fqdn)):
-        checks.append(_http(id, 8, f"http://{host} returns the version", lab, client_name, where.client,
+    for id, host, how in (("svc.client.name", lab.service, "short"), ("svc.client.fqdn", lab.service_fqdn, "full")):
+        checks.append(_http(id, 8, f"HTTP to the Service by {how} name", lab, client_name, where.client,
                             f"http://{host}/", f"{host}:{lab.service_port}", lab.inv_body, exact=True,
                             pod=f"-l {lab.selector}", needs=("dns.lookup",) + service_needs, service=True,
                             body_fix="invoke app.build, then invoke app.deploy"))
-    checks.append(_http("svc.node.ip", 8, "ClusterIP returns the version (kube-proxy)", lab, node, where.node,
+    checks.append(_http("svc.node.ip", 8, "HTTP to the ClusterIP (kube-proxy)", lab, node, where.node,
                         svc_url, f"{svc_ip}:{lab.service_port}", lab.inv_body, exact=True, pod=f"-l {lab.selector}",
                         needs=("node.ssh",) + service_needs, service=True,
                         body_fix="invoke app.build, then invoke app.deploy"))
     name_wait = 4
-    checks.append(Check("svc.node.name", 8, f"bare name {lab.service} does not resolve on the node (expected)", node,
+    checks.append(Check("svc.node.name", 8, "short name unknown on the node (expected)", node,
                         f"{lab.service} (name)",
                         lambda t: probes.decide_node_name(
                             where.node.run(["curl", "-sS", "-m", str(name_wait), f"http://{lab.service}/"], timeout=t),
@@ -127,7 +127,7 @@ def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
                         ("node.ssh",), timeout=name_wait + 4))
     replicas = [cluster.name_of(p) for p in pods]
     count = probes.LB_REQUESTS
-    checks.append(Check("svc.lb", 8, "requests through the Service reach every replica", client_name,
+    checks.append(Check("svc.lb", 8, "Service balances across replicas", client_name,
                         f"{svc_ip}:{lab.service_port} ×{count}",
                         lambda t: probes.decide_balance(
                             where.client.run(probes.lb_command(svc_url, count), timeout=t),

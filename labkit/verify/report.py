@@ -36,7 +36,7 @@ def rows(results: list[Result]) -> list[list[str]]:
         c, o = r.check, r.outcome
         result = f"{m[o.status if o.status != PASSED else 'ok']} {o.status}"
         if o.detail:
-            result += f": {_short(o.detail, 64)}"
+            result += f": {_short(o.detail, 56)}"
         time_text = "" if o.status == SKIPPED else ui.fmt_seconds(r.seconds)
         out.append([SECTION_LABEL.get(c.section, str(c.section)), c.title, f"{c.source} → {c.target}", result, time_text])
     return out

@@ -69,8 +69,8 @@ def _schedule(pending, by_id, results, record, pool, running) -> bool:
         blocked = [results[n] for n in needs if results[n].status != PASSED]
         if blocked:
             root = _root(blocked[0], results)
-            record(Result(check, Outcome(SKIPPED, f"needs '{root.check.title}' ({root.status})",
-                                         blocked_by=root.check.id), 0.0))
+            why = f"needs: {root.check.title}" + (" (skipped)" if root.status == SKIPPED else "")
+            record(Result(check, Outcome(SKIPPED, why, blocked_by=root.check.id), 0.0))
         elif check.skip:
             record(Result(check, Outcome(SKIPPED, check.skip), 0.0))
         else:
