@@ -173,7 +173,7 @@ def pod_problem(lab: Lab, pod: dict, node: str) -> hints.Hint:
             if image == lab.inv_image:
                 fix = "invoke app.build, then invoke app.deploy"
             else:
-                fix = f"invoke vm.provision (loads the bundle's images), then invoke app.deploy"
+                fix = "invoke vm.provision (loads the bundle's images), then invoke app.deploy"
             return hints.make("image-missing", pod=name, image=image, reason=waiting["reason"], image_fix=fix)
         terminated = (s.get("state") or {}).get("terminated")
         if waiting.get("reason") in CRASHING or terminated or (
@@ -276,7 +276,7 @@ def coredns_running(lab: Lab, snap: Snapshot) -> Outcome:
     if not bad:
         return passed(f"{len(pods)}/{len(pods)} Running")
     p = bad[0]
-    detail = f"{len(pods) - len(bad)}/{len(pods)} Running; {name_of(p)}: {phase(p)}, {pod_state(p)}"
+    detail = f"{len(pods) - len(bad)}/{len(pods)} ready; {name_of(p)} {phase(p)}: {pod_state(p)}"
     if phase(p) == "Pending" and weave_running(lab, snap).status != "passed":
         return failed(detail, hints.make("cni-missing"))  # the lab's section 5 lesson
     problem = pod_problem(lab, p, lab.node)
@@ -327,7 +327,10 @@ def deployment_available(lab: Lab, snap: Snapshot) -> Outcome:
     want = dep.get("spec", {}).get("replicas", 1)
     have = dep.get("status", {}).get("availableReplicas") or 0
     detail = f"{have}/{want} available"
-    if have >= want > 0:
+    if want != lab.replicas:
+        return failed(f"{detail}; the lab runs {lab.replicas}", hints.make(
+            "deploy-replicas", deployment=lab.deployment, found=want, expected=lab.replicas))
+    if have >= want:
         return passed(detail)
     bad = [p for p in inv_pods(lab, snap) if not is_ready(p)]
     if bad:

@@ -105,6 +105,10 @@ CATALOG = {
     "crashloop": (
         "{pod}'s container {container} keeps exiting ({state})",
         _on_node("kubectl logs {pod} --previous")),
+    "deploy-replicas": (
+        "{deployment} is scaled to {found} replicas; the lab runs {expected}, and load balancing needs "
+        "at least two",
+        "invoke app.deploy (re-applies manifests/deploy.yaml)"),
     "pod-pending": (
         "{pod} is Pending: {reason}",
         _on_node("kubectl describe pod {pod}")),

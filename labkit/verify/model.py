@@ -81,6 +81,7 @@ class Lab:
     web_pod: str = "web"
     client_pod: str = "client"
     deployment: str = "can-inventory"
+    replicas: int = 2                    # manifests/deploy.yaml, as in the lab
     app_labels: dict = field(default_factory=lambda: {"app": "inv"})
     service: str = "inv"
     service_port: int = 80

@@ -70,7 +70,7 @@ def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
             checks[-1].skip = f"pod {lab.web_pod} has no address"
 
     # --- section 7: the deployment -----------------------------------------------------------
-    api_check("deploy.available", 7, f"{lab.deployment} 2/2 available", cluster.deployment_available,
+    api_check("deploy.available", 7, f"{lab.deployment} {lab.replicas}/{lab.replicas} available", cluster.deployment_available,
               ("api", "node.ready"))
     pods = sorted(cluster.inv_pods(lab, snap), key=cluster.name_of)
     for source, backend, needs in ((node, where.node, ("node.ssh", "net.route")),
@@ -103,7 +103,7 @@ def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
                         lambda t: probes.decide_resolv_conf(where.client.run(["cat", "/etc/resolv.conf"], timeout=t),
                                                             lab, client_name),
                         ("client.exec",)))
-    checks.append(Check("dns.lookup", 8, f"kube-dns knows the Service", client_name,
+    checks.append(Check("dns.lookup", 8, "kube-dns knows the Service", client_name,
                         f"{lab.service_fqdn} @{lab.kube_dns_ip}",
                         lambda t: probes.decide_lookup(where.client.run(["nslookup", lab.service_fqdn], timeout=t),
                                                        lab, client_name, svc_ip),

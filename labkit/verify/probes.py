@@ -134,7 +134,7 @@ def decide_lookup(res: Result, lab: Lab, pod: str, cluster_ip: str) -> Outcome:
     if found.addresses:
         got = ", ".join(found.addresses)
         return failed(f"answered {got}", hints.make("dns-wrong-answer", got=got, expected=cluster_ip, **values))
-    error = short("; ".join(found.errors) or parse.first_line(res.stderr) or f"exit code {res.exit_code}", 120)
+    error = short(found.errors[0] if found.errors else parse.first_line(res.stderr) or f"exit code {res.exit_code}", 120)
     kind = parse.nslookup_failure(found, res.exit_code)
     if kind == parse.TIMEOUT:
         return failed(error, hints.make("dns-down", error=error, **values))

@@ -88,6 +88,14 @@ def test_inv_pod_stopped_as_the_cluster_shows_it(lab):
     assert got["svc.endpoints-match"].status == PASSED
 
 
+def test_deployment_scaled_away_from_the_lab(lab):
+    snap = tx.snapshot()
+    snap.deployment["spec"]["replicas"] = 1
+    snap.deployment["status"].update(replicas=1, readyReplicas=1, availableReplicas=1)
+    out = cluster.deployment_available(lab, snap)
+    assert out.hint.key == "deploy-replicas" and out.detail == "1/1 available; the lab runs 2"
+
+
 def test_image_never_pulled(lab):
     snap = tx.snapshot()
     p = tx.find(snap, "default", tx.INV_A)
@@ -145,7 +153,7 @@ def test_service_ports_and_range(lab):
 def test_coredns_crash_loop_names_the_loop(lab):
     out = cluster.coredns_running(lab, tx.coredns_crashing(tx.snapshot()))
     assert out.hint.key == "coredns-crash" and "loop" in out.hint.cause
-    assert "0/2 Running" in out.detail
+    assert out.detail.startswith("0/2 ready; coredns-5c98db65d4-jklpz Running: coredns: CrashLoopBackOff")
 
 
 def test_control_plane_component_down_or_missing(lab):
