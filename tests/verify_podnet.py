@@ -44,6 +44,7 @@ class PodNetwork:
         self.node = self.ns("node")
         self.nat = self.ns("nat")
         self.namespaces: list[str] = []
+        self.made_etc_netns = not Path("/etc/netns").exists()  # then remove it again when empty
         self.procs: dict[str, subprocess.Popen] = {}
         self.inv_backends = [self.pods["inv-a"][1], self.pods["inv-b"][1]]
 
@@ -251,6 +252,11 @@ http {{
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
             shutil.rmtree(self.etc(ns), ignore_errors=True)
         self.namespaces.clear()
+        if self.made_etc_netns:
+            try:
+                Path("/etc/netns").rmdir()
+            except OSError:
+                pass  # not empty: someone else uses it now
 
     def leftovers(self) -> list:
         """Namespaces or /etc/netns entries of ours that still exist (should be none after destroy)."""

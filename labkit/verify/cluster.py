@@ -14,6 +14,7 @@ from typing import Optional
 
 from labkit.verify import hints
 from labkit.verify.model import Lab, Outcome, failed, passed
+from labkit.verify.probes import short
 
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 IMAGE_ERRORS = ("ErrImageNeverPull", "ImagePullBackOff", "ErrImagePull", "InvalidImageName")
@@ -41,10 +42,13 @@ def fetch(settings, lab: Lab, timeout: float = 8.0) -> Snapshot:
     from labkit.errors import LabkitError
 
     started = time.monotonic()
+    path = kube.kubeconfig_path(settings)
     try:
         api = kube.api_client(settings)
-    except LabkitError:
-        return Snapshot(problem=("no-kubeconfig", {"path": kube.kubeconfig_path(settings)}))
+    except LabkitError as exc:
+        if path.is_file():  # there, but unusable (truncated, hand-edited, another tool's format)
+            return Snapshot(problem=("kubeconfig-bad", {"path": path, "error": exc.message}))
+        return Snapshot(problem=("no-kubeconfig", {"path": path}))
     from kubernetes import client
 
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
@@ -189,7 +193,8 @@ def pod_problem(lab: Lab, pod: dict, node: str) -> hints.Hint:
 def api_reachable(lab: Lab, snap: Snapshot) -> Outcome:
     if snap.problem:
         key, values = snap.problem
-        return failed(values.get("error") or f"no kubeconfig at {values.get('path')}", hints.make(key, **values))
+        detail = f"no kubeconfig at {values['path']}" if key == "no-kubeconfig" else values.get("error", "")
+        return failed(short(detail), hints.make(key, **values))
     found = (snap.version or {}).get("gitVersion", "?")
     if _minor(found) != _minor(lab.kubernetes_version):
         return failed(f"server is {found}", hints.make("api-version", found=found, expected=lab.kubernetes_version))

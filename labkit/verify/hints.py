@@ -26,6 +26,9 @@ CATALOG = {
     "no-kubeconfig": (
         "there is no exported kubeconfig at {path}: the cluster was not initialised from this laptop yet",
         "invoke cluster.init"),
+    "kubeconfig-bad": (
+        "the kubeconfig at {path} cannot be used: {error}",
+        "invoke cluster.init (it exports it again)"),
     "api-unreachable": (
         "nothing answers at the API server ({error}): the VM is stopped or kube-apiserver is down",
         "invoke vm.up, then invoke cluster.init"),
@@ -197,7 +200,7 @@ CATALOG = {
     "name-not-found": (
         "{source} cannot resolve {name} ({error}) although kube-dns answers for the Service: the "
         "resolver in the pod does not complete the name",
-        _on_node("kubectl exec {pod} -- cat /etc/resolv.conf")),
+        _on_node("kubectl exec {source} -- cat /etc/resolv.conf")),
     "service-refused": (
         "the Service address {target} refuses connections: kube-proxy rejects Services without "
         "ready endpoints, or targetPort points at a closed port",
@@ -235,7 +238,7 @@ CATALOG = {
 
 class _Blank(dict):
     def __missing__(self, key):  # a template value the caller did not know: leave a visible marker
-        return "<" + key + ">"
+        return "{" + key + "?}"
 
 
 def make(key: str, **values) -> Hint:

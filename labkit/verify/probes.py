@@ -90,7 +90,7 @@ def decide_http(res: Result, *, tool: str, expect: str, exact: bool, ctx: dict,
     if kind in (parse.UNREACHABLE, parse.TIMEOUT):
         return failed(error, hints.make(on_unreachable, error=error, **ctx))
     if kind == parse.RESOLVE:
-        return failed(error, hints.make("name-not-found", error=error, **ctx))
+        return failed(error, hints.make("name-not-found", error=error, name=ctx["target"].rsplit(":", 1)[0], **ctx))
     if kind == parse.HTTP:
         return failed(error, hints.make("http-error", error=error, **ctx))
     if kind == parse.MISSING:

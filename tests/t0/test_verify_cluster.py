@@ -1,5 +1,6 @@
 """The API-side checks on the lab transcript's cluster, healthy and as the cluster shows each fault."""
 import copy
+import re
 
 import pytest
 
@@ -28,7 +29,10 @@ def decide(lab, snap):
 
 
 def failures(lab, snap):
-    return {cid: (o.hint.key if o.hint else None) for cid, o in decide(lab, snap).items() if o.status != PASSED}
+    out = {cid: o for cid, o in decide(lab, snap).items() if o.status != PASSED}
+    for o in out.values():  # every value a hint uses was filled in
+        assert not re.search(r"\{\w+\?\}", o.hint.cause + o.hint.fix), o.hint
+    return {cid: o.hint.key for cid, o in out.items()}
 
 
 def test_lab_values_come_from_settings(lab):

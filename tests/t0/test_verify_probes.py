@@ -1,4 +1,6 @@
 """Each probe's decision and hint, on the output the lab's tools really print."""
+import re
+
 import pytest
 
 from labkit import settings as settings_mod
@@ -30,7 +32,11 @@ def res(code=0, out="", err=""):
 
 
 def key(outcome):
-    return outcome.hint.key if outcome.hint else None
+    """The hint's key, after checking that the decision filled every value its hint uses."""
+    if outcome.hint is None:
+        return None
+    assert not re.search(r"\{\w+\?\}", outcome.hint.cause + outcome.hint.fix), outcome.hint
+    return outcome.hint.key
 
 
 def http(result, lab, *, on_node=True, exact=True, expect='{"version":"0.1"}', service=False):

@@ -74,7 +74,7 @@ def test_every_hint_renders_and_names_a_fix():
     for key in CATALOG:
         hint = make(key, node="ubuntu")
         assert hint.cause and hint.fix, key
-    assert make("route-missing", node="ubuntu").cause.count("<cidr>") == 1  # unknown values stay visible
+    assert make("route-missing", node="ubuntu").cause.count("{cidr?}") == 1  # unknown values stay visible
 
 
 def test_hint_keys_used_in_the_code_exist_and_none_is_dead(repo):

@@ -135,3 +135,10 @@ def test_nothing_listening(lab_settings, lab, api):
 def test_no_kubeconfig(lab_settings, lab):
     snap = cluster.fetch(lab_settings, lab)
     assert snap.problem == ("no-kubeconfig", {"path": lab_settings.state_dir / "kubeconfig"})
+
+
+def test_unusable_kubeconfig(lab_settings, lab):
+    (lab_settings.state_dir).mkdir(parents=True, exist_ok=True)
+    (lab_settings.state_dir / "kubeconfig").write_text("apiVersion: v1\nkind: Config\nclusters: [\n")
+    out = cluster.api_reachable(lab, cluster.fetch(lab_settings, lab))
+    assert out.hint.key == "kubeconfig-bad" and out.hint.fix == "invoke cluster.init (it exports it again)"

@@ -7,6 +7,7 @@ one as skipped, and (proof that skipping hides nothing) each skipped probe, run 
 """
 from __future__ import annotations
 
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -202,7 +203,8 @@ def test_fault_is_flagged_exactly(name, lab, net, where):
         assert {k for k, r in flagged.items() if r.status == SKIPPED} == set(fault.skipped), described
         for cid, key in fault.failed.items():
             assert flagged[cid].outcome.hint.key == key, described[cid]
-            assert flagged[cid].outcome.hint.fix  # every failure names a command
+            hint = flagged[cid].outcome.hint
+            assert hint.fix and not re.search(r"\{\w+\?\}", hint.cause + hint.fix), hint  # filled, with a command
         by_title = {r.check.id: r.check.title for r in results}
         for cid, blocker in fault.skipped.items():
             outcome = flagged[cid].outcome
