@@ -60,9 +60,9 @@ def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
     web = cluster.pod_named(snap, lab.namespace, lab.web_pod)
     web_url = f"http://{cluster.pod_ip(web)}/" if web and cluster.pod_ip(web) else None
     web_target = f"{cluster.pod_ip(web) if web else '?'}:80"
-    for source, backend, needs in ((node, where.node, ("web.running", "node.ssh", "net.route")),
-                                   (client_name, where.client, ("web.running", "client.exec"))):
-        checks.append(_http(f"web.{'node' if backend is where.node else 'client'}", 6,
+    for side, source, backend, needs in (("node", node, where.node, ("web.running", "node.ssh", "net.route")),
+                                         ("client", client_name, where.client, ("web.running", "client.exec"))):
+        checks.append(_http(f"web.{side}", 6,
                             f"{lab.web_pod} serves nginx's welcome page", lab, source, backend, web_url,
                             web_target, lab.nginx_marker, exact=False, pod=lab.web_pod, needs=needs,
                             body_fix=f'invoke vm.ssh --command "kubectl describe pod {lab.web_pod}"'))
@@ -70,14 +70,13 @@ def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
             checks[-1].skip = f"pod {lab.web_pod} has no address"
 
     # --- section 7: the deployment -----------------------------------------------------------
-    api_check("deploy.available", 7, f"{lab.deployment} {lab.replicas}/{lab.replicas} available", cluster.deployment_available,
-              ("api", "node.ready"))
+    api_check("deploy.available", 7, f"{lab.deployment} {lab.replicas}/{lab.replicas} available",
+              cluster.deployment_available, ("api", "node.ready"))
     pods = sorted(cluster.inv_pods(lab, snap), key=cluster.name_of)
-    for source, backend, needs in ((node, where.node, ("node.ssh", "net.route")),
-                                   (client_name, where.client, ("client.exec",))):
-        side = "node" if backend is where.node else "client"
+    for side, source, backend, needs in (("node", node, where.node, ("node.ssh", "net.route")),
+                                         ("client", client_name, where.client, ("client.exec",))):
         if not pods:  # nothing to probe: one placeholder row that the failed deployment check explains
-            checks.append(Check(f"inv.{side}", 7, "each inv pod returns the version", source,
+            checks.append(Check(f"inv.{side}", 7, "each inv pod answers", source,
                                 f"inv pods :{lab.target_port}", lambda t: None, ("deploy.available",) + needs,
                                 skip=f"no {lab.deployment} pods to probe"))
             continue
