@@ -8,7 +8,7 @@ from pathlib import Path
 
 from invoke import Collection
 
-from labkit.tasks import app, bundle, doctor, lab, vm
+from labkit.tasks import app, bundle, doctor, lab, verify, vm
 
-ns = Collection(vm, app, bundle, doctor.doctor, lab.lab)
+ns = Collection(vm, app, bundle, doctor.doctor, verify.verify, lab.lab)
 ns.configure({"labkit": {"root": str(Path(__file__).resolve().parent)}})
