@@ -22,6 +22,9 @@ def api_client(settings):
     if not path.is_file():
         raise LabkitError(f"no kubeconfig at {path}", "run invoke cluster.init (it exports one for this laptop)")
     try:
-        return config.new_client_from_config(config_file=str(path))
+        client = config.new_client_from_config(config_file=str(path))
     except Exception as exc:  # a malformed or foreign kubeconfig
         raise LabkitError(f"cannot use {path}: {exc}", "run invoke cluster.init again to re-export it") from None
+    # urllib3 retries 3 times with back-off by default: a stopped VM would take ~16 s to report.
+    client.configuration.retries = 1
+    return client
