@@ -10,6 +10,7 @@ lazily so `invoke --list` stays fast.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -79,7 +80,7 @@ class Step:
     def log(self, line: str) -> None:
         line = line.rstrip("\r\n")
         if line.strip():
-            print(f"  {marks()['pipe']} {line}", flush=True)
+            _print(f"  {marks()['pipe']} {line}")
 
     def skip(self, note: str) -> None:
         """Nothing to do (idempotent re-run): the step ends as skipped with this note."""
@@ -89,13 +90,49 @@ class Step:
         return time.monotonic() - self.started
 
 
+_LIVE = threading.local()  # the spinner of the step running in this thread, on a terminal
+
+
+def _print(text: str) -> None:
+    """A line of output; above the spinner when one is showing."""
+    if getattr(_LIVE, "status", None) is not None:
+        console().print(text, markup=False, highlight=False)
+    else:
+        print(text, flush=True)
+
+
+@contextmanager
+def _spinner(title: str, current: "Step") -> Iterator[None]:
+    """On a terminal: a spinner with the elapsed time under the streamed lines (quiet steps still move)."""
+    if not sys.stdout.isatty() or getattr(_LIVE, "status", None) is not None:
+        yield
+        return
+    done = threading.Event()
+    with console().status(title) as status:
+        _LIVE.status = status
+
+        def tick() -> None:
+            while not done.wait(1.0):
+                status.update(f"{title}  {fmt_seconds(current.elapsed())}")
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            ticker.join()
+            _LIVE.status = None
+
+
 @contextmanager
 def step(title: str) -> Iterator[Step]:
     m = marks()
     current = Step(title)
-    print(f"{m['start']} {title}", flush=True)
+    _print(f"{m['start']} {title}")
     try:
-        yield current
+        with _spinner(title, current):
+            yield current
     except KeyboardInterrupt:
         current.outcome = "interrupted"
         raise
@@ -106,7 +143,7 @@ def step(title: str) -> Iterator[Step]:
         seconds = current.elapsed()
         HISTORY.append(StepResult(title, seconds, current.outcome, current.note))
         note = f" ({current.note})" if current.note else ""
-        print(f"{m[current.outcome]} {title}{note}  {fmt_seconds(seconds)}", flush=True)
+        _print(f"{m[current.outcome]} {title}{note}  {fmt_seconds(seconds)}")
 
 
 def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
