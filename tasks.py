@@ -8,7 +8,7 @@ from pathlib import Path
 
 from invoke import Collection
 
-from labkit.tasks import doctor, lab, vm
+from labkit.tasks import cluster, doctor, lab, vm
 
-ns = Collection(vm, doctor.doctor, lab.lab)
+ns = Collection(vm, cluster, doctor.doctor, lab.lab)
 ns.configure({"labkit": {"root": str(Path(__file__).resolve().parent)}})
