@@ -181,8 +181,8 @@ deb_simulate() {
       install "$@" 2>&1); then
     rm -rf "$empty"
     printf '%s\n' "$out" | grep -E '^ |Depends|Conflicts|Breaks' >&2 || true
-    die "the bundle's packages need others that are neither installed nor in the bundle (see above)" \
-      "add them to the bundle (invoke bundle.fetch on the laptop), then invoke vm.provision"
+    die "the bundle's packages cannot be installed on this box: a dependency is missing from the bundle or conflicts (see above)" \
+      "make the lock's debs match the box (invoke bundle.fetch on the laptop), then invoke vm.provision"
   fi
   rm -rf "$empty"
   if grep -q '^Remv ' <<<"$out"; then
