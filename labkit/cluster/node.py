@@ -64,7 +64,7 @@ def sudo_sh(script: str) -> list[str]:
 
 def init_argv() -> list[str]:
     """kubeadm init, its output kept in a root-only log on the node (it holds the join token)."""
-    return sudo_sh(f"umask 077; kubeadm init --config {GUEST_CONFIG} >{INIT_LOG} 2>&1")
+    return sudo_sh(f"install -m 600 /dev/null {INIT_LOG} && kubeadm init --config {GUEST_CONFIG} >{INIT_LOG} 2>&1")
 
 
 def upload_config_argv() -> list[str]:
@@ -72,7 +72,7 @@ def upload_config_argv() -> list[str]:
 
 
 def images_list_argv() -> list[str]:
-    return ["kubeadm", "config", "images", "list", "--config", GUEST_CONFIG]
+    return ["sudo", "-n", "kubeadm", "config", "images", "list", "--config", GUEST_CONFIG]
 
 
 def apply_argv(guest_path: str) -> list[str]:
