@@ -2,7 +2,7 @@
 
     GET /         200 {"version":"0.1"}   header X-Served-By: <pod/host name>
     GET /healthz  200 {"status":"ok"}     (readiness probe)
-    other paths   404 JSON;  other methods 405 JSON
+    other paths   404 JSON;  other methods 405 JSON;  malformed requests 400 JSON
 
 Standard library only (Python 3.7+, the base image's Python). Settings from the environment:
 PORT (default 8080), INV_VERSION (default 0.1). SIGTERM stops it promptly, as Kubernetes expects.
@@ -15,31 +15,53 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 VERSION = os.environ.get("INV_VERSION", "0.1")
 HOST_NAME = socket.gethostname()  # the pod's name inside Kubernetes
+ALLOWED = "GET, HEAD"
+
+
+def as_json(value):
+    # Compact, exactly like the lab's body: {"version":"0.1"} (no spaces, no newline).
+    return json.dumps(value, separators=(",", ":"))
 
 
 class Handler(BaseHTTPRequestHandler):
     server_version = "inv/" + VERSION
     protocol_version = "HTTP/1.1"  # keep-alive for busy clients
+    timeout = 30  # an idle keep-alive client must not hold its thread forever
 
     def do_GET(self):
-        if self.path == "/":
-            # Exactly the lab's body: no spaces, no newline.
-            self.reply(200, json.dumps({"version": VERSION}, separators=(",", ":")))
-        elif self.path == "/healthz":
-            self.reply(200, '{"status":"ok"}')
+        path = urlsplit(self.path).path
+        if path == "/":
+            self.reply(200, as_json({"version": VERSION}))
+        elif path == "/healthz":
+            self.reply(200, as_json({"status": "ok"}))
         else:
-            self.reply(404, json.dumps({"error": "not found", "path": self.path}, separators=(",", ":")))
+            self.reply(404, as_json({"error": "not found", "path": path}))
 
     def do_HEAD(self):
         self.do_GET()
 
     def not_allowed(self):
-        self.reply(405, '{"error":"method not allowed"}', {"Allow": "GET, HEAD"})
+        # Close afterwards: the request's body (if any) is left unread in the stream.
+        self.close_connection = True
+        self.reply(405, as_json({"error": "method not allowed", "method": self.command}),
+                   {"Allow": ALLOWED, "Connection": "close"})
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = not_allowed
+    def __getattr__(self, name):
+        # http.server answers methods it has no do_<METHOD> for with 501; this service answers
+        # every method but GET and HEAD with 405, as HTTP asks for a known resource.
+        if name.startswith("do_"):
+            return self.not_allowed
+        raise AttributeError(name)
+
+    def send_error(self, code, message=None, explain=None):
+        # Malformed requests (400, 414, 431...) get JSON too, never http.server's HTML page.
+        self.close_connection = True
+        self.reply(code, as_json({"error": message or self.responses.get(code, ("error",))[0]}),
+                   {"Connection": "close"})
 
     def reply(self, status, body, headers=None):
         data = body.encode("utf-8")
@@ -55,11 +77,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_request(self, code="-", size="-"):
         # One line per request on stdout, where `kubectl logs` looks.
+        # A request refused before it was parsed (414, 400) has no command or path yet.
+        code = getattr(code, "value", code)
+        method, path = self.command or "-", getattr(self, "path", None) or "-"
         print('%s %s "%s %s" %s' % (time.strftime("%Y-%m-%dT%H:%M:%S"), self.client_address[0],
-                                    self.command, self.path, code), flush=True)
+                                    method, path, code), flush=True)
 
     def log_error(self, *args):
-        pass  # malformed requests already get a 400 and a log_request line
+        pass  # every error reply already has its log_request line
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True  # in-flight requests and idle keep-alive clients must not delay shutdown
+    request_queue_size = 128  # listen backlog: the default 5 drops bursts of new connections
 
 
 def main():
@@ -70,8 +100,11 @@ def main():
     except ValueError:
         print("inv: PORT must be a number from 1 to 65535, got %r" % os.environ.get("PORT"), file=sys.stderr)
         return 2
-    server = ThreadingHTTPServer(("0.0.0.0", port), Handler)
-    server.daemon_threads = True  # in-flight requests must not delay shutdown
+    try:
+        server = Server(("0.0.0.0", port), Handler)
+    except OSError as exc:
+        print("inv: cannot listen on 0.0.0.0:%d: %s" % (port, exc.strerror or exc), file=sys.stderr)
+        return 1
 
     def stop(signum, frame):
         # shutdown() waits for serve_forever to return, so it must run outside this (the serving) thread.

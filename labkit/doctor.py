@@ -250,12 +250,13 @@ def check_bundle(s: Settings, p: Probe) -> Check:
     except Exception as exc:  # a broken lock is reported, not raised, in a report
         return Check("bundle", FAIL, f"cannot read {s.lock_file.name}: {getattr(exc, 'message', exc)}",
                      "restore it: git checkout -- " + s.lock_file.name)
-    missing = [a.name for a in lock.artifacts if not a.present(s.bundle_dir)]
+    needed = lock.needed(s.provider)  # other providers' box files are not needed here
+    missing = [a.name for a in needed if not a.present(s.bundle_dir)]
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        return Check("bundle", FAIL, f"{len(missing)} of {len(lock.artifacts)} artifacts missing in {s.bundle_dir}: {shown}",
+        return Check("bundle", FAIL, f"{len(missing)} of {len(needed)} artifacts missing in {s.bundle_dir}: {shown}",
                      "copy the bundle from the USB stick there, or run invoke bundle.fetch (or --from http://<instructor>:8787)")
-    return Check("bundle", OK, f"{len(lock.artifacts)} artifacts present in {s.bundle_dir} (invoke bundle.verify checks hashes)")
+    return Check("bundle", OK, f"{len(needed)} artifacts present in {s.bundle_dir} (invoke bundle.verify checks hashes)")
 
 
 def check_box(s: Settings, p: Probe) -> Check:

@@ -6,6 +6,7 @@ The two loaders must agree; tests/t1/test_settings_ruby.py holds them to it.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -147,9 +148,14 @@ def _merge(base: Any, over: Any, path: tuple, source: str) -> Any:
             out[key] = _merge(base[key], value, path + (key,), source)
         return out
     if path and type(over) is not type(base):
-        raise SettingsError(f"'{_dotted(path)}' in {source} must be a {_type_name(base)}, got {over!r}",
-                            f"use a value like {base!r}")
+        raise SettingsError(f"'{_dotted(path)}' in {source} must be a {_type_name(base)}, got {_shown(over)}",
+                            f"use a value like {_shown(base)}")
     return over
+
+
+def _shown(value: Any) -> str:
+    """A value as both loaders print it (JSON), so their messages are identical."""
+    return json.dumps(value)
 
 
 def _type_name(value: Any) -> str:
@@ -175,8 +181,8 @@ def _apply_env(data: dict, key: str, raw: str) -> None:
             current = node[part]
             value = raw if isinstance(current, str) else _parse_env_value(raw)
             if type(value) is not type(current):
-                raise SettingsError(f"{key}={raw!r}: '{_dotted(parts)}' must be a {_type_name(current)}",
-                                    f"use a value like {current!r}")
+                raise SettingsError(f"{key}={_shown(raw)}: '{_dotted(parts)}' must be a {_type_name(current)}",
+                                    f"use a value like {_shown(current)}")
             node[part] = value
         else:
             node = node[part]

@@ -86,13 +86,8 @@ class Vagrant:
             out = self._v._run_vagrant_command(["snapshot", "list", node, "--machine-readable"])
         except subprocess.CalledProcessError:
             raise explain(self._stderr, "snapshot list") from None
-        names = []
-        for _ts, _target, kind, data in self._v._parse_machine_readable_output(out):
-            if kind == "ui" and data.startswith("output,"):
-                text = data.split(",", 1)[1].strip()
-                if text and not text.startswith("==>") and "No snapshots" not in text:
-                    names.append(text)
-        return names
+        return parse_snapshot_list(out)
+
 
     # --- actions (streamed) -----------------------------------------------------------------
 
@@ -136,3 +131,17 @@ def box_installed(name: str, provider: str, env: dict | None = None) -> bool:
     home = Path(env.get("VAGRANT_HOME") or Path.home() / ".vagrant.d")
     box_dir = home / "boxes" / name.replace("/", "-VAGRANTSLASH-")
     return any((version / provider).is_dir() for version in box_dir.glob("*") if version.is_dir())
+
+
+def parse_snapshot_list(machine_readable: str) -> list[str]:
+    """Snapshot names from `vagrant snapshot list --machine-readable` (python-vagrant drops ui lines)."""
+    names = []
+    for line in machine_readable.splitlines():
+        fields = line.split(",", 4)
+        if len(fields) < 5 or fields[2] != "ui" or fields[3] not in ("output", "detail"):
+            continue
+        text = fields[4].replace("%!(VAGRANT_COMMA)", ",").strip()
+        # Providers print the names as ui output or detail lines; headers start with "==>".
+        if text and not text.startswith("==>") and "No snapshots" not in text:
+            names.append(text)
+    return names

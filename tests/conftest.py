@@ -88,7 +88,10 @@ class Dockerd:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        subprocess.run(["umount", "-R", str(self.workdir)], capture_output=True)
+        # dockerd leaves mounts under its roots (exec/netns/default is an nsfs mount): deepest first.
+        mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+        for point in sorted((m for m in mounts if m.startswith(str(self.workdir) + "/")), key=len, reverse=True):
+            subprocess.run(["umount", "-l", point], capture_output=True)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

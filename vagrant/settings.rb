@@ -67,7 +67,7 @@ module LabkitSettings
       return out
     end
     if !path.empty? && !same_type?(base, over)
-      raise Error, "'#{dotted(path)}' in #{LOCAL_FILE} must be a #{type_name(base)}, got #{over.inspect}. Fix: use a value like #{base.inspect}"
+      raise Error, "'#{dotted(path)}' in #{LOCAL_FILE} must be a #{type_name(base)}, got #{over.to_json}. Fix: use a value like #{base.to_json}"
     end
     over
   end
@@ -89,7 +89,7 @@ module LabkitSettings
         current = node[part]
         value = current.is_a?(String) ? raw : parse_env_value(raw)
         unless same_type?(current, value)
-          raise Error, "#{key}=#{raw.inspect}: '#{dotted(parts)}' must be a #{type_name(current)}. Fix: use a value like #{current.inspect}"
+          raise Error, "#{key}=#{raw.to_json}: '#{dotted(parts)}' must be a #{type_name(current)}. Fix: use a value like #{current.to_json}"
         end
         node[part] = value
       else

@@ -18,7 +18,7 @@ def render(lock) -> str:
     lines = []
     for a in lock.artifacts:
         pin = expected(a)
-        if pin is not None:
+        if pin is not None and a.pinned:  # an image needs its registry digest too
             lines.append(f"{a.name} {pin[0]} {pin[1]} {a.path}")
     return "".join(line + "\n" for line in lines)
 

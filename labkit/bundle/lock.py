@@ -12,7 +12,10 @@
         ref: docker.io/weaveworks/weave-kube:2.8.1
         digest: sha256:<manifest digest>
         path: images/weave-kube-2.8.1.tar
+        tag: weaveworks/weave-kube:2.8.1   # optional: the name written into the archive (default: ref)
 Box files also carry `box: <name>` and `provider: <provider>` so vm.up can `vagrant box add` them.
+A file may name `published: <URL>`, a checksum list (sha256sum format or a Debian Packages index)
+that `bundle.lock` reads its pin from instead of trusting the first download.
 """
 from __future__ import annotations
 
@@ -26,6 +29,12 @@ from labkit.errors import LabkitError
 KINDS = ("file", "image")
 HEX = {"sha256": 64, "sha512": 128}
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+PROVIDERS = ("virtualbox", "libvirt")
+RESERVED_SUFFIX = ".part"   # partial downloads; the Vagrantfile's rsync skips them
+CHECKSUMS_FILE = "CHECKSUMS"
+# [registry/]repository[:tag] | [registry/]repository@sha256:<hex>, lower-case path components
+IMAGE_REF = re.compile(r"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._/-][a-z0-9]+)*"
+                       r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$")
 
 
 class LockError(LabkitError):
@@ -46,6 +55,17 @@ class Artifact:
     box: Optional[str] = None
     provider: Optional[str] = None
     extra: dict = field(default_factory=dict, compare=False)
+    tag: Optional[str] = None        # image: name written into the archive (default: ref)
+    published: Optional[str] = None  # file: checksum list bundle.lock reads the pin from
+
+    @property
+    def image_tag(self) -> str:
+        """The name `docker load` gives this image: `tag`, else `ref` in Docker's short form."""
+        name = self.tag or self.ref or ""
+        for prefix in ("docker.io/library/", "docker.io/"):
+            if name.startswith(prefix):
+                return name[len(prefix):]
+        return name
 
     @property
     def pinned(self) -> bool:
@@ -77,6 +97,19 @@ class Lock:
     def box_for(self, box: str, provider: str) -> Optional[Artifact]:
         return next((a for a in self.artifacts if a.box == box and a.provider == provider), None)
 
+    def needed(self, provider: Optional[str] = None) -> tuple:
+        """What a laptop with this provider needs: everything but the other providers' box files."""
+        return tuple(a for a in self.artifacts if provider is None or a.provider in (None, provider))
+
+    def select(self, names=None) -> tuple:
+        """The artifacts named (comma-separated string or list), in lock order; all if none named."""
+        if not names:
+            return self.artifacts
+        wanted = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
+        for n in wanted:
+            self.get(n)  # unknown name → LockError listing the known ones
+        return tuple(a for a in self.artifacts if a.name in wanted)
+
 
 def load(path: Path | str) -> Lock:
     import yaml
@@ -98,6 +131,12 @@ def load(path: Path | str) -> Lock:
             if value in seen:
                 raise LockError(f"{path.name} lists {attr} '{value}' twice", f"give every artifact its own {attr}")
             seen.add(value)
+    files = {a.path for a in artifacts}
+    for a in artifacts:  # "k8s" as a file and "k8s/x" inside it cannot both exist
+        for parent in PurePosixPath(a.path).parents:
+            if str(parent) in files:
+                raise LockError(f"{path.name}: artifact '{a.name}' ({a.path}) lies inside the file {parent}",
+                                "give the two artifacts paths that do not nest")
     return Lock(path=path, artifacts=artifacts)
 
 
@@ -116,6 +155,9 @@ def _artifact(lock_name: str, index: int, entry) -> Artifact:
     if not isinstance(path, str) or not _inside(path):
         raise LockError(f"{where}: path {path!r} escapes the bundle directory",
                         "use a relative path without '..', like k8s/kubeadm")
+    if path.endswith(RESERVED_SUFFIX) or PurePosixPath(path).parts in ((CHECKSUMS_FILE,),):
+        raise LockError(f"{where}: path {path!r} is reserved (partial downloads end in {RESERVED_SUFFIX}; "
+                        f"{CHECKSUMS_FILE} is written by labkit)", "pick another file name")
     for algo, length in HEX.items():
         value = entry.get(algo)
         if value is not None and not (isinstance(value, str) and re.fullmatch(f"[0-9a-f]{{{length}}}", value)):
@@ -126,21 +168,37 @@ def _artifact(lock_name: str, index: int, entry) -> Artifact:
     if kind == "file" and not urls:
         raise LockError(f"{where}: a file needs at least one URL", "add urls: [https://...]")
     if kind == "image":
-        if not isinstance(entry.get("ref"), str):
+        if not isinstance(entry.get("ref"), str) or not IMAGE_REF.match(entry["ref"]):
             raise LockError(f"{where}: an image needs ref (like docker.io/library/nginx:1.17.10)", "add ref: ...")
+        tag = entry.get("tag")
+        if tag is None and "@" in entry["ref"]:
+            raise LockError(f"{where}: ref names a digest, so the archive needs tag: <name:tag>",
+                            "put the digest in digest: and a tagged name in ref:")
+        if tag is not None and not (isinstance(tag, str) and IMAGE_REF.match(tag) and "@" not in tag
+                                    and ":" in tag.rsplit("/", 1)[-1]):
+            raise LockError(f"{where}: tag {tag!r} is not an image name with a tag", "write tag: k8s.gcr.io/pause:3.1")
         digest = entry.get("digest")
         if digest is not None and not (isinstance(digest, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", digest)):
             raise LockError(f"{where}: digest must look like sha256:<64 hex>", "copy the manifest digest exactly")
     size = entry.get("size")
-    if size is not None and (not isinstance(size, int) or size < 0):
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
         raise LockError(f"{where}: size must be a whole number of bytes", "remove size or correct it")
-    known = {"name", "kind", "path", "urls", "sha256", "sha512", "size", "ref", "digest", "box", "provider"}
+    box, provider = entry.get("box"), entry.get("provider")
+    if (box is None) != (provider is None) or (provider is not None and provider not in PROVIDERS):
+        raise LockError(f"{where}: a box file needs both box: <name> and provider: one of {', '.join(PROVIDERS)}",
+                        "add the missing key, e.g. box: ubuntu/xenial64 and provider: virtualbox")
+    published = entry.get("published")
+    if published is not None and not (isinstance(published, str) and re.match(r"^https?://", published)):
+        raise LockError(f"{where}: published must be an http(s) URL of a checksum list", "write published: https://...")
+    known = {"name", "kind", "path", "urls", "sha256", "sha512", "size", "ref", "digest", "box", "provider",
+             "tag", "published"}
     return Artifact(name=name, kind=kind, path=path, urls=tuple(urls), sha256=entry.get("sha256"),
                     sha512=entry.get("sha512"), size=size, ref=entry.get("ref"), digest=entry.get("digest"),
-                    box=entry.get("box"), provider=entry.get("provider"),
+                    box=box, provider=provider, tag=entry.get("tag"), published=published,
                     extra={k: v for k, v in entry.items() if k not in known})
 
 
 def _inside(path: str) -> bool:
     p = PurePosixPath(path)
-    return bool(path) and "\\" not in path and not p.is_absolute() and ".." not in p.parts and not re.match(r"^[A-Za-z]:", path)
+    return (bool(path) and "\\" not in path and not p.is_absolute() and ".." not in p.parts
+            and len(p.parts) > 0 and not path.endswith("/") and not re.match(r"^[A-Za-z]:", path))

@@ -127,7 +127,7 @@ def halt(c, node=None):
             if state == "not_created":
                 st.skip("not created")
             elif state != "running":
-                st.skip(f"already {state}")
+                st.skip(f"already stopped ({state})")
             else:
                 _forget_ssh(s, n.name)
                 vg.stream(st, "halt", n.name)

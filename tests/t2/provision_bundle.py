@@ -157,16 +157,24 @@ def busybox_image(docker_url: str, out: Path) -> list[str]:
         link = tarfile.TarInfo("bin/sh")
         link.type, link.linkname = tarfile.SYMTYPE, "busybox"
         tar.addfile(link)
-    docker = ["docker", "--host", docker_url]
-    subprocess.run([*docker, "import", "-c", 'CMD ["/bin/sh"]', "-", tag], input=layer.getvalue(),
-                   check=True, capture_output=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([*docker, "save", "-o", str(out), tag], check=True, capture_output=True)
+    subprocess.run(["docker", "--host", docker_url, "import", "-c", 'CMD ["/bin/sh"]', "-", tag],
+                   input=layer.getvalue(), check=True, capture_output=True)
+    save_image(docker_url, tag, out)
     return [tag]
 
 
-def entries(bundle: Path, mirror: str, docker_url: str, rootfs_tar: Path = ROOTFS) -> tuple[list[dict], dict]:
-    """Put the debs and the image into `bundle`; return their lock entries and facts for the tests."""
+def save_image(docker_url: str, tag: str, out: Path) -> None:
+    """`docker save` one image of the test dockerd as a docker-archive (what the bundle carries)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["docker", "--host", docker_url, "save", "-o", str(out), tag], check=True, capture_output=True)
+
+
+def entries(bundle: Path, mirror: str, docker_url: str, images: tuple = (),
+            rootfs_tar: Path = ROOTFS) -> tuple[list[dict], dict]:
+    """Put the debs and the images into `bundle`; return their lock entries and facts for the tests.
+
+    `images`: tags already in the test dockerd (stand-ins for the real bundle's images) to save too.
+    """
     base, docker = guest_debs(rootfs_tar)
     out = []
     for group, debs in (("base", base), ("docker", docker)):
@@ -179,10 +187,17 @@ def entries(bundle: Path, mirror: str, docker_url: str, rootfs_tar: Path = ROOTF
                         "sha256": sha256(dest), "size": d.size, "path": path, "origin": d.url})
     image = bundle / "images" / "busybox.tar"
     tags = busybox_image(docker_url, image)
-    out.append({"name": "image-busybox", "kind": "image", "ref": tags[0], "urls": [f"{mirror}/images/busybox.tar"],
-                "sha256": sha256(image), "size": image.stat().st_size, "path": "images/busybox.tar"})
+    archives = [(tags[0], "busybox")]
+    for tag in images:
+        name = _safe(tag.rsplit("/", 1)[-1].replace(":", "-"))
+        save_image(docker_url, tag, bundle / "images" / f"{name}.tar")
+        archives.append((tag, name))
+    for tag, name in archives:
+        path = f"images/{name}.tar"
+        out.append({"name": f"image-{name}", "kind": "image", "ref": tag, "urls": [f"{mirror}/{path}"],
+                    "sha256": sha256(bundle / path), "size": (bundle / path).stat().st_size, "path": path})
     engine = next(d for d in docker if d.package == "docker.io")
-    facts = {"docker_version": upstream_version(engine.version), "image_tags": tags,
+    facts = {"docker_version": upstream_version(engine.version), "image_tags": [t for t, _ in archives],
              "base_packages": {d.package: d.version for d in base},
              "docker_packages": {d.package: d.version for d in docker}}
     return out, facts

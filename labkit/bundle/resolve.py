@@ -1,0 +1,106 @@
+"""bundle.lock: pin what the lock leaves unpinned, on a connected machine, and write the pins back.
+
+A file with `published:` gets its pin from that checksum list (the publisher's word); anything else
+is pinned by trust on first use: downloaded once, hashed, recorded, and reported loudly so that a
+person reviews the diff before committing it. Images get the digest their tag points to (if the
+lock has none) and the sha256 of the archive labkit writes from it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import lzma
+import re
+from pathlib import Path, PurePosixPath
+from typing import Optional
+
+from labkit.errors import LabkitError
+
+HEXLEN = {64: "sha256", 128: "sha512"}
+
+
+def published_pin(data: bytes, filename: str) -> Optional[tuple[str, str]]:
+    """(algo, hex) for `filename` in a checksum list: sha256sum/sha512sum output, BSD `SHA256 (f) = x`,
+    a bare `.sha256` file, or a Debian/Ubuntu Packages index (plain, .gz or .xz)."""
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    elif data[:6] == b"\xfd7zXZ\x00":
+        data = lzma.decompress(data)
+    text = data.decode("utf-8", errors="replace")
+    if re.search(r"^Package: ", text, re.M):
+        return _from_packages(text, filename)
+    tokens = text.split()
+    if len(tokens) == 1 and len(tokens[0]) in HEXLEN and re.fullmatch(r"[0-9a-fA-F]+", tokens[0]):
+        return HEXLEN[len(tokens[0])], tokens[0].lower()
+    for line in text.splitlines():
+        m = re.match(r"^([0-9a-fA-F]{64}|[0-9a-fA-F]{128})\s+[ *]?(\S+)\s*$", line)
+        if m and PurePosixPath(m.group(2)).name == filename:
+            return HEXLEN[len(m.group(1))], m.group(1).lower()
+        m = re.match(r"^(SHA256|SHA512) \((.+)\) = ([0-9a-fA-F]+)\s*$", line)
+        if m and PurePosixPath(m.group(2)).name == filename:
+            return m.group(1).lower(), m.group(3).lower()
+    return None
+
+
+def _from_packages(text: str, filename: str) -> Optional[tuple[str, str]]:
+    for stanza in re.split(r"\n\s*\n", text):
+        fields = dict(re.findall(r"^([A-Za-z0-9-]+): *(.*)$", stanza, re.M))
+        if PurePosixPath(fields.get("Filename", "")).name == filename:
+            for key, algo in (("SHA512", "sha512"), ("SHA256", "sha256")):
+                if re.fullmatch(r"[0-9a-f]{%d}" % (128 if algo == "sha512" else 64), fields.get(key, "")):
+                    return algo, fields[key]
+    return None
+
+
+def pins_from_publishers(artifacts, sessions, timeout) -> tuple[list, dict]:
+    """Artifacts with `published:` get their pin from it. Returns (artifacts, {name: (algo, hex)})."""
+    found, out = {}, []
+    lists: dict = {}
+    for a in artifacts:
+        if a.kind == "file" and a.published and not a.pinned:
+            if a.published not in lists:
+                resp = sessions().get(a.published, timeout=timeout)
+                with resp:
+                    if resp.status_code != 200:
+                        raise LabkitError(f"{a.name}: its checksum list {a.published} answered HTTP {resp.status_code}",
+                                          "fix published: in the lock, or remove it to pin by first download")
+                    lists[a.published] = resp.content
+            filename = PurePosixPath(a.path).name
+            pin = published_pin(lists[a.published], filename) or published_pin(
+                lists[a.published], PurePosixPath(a.urls[0].split("?")[0]).name)
+            if pin is None:
+                raise LabkitError(f"{a.name}: {a.published} lists no checksum for {filename}",
+                                  "fix published: in the lock, or remove it to pin by first download")
+            found[a.name] = pin
+            a = dataclasses.replace(a, **{pin[0]: pin[1]})
+        out.append(a)
+    return out, found
+
+
+def resolve(lock, artifacts, dest: Path, opts, step=None) -> tuple[dict, list]:
+    """Pin the unpinned among `artifacts`; fetches them into `dest`. Returns ({name: {key: value}} to
+    write into the lock for those that worked, [LabkitError] for those that did not)."""
+    from labkit.bundle import fetch
+
+    todo = [a for a in artifacts if not a.pinned]
+    if not todo:
+        return {}, []
+    sessions = fetch.Sessions()
+    todo, published = pins_from_publishers(todo, sessions, opts.timeout)
+    outcomes = fetch.fetch(lock, todo, dest, dataclasses.replace(opts, record=True), step)
+    updates = {}
+    for a, o in zip(todo, outcomes):
+        if o.error:
+            continue
+        values: dict = {}
+        if a.kind == "image" and not a.digest:
+            values["digest"] = o.digest
+        if a.name in published:
+            algo, hexdigest = published[a.name]
+            values[algo] = hexdigest
+        elif not (a.sha256 or a.sha512):
+            values["sha256"] = o.sha256
+        if a.size is None:
+            values["size"] = o.size if o.size is not None else a.file(dest).stat().st_size
+        updates[a.name] = values
+    return updates, [o.error for o in outcomes if o.error]

@@ -1,0 +1,59 @@
+"""bundle.status: size, completeness and age of a bundle, without hashing (bundle.verify does that)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from labkit.bundle.download import PART
+from labkit.bundle.lock import CHECKSUMS_FILE
+from labkit.bundle.progress import mb
+
+
+def age(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} days ago"
+
+
+def report(lock, dest: Path, now: float | None = None, provider: str | None = None) -> list[list[str]]:
+    """Rows of (what, value) for ui.table. With a provider, other providers' boxes do not count."""
+    now = time.time() if now is None else now
+    dest = Path(dest)
+    needed = lock.needed(provider)
+    present = [a for a in needed if a.present(dest)]
+    missing = [a for a in needed if a not in present]
+    unpinned = [a for a in lock.artifacts if not a.pinned]
+    on_disk = sum(a.file(dest).stat().st_size for a in present)
+    sizes = [a.size for a in lock.artifacts]
+    expected = sum(s for s in sizes if s is not None)
+    parts = [p for p in dest.rglob(f"*{PART}") if p.is_file()] if dest.is_dir() else []
+    rows = [
+        ["bundle", str(dest)],
+        ["complete", f"{len(present)} of {len(needed)} artifacts present"
+                     + ("" if missing else " (run invoke bundle.verify to check their hashes)")],
+        ["size", f"{mb(on_disk)} on disk"
+                 + (f" of {mb(expected)} known" + (" (some sizes unknown)" if None in sizes else "")
+                    if expected else "")],
+    ]
+    if missing:
+        names = ", ".join(a.name for a in missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        rows.append(["missing", f"{names} (invoke bundle.fetch)"])
+    others = [a.name for a in lock.artifacts if a not in needed]
+    if others:
+        rows.append(["not needed", f"{', '.join(others)} (boxes for other providers than {provider})"])
+    if unpinned:
+        rows.append(["unpinned", f"{len(unpinned)}: " + ", ".join(a.name for a in unpinned[:8])
+                     + (" …" if len(unpinned) > 8 else "") + " (invoke bundle.lock on a connected machine)"])
+    if parts:
+        rows.append(["partial", f"{len(parts)} interrupted download(s), {mb(sum(p.stat().st_size for p in parts))}"
+                                " (bundle.fetch resumes them)"])
+    checks = dest / CHECKSUMS_FILE
+    rows.append(["last fetch/verify", age(now - checks.stat().st_mtime) if checks.is_file() else "never"])
+    if present:
+        oldest = min(a.file(dest).stat().st_mtime for a in present)
+        rows.append(["oldest artifact", age(now - oldest)])
+    return rows

@@ -1,0 +1,238 @@
+"""bundle.*: the offline bundle. Fetch it once (online), verify it, serve it to a classroom, pin the lock."""
+from __future__ import annotations
+
+from labkit.tasks._common import labtask, settings
+
+LOCK_HELP = "the lock file (default: bundle.lock in settings, bundle.lock.yaml)"
+DEST_HELP = "the bundle directory (default: bundle.dir in settings)"
+ONLY_HELP = "only these artifacts, comma-separated names from the lock"
+UNPINNED_HELP = "also take artifacts the lock has no hash for (NOT verified; for testing a new lock)"
+ALL_BOXES_HELP = "also the box files of the other providers (an instructor serving a mixed classroom)"
+WORKERS_HELP = "parallel downloads (default 4)"
+SERVE_PORT = 8787
+
+
+def _open(c, lock, dest):
+    from pathlib import Path
+
+    from labkit.bundle import lock as lockmod
+
+    s = settings(c)
+    return lockmod.load(Path(lock) if lock else s.lock_file), Path(dest).resolve() if dest else s.bundle_dir
+
+
+def _chosen(c, lk, only, all_boxes):
+    """--only names; else the whole lock (--all-boxes); else what this laptop's provider needs."""
+    from labkit import ui
+
+    if only or all_boxes:
+        return lk.select(only)
+    provider = settings(c).provider
+    chosen = lk.needed(provider)
+    skipped = [a.name for a in lk.artifacts if a not in chosen]
+    if skipped:
+        ui.say(f"Skipping {', '.join(skipped)}: box file(s) for other providers than {provider} "
+               "(--all-boxes takes them too, e.g. to serve a mixed classroom).")
+    return chosen
+
+
+def _loud_unpinned(artifacts) -> None:
+    from labkit import ui
+    from labkit.bundle.fetch import unpinned_warning
+
+    text = unpinned_warning(artifacts)
+    if text:
+        ui.warn(text)
+
+
+@labtask(help={"lock": LOCK_HELP, "dest": DEST_HELP, "from": "fetch from a classroom mirror (the URL bundle.serve "
+               "prints) instead of the internet", "only": ONLY_HELP, "allow-unpinned": UNPINNED_HELP,
+               "workers": WORKERS_HELP, "all-boxes": ALL_BOXES_HELP})
+def fetch(c, lock=None, dest=None, from_=None, only=None, allow_unpinned=False, workers=4, all_boxes=False):
+    """Download the lock's artifacts into the bundle: parallel, resumable, each verified before use."""
+    import re
+    import sys
+
+    from invoke import Exit
+
+    from labkit import ui
+    from labkit.bundle import fetch as fetchmod
+    from labkit.errors import LabkitError
+
+    lk, dest = _open(c, lock, dest)
+    artifacts = _chosen(c, lk, only, all_boxes)
+    if from_ and not re.match(r"^https?://[^/]+", from_):
+        raise LabkitError(f"--from {from_} is not an http(s) URL", "pass the URL bundle.serve printed, "
+                          "like http://192.168.1.20:8787")
+    if allow_unpinned:
+        _loud_unpinned(artifacts)
+    opts = fetchmod.Options(from_url=from_, allow_unpinned=allow_unpinned, workers=max(1, int(workers)))
+    source = f" from {from_}" if from_ else ""
+    with ui.step(f"Fetching {len(artifacts)} artifacts into {dest}{source}") as st:
+        try:
+            outcomes = fetchmod.fetch(lk, artifacts, dest, opts, st)
+        except KeyboardInterrupt:
+            raise Exit("labkit: interrupted. Finished files were kept, and so were partial downloads (*.part): "
+                       "run the same command again to resume.", code=130) from None
+        failed = [o for o in outcomes if o.error]
+        fetched = [o for o in outcomes if not o.error and not o.skipped]
+        if len(failed) == 1:
+            raise failed[0].error
+        if failed:
+            for o in failed:
+                print(o.error.line(), file=sys.stderr, flush=True)
+            raise LabkitError(f"{len(failed)} of {len(outcomes)} artifacts could not be fetched: "
+                              f"{', '.join(o.name for o in failed)} (one line each above)",
+                              "fix those causes and run the same command again (finished files are kept)")
+        if not fetched:
+            st.skip(f"all {len(outcomes)} artifacts already present and intact")
+        else:
+            st.note = f"{len(fetched)} fetched, {len(outcomes) - len(fetched)} already there"
+
+
+@labtask(help={"lock": LOCK_HELP, "dest": DEST_HELP, "allow-unpinned": "do not count unpinned artifacts as problems",
+               "only": ONLY_HELP, "all-boxes": ALL_BOXES_HELP})
+def verify(c, lock=None, dest=None, allow_unpinned=False, only=None, all_boxes=False):
+    """Hash every artifact against the lock (in parallel); list missing, corrupt and unpinned ones with the fix."""
+    from labkit import ui
+    from labkit.bundle import checksums
+    from labkit.bundle import verify as verifymod
+    from labkit.errors import LabkitError
+
+    lk, dest = _open(c, lock, dest)
+    artifacts = _chosen(c, lk, only, all_boxes)
+    if allow_unpinned:
+        _loud_unpinned(artifacts)
+    with ui.step(f"Verifying {len(artifacts)} artifacts in {dest} ({verifymod.workers()} threads)") as st:
+        findings = verifymod.verify(artifacts, dest, allow_unpinned)
+        bad = [f for f in findings if not f.ok]
+        if bad:
+            ui.table("Bundle problems", ["artifact", "path", "problem", "fix"],
+                     [[f.name, f.path, f.problem, f.fix] for f in bad])
+            kinds = sorted({f.problem.split(" ")[0] for f in bad})
+            raise LabkitError(f"{len(bad)} of {len(findings)} artifacts are {' or '.join(kinds)}",
+                              "run the fix shown for each artifact in the table above")
+        checksums.write(lk, dest)
+        st.note = f"all {len(findings)} intact; CHECKSUMS written"
+
+
+@labtask(help={"lock": LOCK_HELP, "dest": DEST_HELP, "port": f"TCP port (default {SERVE_PORT})",
+               "host": "address to listen on (default 0.0.0.0: every network of this machine)",
+               "allow-unpinned": "also serve artifacts the lock has no hash for"})
+def serve(c, lock=None, dest=None, port=SERVE_PORT, host="0.0.0.0", allow_unpinned=False):
+    """Serve a verified bundle to a classroom; prints the URL students pass to bundle.fetch --from."""
+    import errno
+
+    from labkit import ui
+    from labkit.bundle import checksums, serve as servemod
+    from labkit.bundle import verify as verifymod
+    from labkit.errors import LabkitError
+
+    lk, dest = _open(c, lock, dest)
+    if allow_unpinned:
+        _loud_unpinned(lk.artifacts)
+    with ui.step(f"Verifying {len(lk.artifacts)} artifacts before serving them") as st:
+        findings = verifymod.verify(lk.artifacts, dest, allow_unpinned)
+        # missing artifacts only mean "not found" for students; damaged or unchecked ones must not spread
+        bad = [f for f in findings if not f.ok and f.problem != "missing"]
+        if bad:
+            ui.table("Not served: bundle problems", ["artifact", "problem", "fix"],
+                     [[f.name, f.problem, f.fix] for f in bad])
+            raise LabkitError(f"the bundle has {len(bad)} damaged or unpinned artifact(s), so it is not served",
+                              "run the fixes in the table above, then serve again")
+        missing = [f.name for f in findings if f.problem == "missing"]
+        if len(missing) == len(findings):
+            raise LabkitError(f"{dest} holds none of the lock's artifacts", "run invoke bundle.fetch first")
+        checksums.write(lk, dest)
+        st.note = f"{len(findings) - len(missing)} intact" + (f", {len(missing)} missing" if missing else "")
+    if missing:
+        ui.warn(f"not serving {len(missing)} missing artifact(s): {', '.join(missing)}; students fetching "
+                "them get 'not found' (invoke bundle.fetch --all-boxes fills the bundle)")
+    served = [a for a in lk.artifacts if a.name not in missing]
+    try:
+        server = servemod.BundleServer((host, int(port)), servemod.files_of(served, dest))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise LabkitError(f"port {port} is already in use", f"pass another one: --port {int(port) + 1}") from None
+        raise LabkitError(f"cannot listen on {host}:{port} ({exc.strerror})", "pass --host and --port that this "
+                          "machine can listen on") from None
+    ui.say(f"Serving {len(served)} artifacts from {dest} on port {port}. Students run:")
+    for address in servemod.lan_addresses():
+        ui.say(f"    invoke bundle.fetch --from http://{address}:{port}")
+    ui.say("Press Ctrl-C to stop.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    ui.say(f"Stopped after serving {server.served_bytes / 1e6:,.1f} MB.")
+
+
+@labtask(help={"lock": LOCK_HELP, "dest": DEST_HELP})
+def status(c, lock=None, dest=None):
+    """Bundle size, completeness and age (fast: no hashing; bundle.verify checks hashes)."""
+    from labkit import ui
+    from labkit.bundle import status as statusmod
+
+    lk, dest = _open(c, lock, dest)
+    ui.table(f"Bundle ({lk.path.name})", ["", ""], statusmod.report(lk, dest, provider=settings(c).provider))
+
+
+@labtask(name="lock", help={"lock": LOCK_HELP, "dest": DEST_HELP, "only": ONLY_HELP, "workers": WORKERS_HELP,
+                            "dry-run": "show what would be pinned and from where, without any download"})
+def pin(c, lock=None, dest=None, only=None, dry_run=False, workers=4):
+    """Online: pin the lock's unpinned artifacts (download each once, record digest/sha256/size in the lock)."""
+    import datetime
+    import sys
+
+    from labkit import ui
+    from labkit.bundle import checksums, fetch as fetchmod, lockedit, resolve
+    from labkit.bundle import lock as lockmod
+    from labkit.errors import LabkitError
+
+    lk, dest = _open(c, lock, dest)
+    todo = [a for a in lk.select(only) if not a.pinned]
+    if not todo:
+        ui.say(f"Nothing to pin: every selected artifact in {lk.path.name} is pinned.")
+        return
+    if dry_run:
+        ui.table(f"Would pin ({lk.path.name})", ["artifact", "kind", "pin from"],
+                 [[a.name, a.kind, _source(a)] for a in todo])
+        return
+    with ui.step(f"Pinning {len(todo)} artifacts (downloading each into {dest})") as st:
+        opts = fetchmod.Options(workers=max(1, int(workers)))
+        try:
+            updates, errors = resolve.resolve(lk, todo, dest, opts, st)
+        except KeyboardInterrupt:
+            from invoke import Exit
+
+            raise Exit("labkit: interrupted; the lock is unchanged. Run the same command again to resume.",
+                       code=130) from None
+        today = datetime.date.today().isoformat()
+        tofu = {n: v for n, v in updates.items() if not lk.get(n).published}
+        published = {n: v for n, v in updates.items() if lk.get(n).published}
+        if published:
+            lockedit.record(lk.path, published, f"bundle.lock {today}: from the published checksum list")
+        if tofu:
+            lockedit.record(lk.path, tofu, f"bundle.lock {today}: first download (review)")
+        if updates:
+            checksums.write(lockmod.load(lk.path), dest)
+        st.note = f"{len(updates)} pinned in {lk.path.name}"
+        if tofu:
+            ui.warn(f"{len(tofu)} pin(s) recorded by trust on first use (no publisher checksum to compare): "
+                    f"{', '.join(tofu)}. Review `git diff {lk.path.name}` before committing it.")
+        if len(errors) == 1 and not updates:
+            raise errors[0]
+        if errors:
+            for e in errors:
+                print(e.line(), file=sys.stderr, flush=True)
+            raise LabkitError(f"{len(errors)} of {len(todo)} artifacts could not be pinned (one line each above); "
+                              f"{len(updates)} were pinned and written to {lk.path.name}",
+                              "fix those causes and run invoke bundle.lock again")
+
+
+def _source(a) -> str:
+    if a.kind == "image":
+        return f"{a.ref}" + (f" at {a.digest[:19]}…" if a.digest else " (digest by tag: trust on first use)")
+    return f"published list {a.published}" if a.published else f"first download from {a.urls[0]}"

@@ -1,0 +1,50 @@
+"""verify: prove routing and DNS from the node and the pods, the way lab 7 checks them by hand."""
+from __future__ import annotations
+
+from labkit.tasks._common import labtask, settings
+
+
+@labtask(help={
+    "section": "only the checks of lab section N (3-8; 3 and 4 are one group), plus what they stand on",
+    "json": "also write a machine-readable report to this file (for an instructor collecting a room's results)",
+})
+def verify(c, section=0, json=None):
+    """Check the live lab like an instructor: cluster, networking, pods, deployment, Service. Exit 0 only if all pass."""
+    import datetime
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from invoke import Exit
+
+    from labkit import ui
+    from labkit.errors import LabkitError
+    from labkit.verify import cluster, report, run_lab, where_for
+    from labkit.verify.model import SECTION_LABEL, SECTIONS, Lab, section_group
+
+    section = int(section or 0)
+    if section and section_group(section) not in SECTIONS:
+        raise LabkitError(f"there is no section {section} to verify", "use --section 3, 4, 5, 6, 7 or 8")
+    s = settings(c)
+    lab = Lab.from_settings(s)
+    started_at = datetime.datetime.now(datetime.timezone.utc)
+    started = time.monotonic()
+    where = where_for(s)
+    try:
+        with ui.step("Checking the lab like lab 7 does") as st, ThreadPoolExecutor(max_workers=2) as pool:
+            # Open the SSH connection while the kubernetes client loads (its import alone takes seconds).
+            pool.submit(where.node.run, ["true"], 20)
+            snapshot = cluster.fetch(s, lab)
+            if snapshot.problem:
+                st.log("the API server did not answer; the table says why")
+            results = run_lab(lab, snapshot, where, section or None)
+            st.note = f"{len(results)} checks"
+    finally:
+        where.node.close()
+    seconds = time.monotonic() - started
+    report.show(results, seconds)
+    if json:
+        sections = [SECTION_LABEL[section_group(section)]] if section else None
+        report.write_json(json, report.as_json(results, lab, seconds, started_at, sections))
+        ui.say(f"Report written to {json}")
+    if not report.all_passed(results):
+        raise Exit(code=1)

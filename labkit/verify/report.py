@@ -1,0 +1,112 @@
+"""The verdict: one table, a summary line, the hints for what failed, and the JSON report."""
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+from pathlib import Path
+from typing import Optional
+
+from labkit import ui
+from labkit.verify.model import FAILED, PASSED, SECTION_LABEL, SKIPPED, Lab, Result
+
+COLUMNS = ["section", "check", "from → to", "result", "time"]
+
+
+def counts(results: list[Result]) -> dict:
+    out = {PASSED: 0, FAILED: 0, SKIPPED: 0}
+    for r in results:
+        out[r.status] += 1
+    return out
+
+
+def all_passed(results: list[Result]) -> bool:
+    return bool(results) and all(r.status == PASSED for r in results)
+
+
+def _short(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def rows(results: list[Result]) -> list[list[str]]:
+    m = ui.marks()
+    out = []
+    for r in results:
+        c, o = r.check, r.outcome
+        result = f"{m[o.status if o.status != PASSED else 'ok']} {o.status}"
+        if o.detail:
+            result += f": {_short(o.detail, 56)}"
+        time_text = "" if o.status == SKIPPED else ui.fmt_seconds(r.seconds)
+        out.append([SECTION_LABEL.get(c.section, str(c.section)), c.title, f"{c.source} → {c.target}", result, time_text])
+    return out
+
+
+def summary_line(results: list[Result], seconds: float) -> str:
+    n = counts(results)
+    if all_passed(results):
+        return f"All {len(results)} checks passed in {ui.fmt_seconds(seconds)}."
+    return (f"{len(results)} checks: {n[PASSED]} passed, {n[FAILED]} failed, {n[SKIPPED]} skipped "
+            f"in {ui.fmt_seconds(seconds)}.")
+
+
+def hint_lines(results: list[Result]) -> list[str]:
+    mark = ui.marks()["failed"]
+    lines = []
+    for r in results:
+        if r.status != FAILED:
+            continue
+        c, o = r.check, r.outcome
+        lines.append(f"{mark} {c.title}  ({c.source} → {c.target})")
+        lines.append(f"    found: {o.detail}")
+        if o.hint:
+            lines.append(f"    cause: {o.hint.cause}")
+            lines.append(f"    fix:   {o.hint.fix}")
+    return lines
+
+
+def show(results: list[Result], seconds: float) -> None:
+    ui.table("Lab 7 checks", COLUMNS, rows(results))
+    ui.say(summary_line(results, seconds))
+    lines = hint_lines(results)
+    if lines:
+        ui.say("")
+        ui.say("What to do:")
+        for line in lines:
+            ui.say(line)
+
+
+def as_json(results: list[Result], lab: Lab, seconds: float, started: datetime.datetime,
+            sections: Optional[list] = None) -> dict:
+    n = counts(results)
+    return {
+        "schema": "labkit-verify/1",
+        "host": platform.node(),
+        "started": started.isoformat(timespec="seconds"),
+        "seconds": round(seconds, 3),
+        "sections": sections or sorted(SECTION_LABEL.values()),
+        "lab": {"node": lab.node, "node_ip": lab.node_ip, "pod_cidr": str(lab.pod_cidr),
+                "service_cidr": str(lab.service_cidr), "kube_dns": lab.kube_dns_ip,
+                "kubernetes": lab.kubernetes_version},
+        "summary": {"checks": len(results), "passed": n[PASSED], "failed": n[FAILED], "skipped": n[SKIPPED],
+                    "ok": all_passed(results)},
+        "checks": [{
+            "id": r.check.id,
+            "section": SECTION_LABEL.get(r.check.section, str(r.check.section)),
+            "title": r.check.title,
+            "from": r.check.source,
+            "to": r.check.target,
+            "status": r.status,
+            "seconds": round(r.seconds, 3),
+            "detail": r.outcome.detail,
+            "blocked_by": r.outcome.blocked_by,
+            "hint": None if r.outcome.hint is None else {
+                "key": r.outcome.hint.key, "cause": r.outcome.hint.cause, "fix": r.outcome.hint.fix},
+        } for r in results],
+    }
+
+
+def write_json(path: Path, report: dict) -> None:
+    from labkit.fsutil import write_atomic
+
+    write_atomic(Path(path), json.dumps(report, indent=2, ensure_ascii=False) + "\n")

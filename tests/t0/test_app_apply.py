@@ -1,0 +1,147 @@
+"""Create-or-update through the real kubernetes client, against a loopback stand-in for the API server."""
+from __future__ import annotations
+
+import pytest
+
+from labkit import kube
+from labkit import settings as settings_mod
+from labkit.app import apply as apply_mod
+from labkit.app import build as build_mod
+from labkit.app import objects
+from labkit.errors import LabkitError
+from tests.app_helpers import copy_project, invoke
+from tests.app_kube_fake import FakeApiServer
+
+
+@pytest.fixture
+def fake():
+    server = FakeApiServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def project(tmp_path, fake):
+    root = copy_project(tmp_path / "project")
+    fake.write_kubeconfig(root / ".labkit" / "kubeconfig")
+    return root
+
+
+@pytest.fixture
+def lab(project):
+    s = settings_mod.load(project, {})
+    objs = objects.load(s, build_mod.images(s), build_mod.context_digest(s))
+    return s, apply_mod.Cluster(kube.api_client(s)), objs
+
+
+def apply_all(cluster, objs):
+    return {objects.ref(o): apply_mod.apply(cluster, o, lambda k, n: apply_mod.wait_gone(cluster, k, n, 10, print, 0.01))
+            for o in objs}
+
+
+def test_first_apply_creates_each_object_with_exactly_the_manifests(lab, fake):
+    _s, cluster, objs = lab
+    assert apply_all(cluster, objs) == {
+        "service/inv": "created", "deployment.apps/can-inventory": "created", "pod/client": "created", "pod/web": "created"}
+    posts = [r for r in fake.requests if r["method"] == "POST"]
+    assert [(r["path"], r["body"]) for r in posts] == [
+        ("/api/v1/namespaces/default/services", objs[0]),
+        ("/apis/apps/v1/namespaces/default/deployments", objs[1]),
+        ("/api/v1/namespaces/default/pods", objs[2]),
+        ("/api/v1/namespaces/default/pods", objs[3])]
+    assert {r["auth"] for r in fake.requests} == {"Bearer not-a-secret"}  # the kubeconfig's credentials
+
+
+def test_second_apply_changes_nothing_and_says_unchanged(lab, fake):
+    _s, cluster, objs = lab
+    apply_all(cluster, objs)
+    before = {k: o["metadata"]["resourceVersion"] for k, o in fake.store.items()}
+    fake.requests.clear()
+    assert set(apply_all(cluster, objs).values()) == {"unchanged"}
+    patches = [r for r in fake.requests if r["method"] == "PATCH"]
+    assert len(patches) == 4 and not [r for r in fake.requests if r["method"] in ("POST", "DELETE")]
+    assert {r["content_type"] for r in patches} == {"application/strategic-merge-patch+json"}
+    assert {k: o["metadata"]["resourceVersion"] for k, o in fake.store.items()} == before
+
+
+def test_a_changed_deployment_is_configured_in_place(lab, fake):
+    _s, cluster, objs = lab
+    apply_all(cluster, objs)
+    uid = fake.store[("deployments", "can-inventory")]["metadata"]["uid"]
+    objs[1]["spec"]["template"]["metadata"]["annotations"][objects.CONTEXT_ANNOTATION] = "0123456789abcdef"
+    assert apply_all(cluster, objs)["deployment.apps/can-inventory"] == "configured"
+    live = fake.store[("deployments", "can-inventory")]
+    assert live["metadata"]["uid"] == uid and live["metadata"]["generation"] == 2
+    assert live["spec"]["template"]["metadata"]["annotations"][objects.CONTEXT_ANNOTATION] == "0123456789abcdef"
+
+
+def test_a_pod_whose_spec_cannot_change_is_replaced(lab, fake):
+    _s, cluster, objs = lab
+    apply_all(cluster, objs)
+    client = next(o for o in objs if o["metadata"]["name"] == "client")
+    client["spec"]["containers"][0]["command"] = ["sh", "-i"]
+    fake.requests.clear()
+    assert apply_all(cluster, objs)["pod/client"] == "replaced"
+    calls = [(r["method"], r["path"].rsplit("/", 1)[-1]) for r in fake.requests if r["path"].endswith("/client")
+             or (r["method"] == "POST" and r["body"]["metadata"]["name"] == "client")]
+    # patch refused (422), delete, wait while Terminating, create anew
+    assert calls[:3] == [("GET", "client"), ("PATCH", "client"), ("DELETE", "client")]
+    assert calls[-1] == ("POST", "pods") and calls.count(("GET", "client")) >= 3
+    assert fake.store[("pods", "client")]["spec"]["containers"][0]["command"] == ["sh", "-i"]
+
+
+def test_an_object_still_terminating_is_waited_for_then_created(lab, fake):
+    _s, cluster, objs = lab
+    apply_all(cluster, objs)
+    fake.delete("pods", "web")  # as if app.delete had just run
+    assert apply_all(cluster, objs)["pod/web"] == "created"
+    assert "deletionTimestamp" not in fake.store[("pods", "web")]["metadata"]
+
+
+def test_a_refusal_is_one_line_with_the_servers_message(lab, fake):
+    _s, cluster, objs = lab
+    fake.refuse[("services", "inv")] = (422, "Invalid", 'Service "inv" is invalid: spec.ports[0].port: Invalid value: 0')
+    with pytest.raises(LabkitError) as err:
+        apply_mod.apply(cluster, objs[0], lambda k, n: None)
+    assert err.value.line() == (
+        'labkit: the API server refused service/inv: Service "inv" is invalid: spec.ports[0].port: Invalid value: 0. '
+        "Fix: fix the manifest in manifests/ (invoke app.deploy --dry-run shows what is sent)")
+
+
+def test_an_unreachable_api_server_is_one_line(lab, fake):
+    _s, cluster, objs = lab
+    fake.close()
+    with pytest.raises(LabkitError) as err:
+        cluster.get("Service", "inv")
+    line = err.value.line()
+    assert line.startswith(f"labkit: cannot reach the Kubernetes API at {fake.url} (")
+    assert "Connection refused" in line
+    assert line.endswith("Fix: start the VM and the cluster: invoke vm.up, then invoke cluster.init")
+
+
+def test_app_delete_removes_everything_waits_and_is_idempotent(project, lab, fake):
+    _s, cluster, objs = lab
+    apply_all(cluster, objs)
+    fake.linger = 1  # each deleted pod is still there, Terminating, on the next read
+    fake.put({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "can-inventory-756c87dc9f-b45ns",
+              "labels": {"app": "inv", "pod-template-hash": "756c87dc9f"}}, "spec": {"containers": []}})
+    first = invoke(project, "app.delete")
+    assert first.returncode == 0, first.stderr
+    for name in ("pod/web", "pod/client", "deployment.apps/can-inventory", "service/inv"):
+        assert f"{name} deleted" in first.stdout
+    assert "waiting for pod/web to terminate" in first.stdout
+    assert fake.store == {}
+    deletes = [r for r in fake.requests if r["method"] == "DELETE"]
+    assert {r["query"].get("propagationPolicy", [""])[0] for r in deletes} == {"Background"}
+    again = invoke(project, "app.delete")
+    assert again.returncode == 0 and "(nothing to delete)" in again.stdout
+
+
+def test_app_delete_dry_run_touches_nothing(project, lab, fake):
+    _s, cluster, objs = lab
+    apply_all(cluster, objs)
+    fake.requests.clear()
+    out = invoke(project, "app.delete", "--dry-run")
+    assert out.returncode == 0
+    assert out.stdout.strip() == "would delete: pod/web, pod/client, deployment.apps/can-inventory, service/inv"
+    assert fake.requests == [] and len(fake.store) == 4

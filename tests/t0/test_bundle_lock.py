@@ -1,0 +1,187 @@
+"""The lock: the loader refuses bad entries with one clear line, and the committed lock covers the lab."""
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import PurePosixPath
+
+import pytest
+
+from labkit import settings as settings_mod
+from labkit.bundle import checksums, lock
+from labkit.bundle.lock import LockError
+
+HEX64 = "a" * 64
+
+
+def load_text(tmp_path, text):
+    p = tmp_path / "lock.yaml"
+    p.write_text(textwrap.dedent(text))
+    return lock.load(p)
+
+
+def entry(**fields):
+    base = {"name": "a", "kind": "file", "urls": "[https://example.org/a]", "sha256": HEX64, "path": "a.bin"}
+    base.update(fields)
+    return "  - " + "\n    ".join(f"{k}: {v}" for k, v in base.items() if v is not None) + "\n"
+
+
+@pytest.mark.parametrize("fields, words", [
+    ({"path": "../etc/passwd"}, "escapes the bundle directory"),
+    ({"path": "/etc/passwd"}, "escapes the bundle directory"),
+    ({"path": "'C:/x'"}, "escapes the bundle directory"),
+    ({"path": "'a\\\\b'"}, "escapes the bundle directory"),
+    ({"path": "'.'"}, "escapes the bundle directory"),
+    ({"path": "k8s/a.tgz.part"}, "is reserved"),
+    ({"path": "CHECKSUMS"}, "is reserved"),
+    ({"sha256": "ABC"}, "sha256 is not 64 lower-case hex digits"),
+    ({"kind": "tarball"}, "kind 'tarball' is not one of file, image"),
+    ({"urls": "[ftp://x]"}, "urls must be a list of http(s) URLs"),
+    ({"urls": None}, "a file needs at least one URL"),
+    ({"size": "-1"}, "size must be a whole number"),
+    ({"size": "true"}, "size must be a whole number"),
+    ({"box": "ubuntu/xenial64"}, "needs both box"),
+    ({"box": "x/y", "provider": "hyperv"}, "needs both box"),
+    ({"published": "file:///etc/x"}, "published must be an http(s) URL"),
+    ({"name": "Bad Name"}, "has no valid name"),
+])
+def test_bad_entries_are_refused_with_the_artifact_named(tmp_path, fields, words):
+    with pytest.raises(LockError) as exc:
+        load_text(tmp_path, "artifacts:\n" + entry(**fields))
+    assert words in exc.value.message
+    assert exc.value.fix
+
+
+@pytest.mark.parametrize("fields, words", [
+    ({"ref": "'not a ref!'"}, "an image needs ref"),
+    ({"ref": "nginx@sha256:" + HEX64}, "needs tag"),
+    ({"ref": "nginx:1.17.1", "tag": "nginx"}, "is not an image name with a tag"),
+    ({"ref": "nginx:1.17.1", "digest": "sha256:xyz"}, "digest must look like sha256:<64 hex>"),
+])
+def test_bad_images_are_refused(tmp_path, fields, words):
+    with pytest.raises(LockError) as exc:
+        load_text(tmp_path, "artifacts:\n" + entry(kind="image", urls=None, sha256=None, path="images/x.tar",
+                                                   **fields))
+    assert words in exc.value.message
+
+
+def test_duplicates_and_nesting_are_refused(tmp_path):
+    with pytest.raises(LockError, match="lists name 'a' twice"):
+        load_text(tmp_path, "artifacts:\n" + entry() + entry(path="b.bin"))
+    with pytest.raises(LockError, match="lists path 'a.bin' twice"):
+        load_text(tmp_path, "artifacts:\n" + entry() + entry(name="b"))
+    with pytest.raises(LockError, match=r"'b' \(k8s/x\) lies inside the file k8s"):
+        load_text(tmp_path, "artifacts:\n" + entry(path="k8s") + entry(name="b", path="k8s/x"))
+
+
+def test_pinned_select_and_image_tag(tmp_path):
+    lk = load_text(tmp_path, "artifacts:\n" + entry() + entry(name="u", sha256=None, path="u.bin")
+                   + entry(name="i", kind="image", urls=None, sha256=HEX64, ref="docker.io/library/nginx:1.17.1",
+                           digest="sha256:" + HEX64, path="images/n.tar")
+                   + entry(name="k", kind="image", urls=None, sha256=HEX64, ref="registry.k8s.io/pause:3.1",
+                           tag="k8s.gcr.io/pause:3.1", path="images/p.tar"))
+    assert [a.name for a in lk.artifacts if a.pinned] == ["a", "i"]  # k has no digest: unpinned
+    assert lk.get("i").image_tag == "nginx:1.17.1"
+    assert lk.get("k").image_tag == "k8s.gcr.io/pause:3.1"
+    assert [a.name for a in lk.select("k, a")] == ["a", "k"]  # lock order
+    assert lk.select(None) == lk.artifacts
+    with pytest.raises(LockError, match="no artifact named 'zz'"):
+        lk.select("a,zz")
+    assert checksums.render(lk) == f"a sha256 {HEX64} a.bin\ni sha256 {HEX64} images/n.tar\n"
+
+
+def test_needed_leaves_out_other_providers_boxes(tmp_path):
+    lk = load_text(tmp_path, "artifacts:\n" + entry() + entry(name="vb", path="vb.box", box="u/x", provider="virtualbox")
+                   + entry(name="lv", path="lv.box", box="g/u", provider="libvirt"))
+    assert [a.name for a in lk.needed("virtualbox")] == ["a", "vb"]
+    assert [a.name for a in lk.needed("libvirt")] == ["a", "lv"]
+    assert lk.needed(None) == lk.artifacts
+
+
+# --- the committed lock ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def committed(repo):
+    s = settings_mod.load(repo, {})
+    return s, lock.load(s.lock_file)
+
+
+def by_tag(lk):
+    return {a.image_tag: a for a in lk.artifacts if a.kind == "image"}
+
+
+def short(name: str) -> str:
+    """Docker's short form of an image name: what `docker load` shows and the archive carries."""
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def test_lock_has_every_image_kubeadm_1_15_names_under_the_names_it_expects(committed):
+    s, lk = committed
+    v = s.versions
+    wanted = [f"k8s.gcr.io/{c}:{v['kubernetes']}" for c in
+              ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")]
+    wanted += [f"k8s.gcr.io/pause:{v['pause']}", f"k8s.gcr.io/etcd:{v['etcd']}", f"k8s.gcr.io/coredns:{v['coredns']}"]
+    tags = by_tag(lk)
+    for name in wanted:
+        assert name in tags, f"{name} missing from the lock"
+        # fetched from registry.k8s.io (k8s.gcr.io is frozen and redirects there), same repository path
+        assert tags[name].ref == name.replace("k8s.gcr.io/", "registry.k8s.io/")
+
+
+def test_lock_has_weave_and_the_app_images(committed):
+    s, lk = committed
+    tags = by_tag(lk)
+    for component in ("weave-kube", "weave-npc"):
+        assert f"weaveworks/{component}:{s.versions['weave']}" in tags
+    for key in ("web", "client", "inv_base"):
+        assert short(s.data["images"][key]) in tags, f"settings images.{key} is not in the lock"
+    manifest = lk.get("weave-manifest")
+    assert manifest.path == "manifests/weave-daemonset-k8s-1.11.yaml"
+    assert f"/v{s.versions['weave']}/" in manifest.urls[0]
+
+
+def test_lock_has_boxes_binaries_and_debs(committed):
+    s, lk = committed
+    for provider, box in s.data["boxes"].items():
+        art = lk.box_for(box, provider)
+        assert art is not None, f"no box file for {box} ({provider})"
+        assert art.name == f"box-{provider}" and re.fullmatch(r"boxes/[^/]+\.box", art.path)
+    v = s.versions
+    assert lk.get("kubernetes-node").path == "k8s/kubernetes-node-linux-amd64.tar.gz"
+    assert all(f"/{v['kubernetes']}/" in u for u in lk.get("kubernetes-node").urls)
+    assert lk.get("cni-plugins").path == f"cni/cni-plugins-amd64-v{v['cni']}.tgz"
+    assert lk.get("crictl").path == f"k8s/crictl-v{v['crictl']}-linux-amd64.tar.gz"
+    docker_debs = [a.path for a in lk.artifacts if a.path.startswith("debs/docker/")]
+    assert any(p.startswith(f"debs/docker/docker-ce_{v['docker']}~") for p in docker_debs)
+    assert any(p.startswith(f"debs/docker/docker-ce-cli_{v['docker']}~") for p in docker_debs)
+    assert any(p.startswith("debs/docker/containerd.io_") for p in docker_debs)
+    base = {PurePosixPath(a.path).name.split("_")[0] for a in lk.artifacts if a.path.startswith("debs/base/")}
+    assert {"socat", "conntrack", "ebtables", "ethtool"} <= base
+
+
+ROLES = ("boxes/", "debs/docker/", "debs/base/", "k8s/", "cni/", "manifests/", "images/")
+
+
+def test_every_entry_is_well_formed(committed):
+    _, lk = committed
+    tags = [a.image_tag for a in lk.artifacts if a.kind == "image"]
+    assert len(tags) == len(set(tags)), "two images load under the same name"
+    for a in lk.artifacts:
+        assert a.path.startswith(ROLES), f"{a.name}: {a.path} is in no role directory the VM looks at"
+        if a.kind == "image":
+            assert re.fullmatch(r"images/[a-z0-9._-]+\.tar", a.path), a.path
+            assert a.digest is None or re.fullmatch(r"sha256:[0-9a-f]{64}", a.digest)
+            assert not a.urls
+        else:
+            assert a.path.startswith(ROLES[:-1])
+            if a.path.startswith("debs/"):
+                assert a.path.endswith("_amd64.deb")
+            for u in a.urls:  # plain http only where apt itself uses it; those files get a published pin
+                assert u.startswith("https://") or (u.startswith("http://archive.ubuntu.com/") and a.published), u
+            if not a.pinned and a.path.startswith("debs/"):
+                assert a.published, f"{a.name}: an unpinned deb needs published: (its Packages index)"
+            name = PurePosixPath(a.path).name
+            assert all(PurePosixPath(u).name == name for u in a.urls if not u.endswith(".box")), a.name

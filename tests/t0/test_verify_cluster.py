@@ -1,0 +1,223 @@
+"""The API-side checks on the lab transcript's cluster, healthy and as the cluster shows each fault."""
+import copy
+import re
+
+import pytest
+
+import verify_transcript as tx
+from labkit import settings as settings_mod
+from labkit.verify import cluster
+from labkit.verify.model import FAILED, PASSED, Lab
+
+CHECKS = {
+    "api": cluster.api_reachable, "node.ready": cluster.node_ready, "node.taint": cluster.master_untainted,
+    "weave": cluster.weave_running, "coredns": cluster.coredns_running, "dns.service": cluster.kube_dns_service,
+    "web.running": cluster.pod_running("web"), "client.running": cluster.pod_running("client"),
+    "deploy.available": cluster.deployment_available, "svc.ip": cluster.service_ip,
+    "svc.endpoints": cluster.service_has_endpoints, "svc.endpoints-match": cluster.endpoints_match_pods,
+    **{f"cp.{c}": cluster.component_running(c) for c in cluster.CONTROL_PLANE + ("kube-proxy",)},
+}
+
+
+@pytest.fixture(scope="module")
+def lab(repo):
+    return Lab.from_settings(settings_mod.load(repo, {}))
+
+
+def decide(lab, snap):
+    return {cid: check(lab, snap) for cid, check in CHECKS.items()}
+
+
+def failures(lab, snap):
+    out = {cid: o for cid, o in decide(lab, snap).items() if o.status != PASSED}
+    for o in out.values():  # every value a hint uses was filled in
+        assert not re.search(r"\{\w+\?\}", o.hint.cause + o.hint.fix), o.hint
+    return {cid: o.hint.key for cid, o in out.items()}
+
+
+def test_lab_values_come_from_settings(lab):
+    assert (lab.node, lab.node_ip, str(lab.pod_cidr), str(lab.service_cidr)) == \
+        ("ubuntu", "192.168.56.10", "10.32.0.0/12", "10.96.0.0/12")
+    assert lab.kube_dns_ip == "10.96.0.10"
+    assert lab.inv_body == '{"version":"0.1"}'
+    assert lab.service_fqdn == "inv.default.svc.cluster.local"
+
+
+def test_settings_overrides_change_the_expectations(repo):
+    lab = Lab.from_settings(settings_mod.load(repo, {"LABKIT_NETWORK__SERVICE_CIDR": "10.100.0.0/16",
+                                                     "LABKIT_NETWORK__DNS_DOMAIN": "lab.local"}))
+    assert lab.kube_dns_ip == "10.100.0.10" and lab.service_fqdn == "inv.default.svc.lab.local"
+    out = cluster.kube_dns_service(lab, tx.snapshot())  # the transcript's cluster has 10.96.0.10
+    assert out.status == FAILED and out.hint.key == "kube-dns-ip"
+
+
+def test_healthy_transcript_passes_every_api_check(lab):
+    got = decide(lab, tx.snapshot())
+    assert {cid: o.status for cid, o in got.items() if o.status != PASSED} == {}
+    assert got["api"].detail == "v1.15.12"
+    assert got["weave"].detail == "weave-net-xjfwm 2/2 Running"
+    assert got["coredns"].detail == "2/2 Running"
+    assert got["web.running"].detail == "Running at 10.32.0.4"
+    assert got["svc.ip"].detail == "10.103.51.48:80 → 8080"
+    assert got["svc.endpoints"].detail == "2 ready: 10.32.0.6:8080, 10.32.0.7:8080"
+    assert got["dns.service"].detail == "10.96.0.10 (53/UDP,53/TCP,9153/TCP)"
+
+
+def test_section_4_cluster_without_cni(lab):
+    """The lab's own broken state: kubeadm init done, no Weave: NotReady, CoreDNS Pending."""
+    got = failures(lab, tx.no_cni(tx.snapshot()))
+    assert got["node.ready"] == got["weave"] == got["coredns"] == "cni-missing"
+    assert "node.taint" not in got  # the not-ready taint is not the master taint
+    assert got["web.running"] == "not-deployed" and got["svc.ip"] == "svc-missing"
+    assert got["svc.endpoints"] == "endpoints-no-pods"
+    out = cluster.coredns_running(lab, tx.no_cni(tx.snapshot()))
+    assert "Pending" in out.detail and out.hint.fix == "invoke cluster.init (it applies Weave Net)"
+
+
+def test_master_taint_still_there(lab):
+    snap = tx.snapshot()
+    snap.nodes[0]["spec"]["taints"] = [{"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}]
+    out = cluster.master_untainted(lab, snap)
+    assert out.hint.key == "master-taint"
+    assert out.hint.fix == 'invoke vm.ssh --command "kubectl taint nodes --all node-role.kubernetes.io/master-"'
+
+
+def test_inv_pod_stopped_as_the_cluster_shows_it(lab):
+    got = decide(lab, tx.inv_pod_stopped(tx.snapshot()))
+    dep = got["deploy.available"]
+    assert dep.status == FAILED and dep.hint.key == "crashloop"
+    assert dep.detail.startswith("1/2 available; can-inventory-756c87dc9f-b45ns: inv: CrashLoopBackOff")
+    assert "kubectl logs can-inventory-756c87dc9f-b45ns --previous" in dep.hint.fix
+    # The endpoints follow the Ready pods: still exactly right.
+    assert got["svc.endpoints-match"].status == PASSED
+
+
+def test_deployment_scaled_away_from_the_lab(lab):
+    snap = tx.snapshot()
+    snap.deployment["spec"]["replicas"] = 1
+    snap.deployment["status"].update(replicas=1, readyReplicas=1, availableReplicas=1)
+    out = cluster.deployment_available(lab, snap)
+    assert out.hint.key == "deploy-replicas" and out.detail == "1/1 available; the lab runs 2"
+
+
+def test_image_never_pulled(lab):
+    snap = tx.snapshot()
+    p = tx.find(snap, "default", tx.INV_A)
+    p["status"]["phase"] = "Pending"
+    p["status"]["containerStatuses"][0].update(ready=False, state={"waiting": {
+        "reason": "ErrImageNeverPull", "message": 'Container image "trash-can/inv:0.1" is not present with pull '
+                                                  'policy of Never'}})
+    snap.deployment = tx.deployment(available=1)
+    out = cluster.deployment_available(lab, snap)
+    assert out.hint.key == "image-missing" and out.hint.fix == "invoke app.build, then invoke app.deploy"
+    web = tx.find(snap, "default", "web")
+    web["status"]["phase"] = "Pending"
+    web["status"]["containerStatuses"][0].update(ready=False, state={"waiting": {"reason": "ImagePullBackOff"}})
+    out = cluster.pod_running("web")(lab, snap)
+    assert out.hint.key == "image-missing" and out.hint.fix.startswith("invoke vm.provision")
+
+
+def test_pod_outside_the_pod_range(lab):
+    snap = tx.snapshot()
+    tx.find(snap, "default", "client")["status"]["podIP"] = "172.17.0.2"  # docker0: no CNI in use
+    out = cluster.pod_running("client")(lab, snap)
+    assert out.hint.key == "pod-ip-outside" and "172.17.0.2" in out.hint.cause
+
+
+def test_endpoints_problems(lab):
+    assert failures(lab, tx.endpoint_missing(tx.snapshot())) == {"svc.endpoints-match": "endpoint-missing"}
+    out = cluster.endpoints_match_pods(lab, tx.endpoint_missing(tx.snapshot()))
+    assert "can-inventory-756c87dc9f-b45ns (10.32.0.7:8080)" in out.detail
+
+    extra = tx.snapshot()
+    extra.endpoints = tx.endpoints(ready=[(tx.INV_A_IP, tx.INV_A), (tx.INV_B_IP, tx.INV_B), (tx.WEB_IP, "web")])
+    assert failures(lab, extra) == {"svc.endpoints-match": "endpoint-extra"}
+
+    wrong_port = tx.snapshot()
+    wrong_port.endpoints["subsets"][0]["ports"] = [{"port": 80, "protocol": "TCP"}]
+    assert failures(lab, wrong_port)["svc.endpoints-match"] == "svc-ports"
+
+    none_ready = tx.snapshot()
+    none_ready.endpoints = tx.endpoints(ready=[], not_ready=[(tx.INV_A_IP, tx.INV_A)])
+    assert failures(lab, none_ready)["svc.endpoints"] == "endpoints-not-ready"
+
+
+def test_service_ports_and_range(lab):
+    snap = tx.snapshot()
+    snap.service["spec"]["ports"] = [{"protocol": "TCP", "port": 8080, "targetPort": 8080}]
+    out = cluster.service_ip(lab, snap)
+    assert out.hint.key == "svc-ports" and "8080→8080" in out.detail
+    snap = tx.snapshot()
+    snap.service["spec"]["ports"][0]["targetPort"] = "8080"  # a string targetPort is the same port
+    assert cluster.service_ip(lab, snap).status == PASSED
+    snap.service["spec"]["clusterIP"] = "192.168.1.5"
+    assert cluster.service_ip(lab, snap).hint.key == "svc-ip-outside"
+
+
+def test_coredns_crash_loop_names_the_loop(lab):
+    out = cluster.coredns_running(lab, tx.coredns_crashing(tx.snapshot()))
+    assert out.hint.key == "coredns-crash" and "loop" in out.hint.cause
+    assert out.detail.startswith("0/2 ready; coredns-5c98db65d4-jklpz Running: coredns: CrashLoopBackOff")
+
+
+def test_control_plane_component_down_or_missing(lab):
+    snap = tx.snapshot()
+    tx.crash(tx.find(snap, "kube-system", "kube-scheduler-ubuntu"), "kube-scheduler", exit_code=255)
+    out = cluster.component_running("kube-scheduler")(lab, snap)
+    assert out.hint.key == "component-down" and "kubectl -n kube-system logs kube-scheduler-ubuntu" in out.hint.fix
+    snap.pods["kube-system"] = [p for p in snap.pods["kube-system"] if "kube-proxy" not in p["metadata"]["name"]]
+    assert cluster.component_running("kube-proxy")(lab, snap).hint.key == "component-missing"
+
+
+def test_weave_half_ready(lab):
+    snap = tx.snapshot()
+    tx.crash(tx.find(snap, "kube-system", "weave-net-xjfwm"), "weave")
+    out = cluster.weave_running(lab, snap)
+    assert out.hint.key == "weave-not-ready" and out.detail == "weave-net-xjfwm 1/2 Running"
+    assert "-c weave" in out.hint.fix
+
+
+def test_node_problems(lab):
+    snap = tx.snapshot()
+    snap.nodes[0]["metadata"]["name"] = "ip-10-0-0-195"
+    out = cluster.node_ready(lab, snap)
+    assert out.hint.key == "node-missing" and "ip-10-0-0-195" in out.detail
+    snap = tx.snapshot()
+    ready = next(c for c in snap.nodes[0]["status"]["conditions"] if c["type"] == "Ready")
+    ready.update(status="Unknown", reason="NodeStatusUnknown", message="Kubelet stopped posting node status.")
+    assert cluster.node_ready(lab, snap).hint.key == "kubelet-down"
+    ready.update(status="False", reason="KubeletNotReady", message="PLEG is not healthy")
+    assert cluster.node_ready(lab, snap).hint.key == "kubelet-not-ready"
+
+
+def test_api_problems(lab):
+    no_config = cluster.Snapshot(problem=("no-kubeconfig", {"path": "/lab/.labkit/kubeconfig"}))
+    out = cluster.api_reachable(lab, no_config)
+    assert out.hint.key == "no-kubeconfig" and out.hint.fix == "invoke cluster.init"
+    assert "/lab/.labkit/kubeconfig" in out.hint.cause
+
+    class Refused(Exception):
+        pass
+
+    key, values = cluster._api_problem(Refused("HTTPSConnectionPool(host='192.168.56.10', port=6443): Max retries "
+                                               "exceeded (Caused by NewConnectionError: Connection refused)"))
+    assert key == "api-unreachable" and "192.168.56.10" in values["error"]
+
+    class ApiException(Exception):
+        status, reason = 401, "Unauthorized"
+
+    assert cluster._api_problem(ApiException())[0] == "api-auth"
+    assert cluster._api_problem(Exception("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"))[0] == "api-auth"
+
+    snap = tx.snapshot()
+    snap.version["gitVersion"] = "v1.28.2"
+    assert cluster.api_reachable(lab, snap).hint.key == "api-version"
+    snap.version["gitVersion"] = "v1.15.0"  # another patch of 1.15: the same lab
+    assert cluster.api_reachable(lab, snap).status == PASSED
+
+
+def test_checks_do_not_change_the_snapshot(lab):
+    snap = tx.inv_pod_stopped(tx.snapshot())
+    before = copy.deepcopy(snap)
+    decide(lab, snap)
+    assert snap == before

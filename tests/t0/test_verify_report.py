@@ -1,0 +1,87 @@
+"""The verdict a student and an instructor read: table, summary, hints, JSON."""
+import datetime
+import json
+
+import pytest
+
+from labkit import settings as settings_mod
+from labkit.verify import report
+from labkit.verify.hints import CATALOG, make
+from labkit.verify.model import Check, Lab, Outcome, Result, failed, passed
+
+ROUTE_FAIL = failed("no route for 10.32.0.0/12 in `ip route`", make("route-missing", cidr="10.32.0.0/12", node="ubuntu"))
+
+
+@pytest.fixture(scope="module")
+def lab(repo):
+    return Lab.from_settings(settings_mod.load(repo, {}))
+
+
+def result(cid, section, outcome, seconds=0.25):
+    return Result(Check(cid, section, f"title {cid}", "ubuntu", "10.32.0.4:80", lambda t: outcome), outcome, seconds)
+
+
+@pytest.fixture
+def results():
+    return [result("api", 3, passed("v1.15.12")),
+            result("net.route", 5, ROUTE_FAIL),
+            result("web.node", 6, Outcome("skipped", "needs: route", blocked_by="net.route"), 0.0)]
+
+
+def test_rows_have_the_issue_columns(results):
+    rows = report.rows(results)
+    assert report.COLUMNS == ["section", "check", "from → to", "result", "time"]
+    assert [r[0] for r in rows] == ["3-4", "5", "6"]
+    assert rows[0][2] == "ubuntu → 10.32.0.4:80"
+    assert rows[1][3].endswith("failed: no route for 10.32.0.0/12 in `ip route`")
+    assert rows[2][3].endswith("skipped: needs: route") and rows[2][4] == ""
+    assert rows[0][4] == "0.2s"
+
+
+def test_summary_and_hints(results):
+    assert report.summary_line(results, 2.34) == "3 checks: 1 passed, 1 failed, 1 skipped in 2.3s."
+    assert report.summary_line(results[:1], 1.0) == "All 1 checks passed in 1.0s."
+    lines = report.hint_lines(results)
+    assert lines[0].endswith("title net.route  (ubuntu → 10.32.0.4:80)")
+    assert lines[2].startswith("    cause: the node has no route for the pod range 10.32.0.0/12")
+    assert lines[3] == '    fix:   invoke vm.ssh --command "sudo ip route replace 10.32.0.0/12 dev weave"'
+    assert not report.all_passed(results) and report.all_passed(results[:1]) and not report.all_passed([])
+
+
+def test_show_prints_table_summary_and_what_to_do(results, capsys):
+    report.show(results, 1.5)
+    out = capsys.readouterr().out
+    assert "Lab 7 checks" in out and "3 checks: 1 passed, 1 failed, 1 skipped in 1.5s." in out
+    assert "What to do:" in out and "sudo ip route replace 10.32.0.0/12 dev weave" in out
+
+
+def test_json_report_is_complete_and_written_atomically(results, lab, tmp_path):
+    started = datetime.datetime(2026, 11, 24, 15, 38, tzinfo=datetime.timezone.utc)
+    data = report.as_json(results, lab, 1.5, started)
+    path = tmp_path / "room" / "alice.json"
+    report.write_json(path, data)
+    back = json.loads(path.read_text())
+    assert back["schema"] == "labkit-verify/1" and back["started"] == "2026-11-24T15:38:00+00:00"
+    assert back["summary"] == {"checks": 3, "passed": 1, "failed": 1, "skipped": 1, "ok": False}
+    assert back["lab"]["kube_dns"] == "10.96.0.10" and back["lab"]["pod_cidr"] == "10.32.0.0/12"
+    route = back["checks"][1]
+    assert route["id"] == "net.route" and route["status"] == "failed" and route["hint"]["key"] == "route-missing"
+    assert back["checks"][2]["blocked_by"] == "net.route" and back["checks"][2]["hint"] is None
+    assert [p.name for p in path.parent.iterdir()] == ["alice.json"]  # no temporary file left behind
+
+
+def test_every_hint_renders_and_names_a_fix():
+    for key in CATALOG:
+        hint = make(key, node="ubuntu")
+        assert hint.cause and hint.fix, key
+    assert make("route-missing", node="ubuntu").cause.count("{cidr?}") == 1  # unknown values stay visible
+
+
+def test_hint_keys_used_in_the_code_exist_and_none_is_dead(repo):
+    import re
+
+    sources = "".join(p.read_text() for p in (repo / "labkit" / "verify").glob("*.py") if p.name != "hints.py")
+    made = set(re.findall(r'hints\.make\(\s*"([a-z-]+)"', sources))
+    assert made and made - set(CATALOG) == set()
+    quoted = set(re.findall(r'"([a-z]+(?:-[a-z]+)*)"', sources))
+    assert set(CATALOG) - quoted == set()

@@ -1,0 +1,314 @@
+"""Images without a Docker daemon: a REAL registry (Debian's docker-registry) fed by a real dockerd,
+fetched by the kit through the registry HTTP API into docker-archive tarballs that the same dockerd
+then `docker load`s and runs. Also a manifest list and real token auth (the registry checks our JWTs).
+"""
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import json
+import shutil
+import subprocess
+import tarfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import yaml
+
+from tests.t1.bundle_support import free_port, invoke, write_lock
+from tests.conftest import need_binary, need_root
+from labkit.bundle import fetch, lock
+
+pytestmark = pytest.mark.t1
+
+MESSAGE = "hello from the offline bundle"
+
+
+class Registry:
+    """docker-registry on 127.0.0.1 with its own storage; optional token auth."""
+
+    def __init__(self, workdir: Path, storage: Path, auth: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.host = f"127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        config = {"version": 0.1, "log": {"level": "error"},
+                  "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
+                  "http": {"addr": self.host}}
+        if auth:
+            config["auth"] = {"token": auth}
+        self.config = workdir / f"config-{self.port}.yml"
+        self.config.write_text(yaml.safe_dump(config))
+        self.log = open(workdir / f"registry-{self.port}.log", "wb")
+        self.proc = subprocess.Popen(["docker-registry", "serve", str(self.config)], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if requests.get(self.url + "/v2/", timeout=1).status_code in (200, 401):
+                    return
+            except requests.ConnectionError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((workdir / f"registry-{self.port}.log").read_text())
+            time.sleep(0.1)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def registry_dir(tmp_path_factory):
+    need_root()
+    need_binary("docker-registry")
+    return tmp_path_factory.mktemp("registry")
+
+
+@pytest.fixture(scope="module")
+def registry(registry_dir):
+    reg = Registry(registry_dir, registry_dir / "storage")
+    yield reg
+    reg.stop()
+
+
+def docker(dockerd, *args, **kw):
+    return subprocess.run(["docker", "--host", dockerd.url, *args], capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope="module")
+def pushed(dockerd, registry, tmp_path_factory):
+    """A tiny image FROM scratch (busybox-static) built by the real dockerd and pushed to the registry."""
+    busybox = need_binary("busybox")
+    ctx = tmp_path_factory.mktemp("tiny-image")
+    shutil.copy(busybox, ctx / "busybox")
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY busybox /bin/busybox\nCOPY hello.txt /hello.txt\n"
+                                    'CMD ["/bin/busybox", "cat", "/hello.txt"]\n')
+    (ctx / "hello.txt").write_text(MESSAGE + "\n")
+    client = dockerd.client()
+    repo = f"{registry.host}/labkit/tiny"
+    client.images.build(path=str(ctx), tag=f"{repo}:1", network_mode="host", rm=True)
+    for line in client.images.push(repo, tag="1", stream=True, decode=True):
+        assert "error" not in line, line
+    # gone from the daemon again: every `docker load` below must read its layers from our archive
+    client.images.remove(f"{repo}:1", force=True)
+    return repo
+
+
+def image_entry(name, ref, tag, path, digest=None):
+    return "\n".join([f"- name: {name}", "  kind: image", f"  ref: {ref}", f"  tag: {tag}"]
+                     + ([f"  digest: {digest}"] if digest else []) + [f"  path: {path}"])
+
+
+def load_and_run(dockerd, archive: Path, tag: str) -> str:
+    """`docker load` the archive into a daemon that does not have the image, run it, then remove it."""
+    with tarfile.open(archive) as tar:
+        image_id = "sha256:" + json.loads(tar.extractfile("manifest.json").read())[0]["Config"][:-len(".json")]
+    assert docker(dockerd, "image", "inspect", image_id).returncode != 0, "the daemon already had this image"
+    loaded = docker(dockerd, "load", "-i", str(archive))
+    assert loaded.returncode == 0, loaded.stderr
+    assert f"Loaded image: {tag}" in loaded.stdout
+    try:
+        ran = docker(dockerd, "run", "--rm", "--network", "host", tag)
+        assert ran.returncode == 0, ran.stderr
+        return ran.stdout.strip()
+    finally:
+        docker(dockerd, "image", "rm", "-f", tag)
+
+
+def test_bundle_lock_pins_an_image_that_docker_loads_and_runs(dockerd, registry, pushed, tmp_path):
+    lock_file = write_lock(tmp_path / "lock.yaml", [
+        image_entry("tiny", f"{pushed}:1", "k8s.gcr.io/tiny:1.0", "images/tiny-1.0.tar")])
+    dest = tmp_path / "bundle"
+    proc = invoke("bundle.lock", "--lock", str(lock_file), "--dest", str(dest))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "trust on first use" in proc.stderr  # loud: the digest came from the tag, not a publisher
+    pinned = lock.load(lock_file).get("tiny")
+    assert pinned.pinned and pinned.digest.startswith("sha256:")
+    archive = dest / "images/tiny-1.0.tar"
+    assert hashlib.sha256(archive.read_bytes()).hexdigest() == pinned.sha256
+    assert archive.stat().st_size == pinned.size
+    # the digest is what the registry itself says the tag points to
+    head = requests.head(f"{registry.url}/v2/labkit/tiny/manifests/1",
+                         headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    assert head.headers["Docker-Content-Digest"] == pinned.digest
+    assert f"tiny sha256 {pinned.sha256} images/tiny-1.0.tar" in (dest / "CHECKSUMS").read_text()
+    assert invoke("bundle.verify", "--lock", str(lock_file), "--dest", str(dest)).returncode == 0
+    assert load_and_run(dockerd, archive, "k8s.gcr.io/tiny:1.0") == MESSAGE
+
+
+def test_archives_are_byte_for_byte_reproducible(registry, pushed, tmp_path):
+    lock_file = write_lock(tmp_path / "lock.yaml", [
+        image_entry("tiny", f"{pushed}:1", "k8s.gcr.io/tiny:1.0", "images/tiny.tar")])
+    lk = lock.load(lock_file)
+    sums = []
+    for run in ("one", "two"):
+        outcomes = fetch.fetch(lk, lk.artifacts, tmp_path / run, fetch.Options(allow_unpinned=True))
+        assert outcomes[0].error is None
+        sums.append(hashlib.sha256((tmp_path / run / "images/tiny.tar").read_bytes()).hexdigest())
+        assert not list((tmp_path / run).rglob("*.part"))  # blob cache and partial archive cleaned up
+    assert sums[0] == sums[1] == outcomes[0].sha256
+
+
+def test_a_pinned_digest_that_the_registry_lacks_is_one_clear_line(registry, pushed, tmp_path):
+    lock_file = write_lock(tmp_path / "lock.yaml", [
+        image_entry("etcd", f"{pushed}:1", "k8s.gcr.io/etcd:3.3.10", "images/etcd.tar", digest="sha256:" + "0" * 64)])
+    proc = invoke("bundle.fetch", "--lock", str(lock_file), "--dest", str(tmp_path / "b"), "--allow-unpinned")
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("labkit: etcd: ") and "no such manifest (HTTP 404)" in last and "Fix: " in last
+    assert not (tmp_path / "b/images/etcd.tar").exists()
+
+
+def _put_blob(reg_url: str, repo: str, data: bytes) -> str:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    start = requests.post(f"{reg_url}/v2/{repo}/blobs/uploads/")
+    assert start.status_code == 202, start.text
+    location = start.headers["Location"]
+    location = location if location.startswith("http") else reg_url + location
+    done = requests.put(location, params={"digest": digest}, data=data,
+                        headers={"Content-Type": "application/octet-stream"})
+    assert done.status_code == 201, done.text
+    return digest
+
+
+def _put_manifest(reg_url: str, repo: str, ref: str, body: bytes, media: str) -> str:
+    resp = requests.put(f"{reg_url}/v2/{repo}/manifests/{ref}", data=body, headers={"Content-Type": media})
+    assert resp.status_code == 201, resp.text
+    return resp.headers["Docker-Content-Digest"]
+
+
+def test_a_manifest_list_resolves_to_linux_amd64(dockerd, registry, pushed, tmp_path):
+    """A real multi-arch list in the real registry: arm64 listed first, amd64 second."""
+    repo = "labkit/tiny"
+    schema2 = "application/vnd.docker.distribution.manifest.v2+json"
+    amd64 = requests.get(f"{registry.url}/v2/{repo}/manifests/1", headers={"Accept": schema2})
+    manifest = amd64.json()
+    config = requests.get(f"{registry.url}/v2/{repo}/blobs/{manifest['config']['digest']}").json()
+    config["architecture"] = "arm64"
+    config_bytes = json.dumps(config).encode()
+    arm_manifest = dict(manifest, config=dict(manifest["config"], digest=_put_blob(registry.url, repo, config_bytes),
+                                              size=len(config_bytes)))
+    arm_body = json.dumps(arm_manifest).encode()
+    arm_digest = _put_manifest(registry.url, repo, "1-arm64", arm_body, schema2)
+    listed = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+              "manifests": [
+                  {"mediaType": schema2, "digest": arm_digest, "size": len(arm_body),
+                   "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+                  {"mediaType": schema2, "digest": amd64.headers["Docker-Content-Digest"],
+                   "size": len(amd64.content), "platform": {"architecture": "amd64", "os": "linux"}}]}
+    list_digest = _put_manifest(registry.url, repo, "multi", json.dumps(listed).encode(), listed["mediaType"])
+    lock_file = write_lock(tmp_path / "lock.yaml", [
+        image_entry("tiny-multi", f"{pushed}:multi", "registry.example/tiny:multi", "images/multi.tar",
+                    digest=list_digest)])
+    lk = lock.load(lock_file)
+    outcomes = fetch.fetch(lk, lk.artifacts, tmp_path / "b", fetch.Options(allow_unpinned=True))
+    assert outcomes[0].error is None and outcomes[0].digest == list_digest
+    assert load_and_run(dockerd, tmp_path / "b/images/multi.tar", "registry.example/tiny:multi") == MESSAGE
+
+
+# --- token auth, for real: the registry verifies the JWTs our little token service signs -----------
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _libtrust_kid(public_key) -> str:
+    """The key id docker/distribution derives from a public key (libtrust): base32 of a SHA-256 prefix."""
+    from cryptography.hazmat.primitives import serialization
+
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    b32 = base64.b32encode(hashlib.sha256(der).digest()[:30]).decode().rstrip("=")
+    return ":".join(b32[i:i + 4] for i in range(0, len(b32), 4))
+
+
+class TokenService(ThreadingHTTPServer):
+    """Issues anonymous pull tokens the way Docker Hub's auth.docker.io does (JSON {token, access_token})."""
+
+    daemon_threads = True
+
+    def __init__(self, workdir: Path):
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import NameOID
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "labkit test token issuer")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(self.key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+                .not_valid_after(now + datetime.timedelta(days=1)).sign(self.key, hashes.SHA256()))
+        self.cert = workdir / "token-issuer.pem"
+        self.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        self.kid = _libtrust_kid(self.key.public_key())
+        self.asked: list[dict] = []
+        super().__init__(("127.0.0.1", 0), _TokenHandler)
+        self.realm = f"http://127.0.0.1:{self.server_address[1]}/token"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def token(self, service: str, scope: str) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        access = []
+        if scope:
+            kind, name, actions = scope.split(":")
+            access = [{"type": kind, "name": name, "actions": ["pull"] if "pull" in actions.split(",") else []}]
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "RS256", "kid": self.kid}
+        claims = {"iss": "labkit-test-issuer", "sub": "", "aud": service, "exp": now + 300, "nbf": now - 10,
+                  "iat": now, "jti": uuid.uuid4().hex, "access": access}
+        signing = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+        signature = self.key.sign(signing.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing}.{_b64(signature)}"
+
+
+class _TokenHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802
+        query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        self.server.asked.append(query)
+        token = self.server.token(query.get("service", ""), query.get("scope", ""))
+        body = json.dumps({"token": token, "access_token": token, "expires_in": 300,
+                           "issued_at": datetime.datetime.now(datetime.timezone.utc).isoformat()}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_token_auth_against_the_real_registry(dockerd, registry_dir, registry, pushed, tmp_path):
+    tokens = TokenService(tmp_path)
+    guarded = Registry(registry_dir, registry_dir / "storage", auth={
+        "realm": tokens.realm, "service": "labkit-test-registry", "issuer": "labkit-test-issuer",
+        "rootcertbundle": str(tokens.cert)})
+    try:
+        plain = requests.get(f"{guarded.url}/v2/labkit/tiny/manifests/1")
+        assert plain.status_code == 401 and plain.headers["WWW-Authenticate"].startswith("Bearer realm=")
+        lock_file = write_lock(tmp_path / "lock.yaml", [
+            image_entry("tiny", f"{guarded.host}/labkit/tiny:1", "k8s.gcr.io/tiny:auth", "images/tiny.tar")])
+        lk = lock.load(lock_file)
+        outcomes = fetch.fetch(lk, lk.artifacts, tmp_path / "b", fetch.Options(allow_unpinned=True))
+        assert outcomes[0].error is None, outcomes[0].error
+        assert {"service": "labkit-test-registry", "scope": "repository:labkit/tiny:pull"} in tokens.asked
+        assert load_and_run(dockerd, tmp_path / "b/images/tiny.tar", "k8s.gcr.io/tiny:auth") == MESSAGE
+    finally:
+        guarded.stop()
+        tokens.shutdown()
+        tokens.server_close()

@@ -1,0 +1,119 @@
+"""T1: the real Vagrantfile under the real `vagrant`, and its Ruby settings loader against the Python one."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from labkit import settings
+from tests.conftest import REPO, need_binary
+
+pytestmark = pytest.mark.t1
+
+
+def clean_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
+    env.update(extra)
+    return env
+
+
+def vagrant(*args, env=None, cwd=REPO) -> subprocess.CompletedProcess:
+    need_binary("vagrant")
+    return subprocess.run(["vagrant", *args], cwd=cwd, env=env or clean_env(), capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_vagrantfile_validates_ignoring_the_missing_provider():
+    out = vagrant("validate", "--ignore-provider")
+    assert out.returncode == 0, out.stderr
+    assert "Vagrantfile validated successfully" in out.stdout
+
+
+def test_vagrantfile_validates_with_libvirt_provider_settings():
+    # vagrant-libvirt is installed here, so its provider settings (driver, networks) are checked too.
+    out = vagrant("validate", env=clean_env(LABKIT_PROVIDER="libvirt", LABKIT_VM__LIBVIRT_DRIVER="qemu",
+                                            LABKIT_VM__LIBVIRT_MANAGEMENT_NETWORK="none"))
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_vagrant_reports_virtualbox_missing_on_this_machine():
+    out = vagrant("validate")
+    assert out.returncode != 0
+    assert "Vagrant could not detect VirtualBox" in out.stdout + out.stderr
+
+
+def test_bad_settings_stop_vagrant_with_labkits_one_line():
+    out = vagrant("status", env=clean_env(LABKIT_VM__MEMORY="1024"))
+    assert out.returncode == 1
+    assert out.stderr.strip() == ("labkit: vm.memory = 1024 MB is too little: kubeadm needs at least 1700 MB "
+                                  "(from LABKIT_VM__MEMORY). Fix: set LABKIT_VM__MEMORY=2048, or vm.memory: 2048 "
+                                  "in settings.local.yaml")
+
+
+# --- the two loaders agree ----------------------------------------------------------------------
+
+def ruby_load(root: Path, env: dict) -> tuple[int, str]:
+    need_binary("ruby")
+    out = subprocess.run(["ruby", str(REPO / "vagrant" / "settings.rb"), str(root)], env=env,
+                         capture_output=True, text=True, timeout=60)
+    return out.returncode, (out.stdout if out.returncode == 0 else out.stderr).strip()
+
+
+def python_load(root: Path, env: dict) -> tuple[int, str]:
+    try:
+        return 0, settings.load(root, env).data
+    except settings.SettingsError as exc:
+        return 1, exc.line()
+
+
+@pytest.fixture
+def project(tmp_path):
+    shutil.copy(REPO / "settings.yaml", tmp_path)
+    shutil.copytree(REPO / "provision", tmp_path / "provision")
+    return tmp_path
+
+
+CASES = [
+    ({}, None),
+    ({"LABKIT_PROVIDER": "libvirt", "LABKIT_VM__MEMORY": "4096", "LABKIT_NODES__0__IP": "192.168.57.3"}, None),
+    ({"LABKIT_VERSIONS__PAUSE": "3.2", "LABKIT_PROVISION": "[base]"}, None),
+    ({}, {"vm": {"cpus": 4}, "nodes": [{"name": "m", "ip": "192.168.56.10", "role": "master"},
+                                       {"name": "w", "ip": "192.168.56.11", "role": "worker"}]}),
+    ({"LABKIT_VM__CPUS": "1"}, None),
+    ({"LABKIT_VM__CPUS": "two"}, None),
+    ({"LABKIT_VM__MEMORY": "1024"}, None),
+    ({"LABKIT_PROVIDER": "vmware"}, None),
+    ({"LABKIT_NODES__0__IP": "10.0.0.5"}, None),
+    ({"LABKIT_NODES__0__IP": "192.168.56.255"}, None),
+    ({"LABKIT_NODES__0__IP": "fe80::1"}, None),
+    ({"LABKIT_NODES__1__IP": "192.168.56.11"}, None),
+    ({"LABKIT_NOPE": "1"}, None),
+    ({"LABKIT_LIMITS__MIN_CPUS": "1"}, None),
+    ({"LABKIT_PROVISION": "[base, nothing]"}, None),
+    ({}, {"vm": {"memroy": 1}}),
+    ({}, {"vm": {"cpus": "four"}}),
+    ({}, {"nodes": []}),
+    ({}, {"nodes": [{"name": "a", "ip": "192.168.56.10", "role": "worker"}]}),
+    ({}, {"nodes": [{"name": "a", "ip": "192.168.56.10", "role": "master"},
+                    {"name": "b", "ip": "192.168.56.10", "role": "worker"}]}),
+    ({"LABKIT_VM__CPUS": "3"}, {"vm": {"cpus": 1}}),  # the environment wins over a bad local value
+]
+
+
+@pytest.mark.parametrize("env, local", CASES)
+def test_ruby_and_python_loaders_agree(project, env, local):
+    if local is not None:
+        (project / "settings.local.yaml").write_text(yaml.safe_dump(local))
+    full_env = clean_env(**env)
+    ruby_code, ruby_out = ruby_load(project, full_env)
+    py_code, py_out = python_load(project, full_env)
+    assert ruby_code == py_code
+    if py_code == 0:
+        assert json.loads(ruby_out) == py_out
+    else:
+        assert ruby_out == py_out

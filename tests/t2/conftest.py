@@ -1,0 +1,110 @@
+"""T2: one real VM (Vagrant + vagrant-libvirt + QEMU/TCG, the offline Debian test box) per test session,
+created and driven by the project's own `invoke` tasks.
+
+The VM is offline: its management network is isolated (no NAT, no default route), so anything that
+tries to download fails. scripts/host-setup prepares the machine and builds the box.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, need, need_binary, need_root
+from tests.t2 import testbundle
+
+INVOKE = [sys.executable, "-m", "invoke"]
+NODE_IP = os.environ.get("T2_NODE_IP", "192.168.56.10")  # other sessions on one host pick another
+
+
+@dataclass
+class LabVM:
+    settings: object  # labkit Settings as the tasks see them
+    env: dict  # environment to run invoke with
+    up_output: str  # what the first `invoke vm.up` printed
+
+    def invoke(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+        return invoke(self.env, *args, timeout=timeout)
+
+    def ssh(self, command: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        return self.invoke("vm.ssh", "--command", command, timeout=timeout)
+
+
+def invoke(env: dict, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """Run the project's own CLI, exactly as a user would (output captured, nothing hidden)."""
+    proc = subprocess.run(INVOKE + list(args), cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    sys.stdout.write(f"\n$ invoke {' '.join(args)}  (exit {proc.returncode})\n{proc.stdout}{proc.stderr}")
+    return proc
+
+
+def virsh(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True)
+
+
+def forget_test_box() -> None:
+    """Remove the installed test box and its libvirt base volume, so vm.up must add it from the bundle."""
+    subprocess.run(["vagrant", "box", "remove", "--force", "--all", testbundle.BOX_NAME], capture_output=True)
+    prefix = testbundle.BOX_NAME.replace("/", "-VAGRANTSLASH-")
+    for line in virsh("vol-list", "default").stdout.splitlines()[2:]:
+        name = line.split()[0] if line.split() else ""
+        if name.startswith(prefix):
+            virsh("vol-delete", "--pool", "default", name)
+
+
+@pytest.fixture(scope="session")
+def t2_host():
+    need_root()
+    for tool in ("vagrant", "virsh", "qemu-system-x86_64", "rsync"):
+        need_binary(tool)
+    need(virsh("version").returncode == 0, "libvirtd is not running (run scripts/host-setup)")
+    need("vagrant-libvirt" in subprocess.run(["vagrant", "plugin", "list"], capture_output=True, text=True).stdout,
+         "the vagrant-libvirt plugin is missing (run scripts/host-setup)")
+    need(testbundle.BOX_FILE.is_file(), f"no test box at {testbundle.BOX_FILE} (run scripts/build-test-box)")
+
+
+@pytest.fixture(scope="session")
+def lab_vm(t2_host, tmp_path_factory, dockerd, stand_in_image):
+    from labkit import settings as settings_mod
+
+    bundle = tmp_path_factory.mktemp("t2") / "bundle"
+    # app.build's base image, standing in for the real bundle's: the VM gets it by docker load.
+    base = stand_in_image(settings_mod.load(REPO, {}).data["images"]["inv_base"])
+    lock, facts = testbundle.build(bundle, mirror="http://127.0.0.1:8787", docker_url=dockerd.url, images=(base,))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
+    env.update({
+        "LABKIT_PROVIDER": "libvirt",
+        "LABKIT_BOXES__LIBVIRT": testbundle.BOX_NAME,
+        "LABKIT_VM__LIBVIRT_DRIVER": "qemu",  # /dev/kvm here cannot run a stock kernel: TCG
+        "LABKIT_VM__LIBVIRT_MANAGEMENT_NETWORK": "none",  # offline guest
+        "LABKIT_NODES__0__IP": NODE_IP,
+        "LABKIT_BUNDLE__DIR": str(bundle),
+        "LABKIT_BUNDLE__LOCK": str(lock),
+        "LABKIT_PROVISION": "[base, docker]",  # the test bundle has no Kubernetes 1.15 binaries
+        "LABKIT_VERSIONS__DOCKER": facts["docker_version"],  # Debian's docker.io, not Ubuntu's docker-ce
+    })
+    settings = settings_mod.load(REPO, env)
+    invoke(env, "vm.destroy")  # a VM left by an aborted earlier run
+    forget_test_box()
+    up = invoke(env, "vm.up", timeout=2400)
+    vm = LabVM(settings=settings, env=env, up_output=up.stdout + up.stderr)
+    try:
+        assert up.returncode == 0, "invoke vm.up failed (output above)"
+        yield vm
+    finally:
+        invoke(env, "vm.destroy")
+        forget_test_box()
+
+
+def pytest_collection_modifyitems(config, items):
+    """The lifecycle test halts and destroys the shared VM: run it after every other T2 test."""
+    items.sort(key=lambda item: "test_vm_lifecycle" in item.nodeid)
+
+
+def strip_ansi(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+

@@ -1,0 +1,76 @@
+"""T2: the VM lifecycle through the project's own tasks, on a real VM (runs last: it destroys the VM)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.t2.conftest import strip_ansi
+
+pytestmark = pytest.mark.t2
+
+
+def state(vm) -> str:
+    out = vm.invoke("vm.status")
+    assert out.returncode == 0
+    row = next(line for line in out.stdout.splitlines() if line.startswith(vm.settings.master.name + " "))
+    return row.split()[2]
+
+
+def test_up_added_the_box_from_the_bundle_and_created_the_vm(lab_vm):
+    out = strip_ansi(lab_vm.up_output)
+    assert "✓ Adding box labkit/debian-test from the bundle" in out
+    assert "✓ Creating VM ubuntu (libvirt, labkit/debian-test" in out
+    assert state(lab_vm) == "running"
+
+
+def test_the_vm_has_its_name_and_host_only_ip_and_no_route_out(lab_vm):
+    node = lab_vm.settings.master
+    out = lab_vm.ssh("hostname; ip -4 -o addr show; ip route")
+    assert out.returncode == 0
+    lines = out.stdout.splitlines()
+    assert lines[0] == node.name
+    assert any(f"inet {node.ip}/24" in line for line in lines)
+    assert not any(line.startswith("default") for line in lines), "the test VM must be offline"
+
+
+def test_up_on_a_running_vm_changes_nothing(lab_vm):
+    out = lab_vm.invoke("vm.up")
+    assert out.returncode == 0
+    assert "(already running)" in out.stdout
+    assert "==>" not in out.stdout  # Vagrant was not asked to do anything
+
+
+def test_ssh_command_passes_output_and_exit_code(lab_vm):
+    ok = lab_vm.ssh("echo hello-from-$(hostname)")
+    assert ok.returncode == 0 and ok.stdout.strip() == f"hello-from-{lab_vm.settings.master.name}"
+    assert lab_vm.ssh("exit 7").returncode == 7
+
+
+def test_snapshot_save_list_restore(lab_vm):
+    assert lab_vm.invoke("vm.snapshot", "--save", "fresh").returncode == 0
+    listed = lab_vm.invoke("vm.snapshot", "--list")
+    assert "fresh" in listed.stdout.split()
+    assert lab_vm.ssh("touch /home/vagrant/after-fresh").returncode == 0
+    assert lab_vm.invoke("vm.snapshot", "--restore", "fresh").returncode == 0
+    assert lab_vm.ssh("test -e /home/vagrant/after-fresh").returncode == 1  # gone with the restore
+    missing = lab_vm.invoke("vm.snapshot", "--restore", "no-such-snapshot")
+    assert missing.returncode == 1
+    assert "has no snapshot 'no-such-snapshot'" in missing.stderr and "fresh" in missing.stderr
+
+
+def test_halt_then_up_again(lab_vm):
+    assert lab_vm.ssh("touch /home/vagrant/survives-halt").returncode == 0
+    assert lab_vm.invoke("vm.halt").returncode == 0
+    assert state(lab_vm) in ("poweroff", "shutoff")
+    again = lab_vm.invoke("vm.halt")
+    assert again.returncode == 0 and "already stopped" in again.stdout
+    up = lab_vm.invoke("vm.up")
+    assert up.returncode == 0 and "Starting VM ubuntu" in up.stdout
+    assert state(lab_vm) == "running"
+    assert lab_vm.ssh("test -e /home/vagrant/survives-halt").returncode == 0
+
+
+def test_destroy_then_destroy_again_is_a_no_op(lab_vm):
+    assert lab_vm.invoke("vm.destroy").returncode == 0
+    assert state(lab_vm) == "not_created"
+    again = lab_vm.invoke("vm.destroy")
+    assert again.returncode == 0 and "(nothing to destroy)" in again.stdout

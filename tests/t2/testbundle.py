@@ -1,0 +1,64 @@
+"""The T2 test bundle: what the Debian test VM gets instead of the real (Ubuntu 16.04) bundle.
+
+It has the same layout and the same CHECKSUMS as a real bundle, so vm.up and provision/ take the
+real code paths: the box is added from the bundle after its hash is checked, and every artifact is
+checked in the VM before use.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import yaml
+
+from labkit.bundle import checksums, lock as lockmod
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "labkit-tests"
+BOX_FILE = CACHE / "debian-test-box" / "labkit-debian-test.box"
+BOX_NAME = "labkit/debian-test"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def place(src: Path, dest: Path) -> None:
+    """Hard-link when possible (the box is 400 MB), copy otherwise."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.unlink(missing_ok=True)
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
+
+
+def file_entry(bundle: Path, mirror: str, src: Path, name: str, path: str, **extra) -> dict:
+    """Seed the bundle with `src` (as a USB-stick copy would) and describe it as the lock does."""
+    place(src, bundle / path)
+    return {"name": name, "kind": "file", "urls": [f"{mirror}/{path}"], "sha256": sha256(src),
+            "size": src.stat().st_size, "path": path, **extra}
+
+
+def build(bundle: Path, mirror: str, docker_url: str, images: tuple = ()) -> tuple[Path, dict]:
+    """Fill `bundle` and write its lock beside it; returns the lock's path and facts for the tests.
+
+    `mirror` is the URL of a local HTTP server serving the same files (the lock's urls).
+    `docker_url`: the test dockerd, which builds the bundle's image archives; `images` are tags in
+    it to carry too (see provision_bundle.entries).
+    """
+    from tests.t2 import provision_bundle
+
+    entries = [file_entry(bundle, mirror, BOX_FILE, "box-libvirt", "boxes/labkit-debian-test.box",
+                          box=BOX_NAME, provider="libvirt")]
+    provisioning, facts = provision_bundle.entries(bundle, mirror, docker_url, images)
+    entries += provisioning
+    lock_path = bundle.parent / "test-bundle.lock.yaml"
+    lock_path.write_text(yaml.safe_dump({"artifacts": entries}, sort_keys=False))
+    checksums.write(lockmod.load(lock_path), bundle)
+    return lock_path, facts
