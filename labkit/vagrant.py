@@ -59,6 +59,15 @@ class Vagrant:
                 fh.seek(0)
                 self._stderr = fh.read().decode("utf-8", "replace")
 
+    def _failure(self, exc: subprocess.CalledProcessError) -> str:
+        """What Vagrant said when a captured command failed: stderr, or the machine-readable error."""
+        text = self._stderr
+        for line in (exc.output or b"").decode("utf-8", "replace").splitlines():
+            fields = line.split(",", 3)
+            if len(fields) == 4 and fields[2] == "error-exit":
+                text += "\n" + fields[3].split(",", 1)[-1].replace("\\n", "\n").replace("%!(VAGRANT_COMMA)", ",")
+        return text
+
     def command(self, *args: str) -> list[str]:
         try:
             return self._v._make_vagrant_command(list(args))
@@ -72,20 +81,20 @@ class Vagrant:
         self.command()  # a clear error if vagrant is missing
         try:
             return self._v.status(vm_name=node)[0].state
-        except subprocess.CalledProcessError:
-            raise explain(self._stderr, "status") from None
+        except subprocess.CalledProcessError as exc:
+            raise explain(self._failure(exc), "status") from None
 
     def ssh_config(self, node: str) -> str:
         try:
             return self._v.ssh_config(vm_name=node)
-        except subprocess.CalledProcessError:
-            raise explain(self._stderr, "ssh-config") from None
+        except subprocess.CalledProcessError as exc:
+            raise explain(self._failure(exc), "ssh-config") from None
 
     def snapshots(self, node: str) -> list[str]:
         try:
             out = self._v._run_vagrant_command(["snapshot", "list", node, "--machine-readable"])
-        except subprocess.CalledProcessError:
-            raise explain(self._stderr, "snapshot list") from None
+        except subprocess.CalledProcessError as exc:
+            raise explain(self._failure(exc), "snapshot list") from None
         return parse_snapshot_list(out)
 
 

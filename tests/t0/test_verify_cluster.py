@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-import verify_transcript as tx
+from tests import verify_transcript as tx
 from labkit import settings as settings_mod
 from labkit.verify import cluster
 from labkit.verify.model import FAILED, PASSED, Lab

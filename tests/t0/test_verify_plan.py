@@ -1,7 +1,7 @@
 """The checklist: the lab's sections, targets taken from the API, prerequisites that exist."""
 import pytest
 
-import verify_transcript as tx
+from tests import verify_transcript as tx
 from labkit import settings as settings_mod
 from labkit.backends import Local, Pod, Result
 from labkit.errors import LabkitError

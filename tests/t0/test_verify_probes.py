@@ -7,7 +7,7 @@ from labkit import settings as settings_mod
 from labkit.backends import TIMEOUT_EXIT, Result
 from labkit.verify import probes
 from labkit.verify.model import FAILED, PASSED, Lab
-from test_verify_parse import LAB_RESOLV, LAB_ROUTES, NSLOOKUP_DOWN, NSLOOKUP_NEW, NSLOOKUP_NXDOMAIN, WGET_S
+from tests.t0.test_verify_parse import LAB_RESOLV, LAB_ROUTES, NSLOOKUP_DOWN, NSLOOKUP_NEW, NSLOOKUP_NXDOMAIN, WGET_S
 
 NGINX_PAGE = """<!DOCTYPE html>
 <html>

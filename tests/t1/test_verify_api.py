@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-import verify_transcript as tx
+from tests import verify_transcript as tx
 from labkit import settings as settings_mod
 from labkit.verify import cluster
 from labkit.verify.model import PASSED, Lab

@@ -16,14 +16,14 @@ from typing import Callable
 
 import pytest
 
-import verify_transcript as tx
-from conftest import need_binary, need_root
+from tests import verify_transcript as tx
+from tests.conftest import need_binary, need_root
 from labkit import settings as settings_mod
 from labkit.backends import Netns
 from labkit.verify import run_lab
 from labkit.verify.model import FAILED, PASSED, SKIPPED, Lab
 from labkit.verify.plan import Where
-from verify_podnet import NAT_DNS, BusyboxNetns, PodNetwork
+from tests.verify_podnet import NAT_DNS, BusyboxNetns, PodNetwork
 
 pytestmark = pytest.mark.t1
 

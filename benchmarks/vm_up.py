@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""The kit's `invoke vm.up` wall time against a raw `vagrant up` of the same box (goal <= 1.10x).
+
+Same Vagrantfile, same settings, same box (the offline Debian test box under libvirt/QEMU, as in T2),
+the box already installed, VM destroyed before each run. Runs alternate so machine load hits both.
+Needs what T2 needs (root, libvirtd, scripts/build-test-box).   usage: benchmarks/vm_up.py [ROUNDS]
+"""
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BOX = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "labkit-tests/debian-test-box/labkit-debian-test.box"
+
+
+def timed(cmd, env):
+    started = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    return time.perf_counter() - started
+
+
+def main():
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    work = Path(tempfile.mkdtemp(prefix="labkit-bench-"))
+    (work / "lock.yaml").write_text("artifacts: []\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
+    env.update(LABKIT_PROVIDER="libvirt", LABKIT_BOXES__LIBVIRT="labkit/debian-test", LABKIT_VM__LIBVIRT_DRIVER="qemu",
+               LABKIT_VM__LIBVIRT_MANAGEMENT_NETWORK="none", LABKIT_PROVISION="[base]",
+               LABKIT_BUNDLE__DIR=str(work / "bundle"), LABKIT_BUNDLE__LOCK=str(work / "lock.yaml"))
+    subprocess.run(["vagrant", "box", "add", "--force", "--name", "labkit/debian-test", str(BOX)], check=True,
+                   stdout=subprocess.DEVNULL)
+    destroy = ["vagrant", "destroy", "--force"]
+    raw, kit = [], []
+    try:
+        for _ in range(rounds):
+            timed(destroy, env)
+            raw.append(timed(["vagrant", "up", "--provider=libvirt"], env))
+            timed(destroy, env)
+            kit.append(timed([sys.executable, "-m", "invoke", "vm.up"], env))
+    finally:
+        timed(destroy, env)
+    r, k = statistics.median(raw), statistics.median(kit)
+    print(f"vagrant up      {r:6.1f} s  (median of {rounds})")
+    print(f"invoke vm.up    {k:6.1f} s")
+    print(f"ratio           {k / r:6.2f}x  (goal <= 1.10x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""T0: doctor's decisions for laptops other than this one, described through a Probe (nothing is faked
+about this machine: each test builds the facts of the laptop it is about)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from labkit import doctor, settings
+from tests.conftest import REPO
+
+GIB = 1024 ** 3
+
+
+class Laptop(doctor.Probe):
+    """A laptop's facts, as the checks would read them."""
+
+    def __init__(self, system="Linux", machine="x86_64", tools=None, outputs=None, available=8 * GIB,
+                 total=16 * GIB, cpus=4, free_disk=100 * GIB, flags=frozenset({"vmx"}), hyperv=False,
+                 rosetta=False, networks_conf=None, addresses=frozenset({"127.0.0.1"}), kvm=True):
+        self.system, self.machine = system, machine
+        self.tools = tools if tools is not None else {"vagrant": "/usr/bin/vagrant", "VBoxManage": "/usr/bin/VBoxManage"}
+        self.outputs = outputs if outputs is not None else {"vagrant": "Vagrant 2.4.1", "VBoxManage": "7.0.14r161095"}
+        self._available, self._total, self._cpus, self._disk = available, total, cpus, free_disk
+        self._flags, self._hyperv, self._rosetta = flags, hyperv, rosetta
+        self._conf, self._addresses, self._kvm = networks_conf, addresses, kvm
+
+    def which(self, name):
+        return self.tools.get(name)
+
+    def output(self, cmd):
+        return self.outputs.get(Path(cmd[0]).name)
+
+    def memory_available(self):
+        return self._available
+
+    def memory_total(self):
+        return self._total
+
+    def cpus(self):
+        return self._cpus
+
+    def disk_free(self, path):
+        return self._disk
+
+    def cpu_flags(self):
+        return self._flags
+
+    def kvm_usable(self):
+        return self._kvm
+
+    def rosetta(self):
+        return self._rosetta
+
+    def hyperv_running(self):
+        return self._hyperv
+
+    def vbox_networks_conf(self):
+        return self._conf
+
+    def host_addresses(self):
+        return set(self._addresses)
+
+
+@pytest.fixture
+def s(tmp_path):
+    shutil.copy(REPO / "settings.yaml", tmp_path)
+    shutil.copytree(REPO / "provision", tmp_path / "provision")
+    return settings.load(tmp_path, {})
+
+
+def check(fn, s, **facts):
+    return fn(s, Laptop(**facts))
+
+
+def test_a_good_laptop_passes_the_machine_checks(s):
+    for fn in (doctor.check_architecture, doctor.check_vagrant, doctor.check_provider, doctor.check_virtualization,
+               doctor.check_hyperv, doctor.check_cpus, doctor.check_memory, doctor.check_disk, doctor.check_network):
+        result = check(fn, s)
+        assert result.status == doctor.OK, result
+
+
+def test_missing_virtualbox_is_a_failure_with_the_install_fix(s):
+    r = check(doctor.check_provider, s, tools={"vagrant": "/usr/bin/vagrant"})
+    assert r.status == doctor.FAIL
+    assert r.detail == "VirtualBox is not installed (no VBoxManage found)"
+    assert "install VirtualBox" in r.fix and "LABKIT_PROVIDER=libvirt" in r.fix
+
+
+def test_libvirt_is_not_suggested_on_windows(s):
+    r = check(doctor.check_provider, s, system="Windows", tools={"vagrant": "vagrant.exe"})
+    assert r.status == doctor.FAIL and "libvirt" not in r.fix
+
+
+def test_virtualbox_that_does_not_run(s):
+    r = check(doctor.check_provider, s, outputs={"vagrant": "Vagrant 2.4.1"})
+    assert r.status == doctor.FAIL and "does not run" in r.detail
+
+
+def test_missing_and_old_vagrant(s):
+    assert check(doctor.check_vagrant, s, tools={}).status == doctor.FAIL
+    old = check(doctor.check_vagrant, s, outputs={"vagrant": "Vagrant 2.1.5"})
+    assert old.status == doctor.FAIL and "2.1.5 is too old" in old.detail
+
+
+def test_apple_silicon_is_refused_natively_and_under_rosetta(s):
+    native = check(doctor.check_architecture, s, system="Darwin", machine="arm64")
+    rosetta = check(doctor.check_architecture, s, system="Darwin", machine="x86_64", rosetta=True)
+    for r in (native, rosetta):
+        assert r.status == doctor.FAIL and "x86-64 only" in r.detail
+
+
+def test_hyperv_on_windows_is_warned_with_the_bcdedit_fix(s):
+    r = check(doctor.check_hyperv, s, system="Windows", hyperv=True)
+    assert r.status == doctor.WARN and "bcdedit /set hypervisorlaunchtype off" in r.fix
+    unknown = check(doctor.check_hyperv, s, system="Windows", hyperv=None)
+    assert unknown.status == doctor.WARN
+
+
+@pytest.mark.parametrize("total, available, status", [
+    (2 * GIB, 1 * GIB, doctor.FAIL),  # the VM alone needs 2 GiB
+    (8 * GIB, 2 * GIB, doctor.WARN),  # fits, but only after closing the browser
+    (8 * GIB, 6 * GIB, doctor.OK),
+])
+def test_memory(s, total, available, status):
+    assert check(doctor.check_memory, s, total=total, available=available).status == status
+
+
+@pytest.mark.parametrize("cpus, status", [(1, doctor.FAIL), (2, doctor.WARN), (8, doctor.OK)])
+def test_cpus(s, cpus, status):
+    assert check(doctor.check_cpus, s, cpus=cpus).status == status
+
+
+@pytest.mark.parametrize("free, status", [(3 * GIB, doctor.FAIL), (8 * GIB, doctor.WARN), (50 * GIB, doctor.OK)])
+def test_disk(s, free, status):
+    assert check(doctor.check_disk, s, free_disk=free).status == status
+
+
+def test_virtualization_flags(s):
+    assert check(doctor.check_virtualization, s, flags=frozenset()).status == doctor.WARN
+    assert check(doctor.check_virtualization, s, flags=frozenset({"svm"})).status == doctor.OK
+    assert check(doctor.check_virtualization, s, flags=None).status == doctor.OK  # Windows: VirtualBox will say
+
+
+def test_libvirt_needs_kvm_unless_software_emulation(tmp_path):
+    shutil.copy(REPO / "settings.yaml", tmp_path)
+    shutil.copytree(REPO / "provision", tmp_path / "provision")
+    kvm = settings.load(tmp_path, {"LABKIT_PROVIDER": "libvirt"})
+    tcg = settings.load(tmp_path, {"LABKIT_PROVIDER": "libvirt", "LABKIT_VM__LIBVIRT_DRIVER": "qemu"})
+    assert doctor.check_virtualization(kvm, Laptop(kvm=False)).status == doctor.FAIL
+    assert "LABKIT_VM__LIBVIRT_DRIVER=qemu" in doctor.check_virtualization(kvm, Laptop(kvm=False)).fix
+    assert doctor.check_virtualization(tcg, Laptop(kvm=False)).status == doctor.OK
+
+
+def test_node_ip_already_on_the_laptop(s):
+    r = check(doctor.check_network, s, addresses={"127.0.0.1", "192.168.56.10"})
+    assert r.status == doctor.FAIL and "192.168.56.10 is already an address of this laptop" in r.detail
+
+
+def test_vbox_networks_conf_that_excludes_the_node(s):
+    r = check(doctor.check_network, s, networks_conf="* 10.0.0.0/8\n")
+    assert r.status == doctor.FAIL and "/etc/vbox/networks.conf" in r.fix
+    assert check(doctor.check_network, s, networks_conf="* 192.168.56.0/21\n").status == doctor.OK
+
+
+def test_bundle_missing_artifacts_are_counted_for_this_provider_only(tmp_path):
+    shutil.copy(REPO / "settings.yaml", tmp_path)
+    shutil.copytree(REPO / "provision", tmp_path / "provision")
+    (tmp_path / "lock.yaml").write_text(
+        "artifacts:\n"
+        "  - {name: a, kind: file, urls: ['https://x/a'], path: files/a, size: 3}\n"
+        "  - {name: box-libvirt, kind: file, urls: ['https://x/b'], path: boxes/b.box, box: x/y, provider: libvirt}\n")
+    s = settings.load(tmp_path, {"LABKIT_BUNDLE__LOCK": "lock.yaml"})
+    r = doctor.check_bundle(s, Laptop())
+    assert r.status == doctor.FAIL and r.detail.startswith("1 of 1 artifacts missing") and "bundle.fetch" in r.fix
+    (tmp_path / "bundle" / "files").mkdir(parents=True)
+    (tmp_path / "bundle" / "files" / "a").write_bytes(b"abc")
+    assert doctor.check_bundle(s, Laptop()).status == doctor.OK  # the libvirt box is not needed for VirtualBox
+
+
+def test_unreadable_lock_is_reported_not_raised(tmp_path):
+    shutil.copy(REPO / "settings.yaml", tmp_path)
+    shutil.copytree(REPO / "provision", tmp_path / "provision")
+    (tmp_path / "bundle.lock.yaml").write_text("artifacts: [")
+    r = doctor.check_bundle(settings.load(tmp_path, {}), Laptop())
+    assert r.status == doctor.FAIL and "not valid YAML" in r.detail

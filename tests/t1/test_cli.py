@@ -1,0 +1,83 @@
+"""T1: the real CLI on this machine (no VirtualBox): clear one-line failures, never a traceback."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, need_binary
+
+pytestmark = pytest.mark.t1
+
+
+def run(*args, **env):
+    full = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
+    full.update(env)
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, env=full, capture_output=True,
+                          text=True, timeout=120)
+
+
+def one_line_error(proc) -> str:
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_doctor_reports_virtualbox_missing_on_this_machine():
+    need_binary("vagrant")
+    out = run("doctor")
+    assert out.returncode == 1
+    provider = next(line for line in out.stdout.splitlines() if line.startswith("provider"))
+    assert provider.split()[1] == "fail" and "VirtualBox is not installed" in provider
+    vagrant_row = next(line for line in out.stdout.splitlines() if line.startswith("vagrant "))
+    assert vagrant_row.split()[1] == "ok"
+
+
+def test_doctor_json_is_machine_readable():
+    import json
+
+    out = run("doctor", "--json")
+    report = {r["name"]: r for r in json.loads(out.stdout)}
+    assert report["provider"]["status"] == "fail" and report["provider"]["fix"]
+    assert {"architecture", "memory", "disk", "cpus", "bundle", "box", "host-only network"} <= set(report)
+
+
+def test_main_command_fails_fast_and_clearly_without_virtualbox():
+    need_binary("vagrant")
+    out = run("lab")
+    line = one_line_error(out)
+    assert line.startswith("labkit: VirtualBox is not installed (no VBoxManage found)")
+    assert "Fix: install VirtualBox" in line
+    assert "✗ Checking prerequisites" in out.stdout
+    assert "vm.up" in out.stdout and "not run" in out.stdout  # the timing summary still prints
+
+
+@pytest.mark.parametrize("env, start", [
+    ({"LABKIT_VM__CPUS": "1"}, "labkit: vm.cpus = 1 is too few"),
+    ({"LABKIT_NODES__0__IP": "10.1.2.3"}, "labkit: nodes.0.ip 10.1.2.3 is outside VirtualBox's host-only range"),
+    ({"LABKIT_PROVIDER": "hyperv"}, "labkit: provider 'hyperv' is not supported"),
+])
+def test_bad_settings_stop_vm_up_before_anything_starts(env, start):
+    out = run("vm.up", **env)
+    assert one_line_error(out).startswith(start)
+    assert "Checking prerequisites" not in out.stdout  # rejected before any step
+
+
+def test_vagrant_errors_become_one_line():
+    need_binary("vagrant")
+    line = one_line_error(run("vm.status"))
+    assert line == ("labkit: vagrant status failed: VirtualBox is not installed. "
+                    "Fix: install VirtualBox 6.1 or 7.0, or set LABKIT_PROVIDER=libvirt on Linux")
+
+
+def test_bad_snapshot_name_is_refused_before_vagrant_runs():
+    line = one_line_error(run("vm.snapshot", "--save", "my snapshot!"))
+    assert "'my snapshot!' is not a usable snapshot name" in line
+
+
+def test_unknown_node_is_refused():
+    assert "there is no node named 'worker-7'" in one_line_error(run("vm.ssh", "--node", "worker-7"))
