@@ -27,7 +27,9 @@ from pathlib import Path
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "labkit-tests"
 ROOTFS = CACHE / "debian-test-box" / "rootfs.tar"
 BASE_PACKAGES = ["socat", "conntrack", "ebtables", "ethtool"]
-DOCKER_PACKAGES = ["docker.io"]
+# apparmor: Debian's kernel enables AppArmor, and dockerd refuses to start containers without
+# apparmor_parser (docker.io Recommends it; ubuntu/xenial64 ships it). Recommends are not installed.
+DOCKER_PACKAGES = ["docker.io", "apparmor"]
 IMAGE_REPO = "labkit-test/busybox"
 # apt-get --print-uris: 'URL' FILE SIZE ALGO:HEX (apt shows one of the Release file's hashes).
 PRINT_URI = re.compile(r"^'(?P<url>[^']+)' (?P<file>\S+) (?P<size>\d+) (?P<algo>\w+):(?P<hex>[0-9a-f]+)$")
