@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# The node prerequisites kubeadm 1.15 checks or silently depends on: the kubelet's helper packages,
+# no swap, bridged traffic visible to iptables, IP forwarding, the node name resolving to its
+# host-only address, and a resolver list without loopback servers (CoreDNS would loop).
+set -euo pipefail
+if ! declare -F labkit_init >/dev/null; then
+  # shellcheck source=provision/lib.sh
+  . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+fi
+labkit_init base
+
+KUBELET_RESOLV=/etc/labkit/resolv.conf
+MODULES_FILE=/etc/modules-load.d/labkit-kubernetes.conf
+SYSCTL_FILE=/etc/sysctl.d/90-labkit-kubernetes.conf
+
+# Everything this step installs is checked first.
+bundle_verify "base packages" 'debs/base/*.deb'
+base_debs=("${BUNDLE_FILES[@]}")
+
+# socat, conntrack, ebtables, ethtool: kubelet's package dependencies (port-forward, kube-proxy).
+deb_install "base packages" "${base_debs[@]}"
+
+# --- swap: the kubelet 1.15 refuses to start with swap on ------------------------------------
+if awk 'NR > 1 { found = 1 } END { exit !found }' /proc/swaps; then
+  swapoff -a
+  say "turned swap off"
+else
+  skip "swapoff" "no swap in use"
+fi
+if put_file /etc/fstab 644 < <(awk '!/^[[:space:]]*#/ && $3 == "swap" { print "# labkit: kubelet refuses swap: " $0; next } { print }' /etc/fstab); then
+  say "commented out the swap entries in /etc/fstab (swap stays off after a reboot)"
+else
+  skip "/etc/fstab" "no active swap entry"
+fi
+
+# --- kernel: bridged pod traffic must pass iptables (kube-proxy), and the node must forward ----
+if put_file "$MODULES_FILE" 644 <<<"br_netfilter"; then say "wrote $MODULES_FILE (br_netfilter at boot)"; else skip "$MODULES_FILE" "already up to date"; fi
+if [[ -d /sys/module/br_netfilter ]]; then
+  skip "modprobe br_netfilter" "already loaded"
+else
+  modprobe br_netfilter
+  say "loaded br_netfilter"
+fi
+sysctls=(net.bridge.bridge-nf-call-iptables=1 net.bridge.bridge-nf-call-ip6tables=1 net.ipv4.ip_forward=1)
+if put_file "$SYSCTL_FILE" 644 < <(printf '%s\n' "${sysctls[@]}"); then say "wrote $SYSCTL_FILE"; else skip "$SYSCTL_FILE" "already up to date"; fi
+stale=()
+for kv in "${sysctls[@]}"; do
+  [[ $(sysctl -n "${kv%%=*}") == "${kv#*=}" ]] || stale+=("$kv")
+done
+if [[ ${#stale[@]} -gt 0 ]]; then
+  sysctl -q -p "$SYSCTL_FILE"
+  say "applied ${stale[*]}"
+else
+  skip "sysctl" "${sysctls[*]} already set"
+fi
+
+# --- names: kubeadm advertises whatever the node name resolves to ------------------------------
+if put_file /etc/hosts 644 < <(hosts_filter "$LABKIT_NODE_NAME" "$LABKIT_NODE_IP" </etc/hosts); then
+  say "/etc/hosts: $LABKIT_NODE_NAME -> $LABKIT_NODE_IP (and no longer a loopback address)"
+else
+  skip "/etc/hosts" "$LABKIT_NODE_NAME already resolves to $LABKIT_NODE_IP"
+fi
+resolved=$(getent hosts "$LABKIT_NODE_NAME" | awk '{ print $1; exit }')
+[[ $resolved == "$LABKIT_NODE_IP" ]] || die "$LABKIT_NODE_NAME resolves to '$resolved', not $LABKIT_NODE_IP, even after fixing /etc/hosts" \
+  "check /etc/nsswitch.conf on the node (hosts: files first), then invoke vm.provision --step base"
+
+# --- the kubelet's resolver list (passed as --resolv-conf by provision/kubernetes.sh) ----------
+resolv=$(resolv_filter /etc/resolv.conf /run/systemd/resolve/resolv.conf) ||
+  die "the node has no DNS server other than a loopback one (CoreDNS would detect a loop)" \
+    "give the VM's NAT network a DNS server (VirtualBox's NAT does: 10.0.2.3), then invoke vm.provision --step base"
+if put_file "$KUBELET_RESOLV" 644 <<<"$resolv"; then
+  say "wrote $KUBELET_RESOLV: $(grep -c '^nameserver' <<<"$resolv") non-loopback nameserver(s)"
+else
+  skip "$KUBELET_RESOLV" "already up to date"
+fi

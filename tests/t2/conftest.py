@@ -68,9 +68,13 @@ def t2_host():
 
 
 @pytest.fixture(scope="session")
-def lab_vm(t2_host, tmp_path_factory):
+def lab_vm(t2_host, tmp_path_factory, dockerd, stand_in_image):
+    from labkit import settings as settings_mod
+
     bundle = tmp_path_factory.mktemp("t2") / "bundle"
-    lock = testbundle.build(bundle, mirror="http://127.0.0.1:8787")
+    # app.build's base image, standing in for the real bundle's: the VM gets it by docker load.
+    base = stand_in_image(settings_mod.load(REPO, {}).data["images"]["inv_base"])
+    lock, facts = testbundle.build(bundle, mirror="http://127.0.0.1:8787", docker_url=dockerd.url, images=(base,))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
     env.update({
         "LABKIT_PROVIDER": "libvirt",
@@ -80,10 +84,9 @@ def lab_vm(t2_host, tmp_path_factory):
         "LABKIT_NODES__0__IP": NODE_IP,
         "LABKIT_BUNDLE__DIR": str(bundle),
         "LABKIT_BUNDLE__LOCK": str(lock),
-        "LABKIT_PROVISION": "[base]",
+        "LABKIT_PROVISION": "[base, docker]",  # the test bundle has no Kubernetes 1.15 binaries
+        "LABKIT_VERSIONS__DOCKER": facts["docker_version"],  # Debian's docker.io, not Ubuntu's docker-ce
     })
-    from labkit import settings as settings_mod
-
     settings = settings_mod.load(REPO, env)
     invoke(env, "vm.destroy")  # a VM left by an aborted earlier run
     forget_test_box()

@@ -45,14 +45,20 @@ def file_entry(bundle: Path, mirror: str, src: Path, name: str, path: str, **ext
             "size": src.stat().st_size, "path": path, **extra}
 
 
-def build(bundle: Path, mirror: str) -> Path:
-    """Fill `bundle` and write its lock beside it; returns the lock's path.
+def build(bundle: Path, mirror: str, docker_url: str, images: tuple = ()) -> tuple[Path, dict]:
+    """Fill `bundle` and write its lock beside it; returns the lock's path and facts for the tests.
 
     `mirror` is the URL of a local HTTP server serving the same files (the lock's urls).
+    `docker_url`: the test dockerd, which builds the bundle's image archives; `images` are tags in
+    it to carry too (see provision_bundle.entries).
     """
+    from tests.t2 import provision_bundle
+
     entries = [file_entry(bundle, mirror, BOX_FILE, "box-libvirt", "boxes/labkit-debian-test.box",
                           box=BOX_NAME, provider="libvirt")]
+    provisioning, facts = provision_bundle.entries(bundle, mirror, docker_url, images)
+    entries += provisioning
     lock_path = bundle.parent / "test-bundle.lock.yaml"
     lock_path.write_text(yaml.safe_dump({"artifacts": entries}, sort_keys=False))
     checksums.write(lockmod.load(lock_path), bundle)
-    return lock_path
+    return lock_path, facts

@@ -1,0 +1,165 @@
+"""Is the cluster up? Node Ready, CoreDNS Running, weave-net 2/2 on every node; waiting for it.
+
+Everything here reads the API server's JSON (dicts), so tests feed it `kubectl get -o json` output.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+COREDNS = "k8s-app=kube-dns"
+WEAVE = "name=weave-net"
+MASTER_TAINT = "node-role.kubernetes.io/master"
+PULL_ERRORS = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName")
+
+
+def labels(obj: dict) -> dict:
+    return obj.get("metadata", {}).get("labels") or {}
+
+
+def name(obj: dict) -> str:
+    return obj.get("metadata", {}).get("name", "?")
+
+
+def node_ready(node: dict) -> bool:
+    conditions = node.get("status", {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+def containers(pod: dict) -> list[dict]:
+    return pod.get("status", {}).get("containerStatuses") or []
+
+
+def ready_count(pod: dict) -> tuple[int, int]:
+    """(ready containers, containers) as kubectl's READY column shows them."""
+    spec = pod.get("spec", {}).get("containers") or []
+    statuses = containers(pod)
+    return sum(1 for c in statuses if c.get("ready")), max(len(spec), len(statuses))
+
+
+def pod_ready(pod: dict) -> bool:
+    ready, total = ready_count(pod)
+    return pod.get("status", {}).get("phase") == "Running" and total > 0 and ready == total
+
+
+def pod_reason(pod: dict) -> str:
+    """kubectl's STATUS column: a waiting/terminated reason if a container has one, else the phase."""
+    if pod.get("metadata", {}).get("deletionTimestamp"):
+        return "Terminating"
+    for c in containers(pod):
+        state = c.get("state") or {}
+        for key in ("waiting", "terminated"):
+            reason = (state.get(key) or {}).get("reason")
+            if reason:
+                return reason
+    return pod.get("status", {}).get("phase", "Unknown")
+
+
+def waiting_images(pod: dict) -> list[str]:
+    """Images a pod cannot start because they are not on the node (and pulling fails offline)."""
+    out = []
+    for c in containers(pod) + (pod.get("status", {}).get("initContainerStatuses") or []):
+        if ((c.get("state") or {}).get("waiting") or {}).get("reason") in PULL_ERRORS:
+            out.append(c.get("image", "?"))
+    return out
+
+
+@dataclass
+class Health:
+    nodes: list[dict]
+    pods: list[dict]  # kube-system
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def not_ready_nodes(self) -> list[str]:
+        return [name(n) for n in self.nodes if not node_ready(n)]
+
+    def _group(self, selector: str) -> list[dict]:
+        key, value = selector.split("=", 1)
+        return [p for p in self.pods if labels(p).get(key) == value]
+
+    @property
+    def coredns(self) -> list[dict]:
+        return self._group(COREDNS)
+
+    @property
+    def weave(self) -> list[dict]:
+        return self._group(WEAVE)
+
+    @property
+    def ok(self) -> bool:
+        coredns, weave = self.coredns, self.weave
+        return (bool(self.nodes) and not self.not_ready_nodes
+                and bool(coredns) and all(pod_ready(p) for p in coredns)
+                and len(weave) == len(self.nodes) and all(pod_ready(p) and ready_count(p) == (2, 2) for p in weave))
+
+    def line(self) -> str:
+        """One progress line: what is still missing."""
+        if not self.nodes:
+            return "no node has registered yet"
+        ready_nodes = len(self.nodes) - len(self.not_ready_nodes)
+        parts = [f"nodes {ready_nodes}/{len(self.nodes)} Ready",
+                 f"CoreDNS {sum(pod_ready(p) for p in self.coredns)}/{len(self.coredns)} Running"
+                 + _reasons(self.coredns),
+                 f"weave-net {sum(pod_ready(p) for p in self.weave)}/{len(self.nodes)} ready"
+                 + _reasons(self.weave)]
+        return ", ".join(parts)
+
+
+def _reasons(pods: list[dict]) -> str:
+    reasons = sorted({pod_reason(p) for p in pods if not pod_ready(p)})
+    return f" ({', '.join(reasons)})" if reasons else ""
+
+
+def hint(health: Health) -> str:
+    """The most likely fix for what `health` still lacks."""
+    missing = sorted({img for p in health.pods for img in waiting_images(p)})
+    if missing:
+        return (f"the node lacks the image(s) {', '.join(missing)} and cannot pull offline: on the laptop run "
+                "invoke bundle.fetch, then invoke vm.provision --step docker")
+    if any(pod_reason(p) == "CrashLoopBackOff" for p in health.coredns):
+        return ("CoreDNS keeps crashing, usually a DNS loop through a 127.x nameserver: run invoke vm.provision "
+                "--step base, then on the node: kubectl -n kube-system delete pod -l k8s-app=kube-dns")
+    if not health.weave or not all(pod_ready(p) for p in health.weave):
+        return ("Weave Net is not running: on the node (invoke vm.ssh) see "
+                "kubectl -n kube-system logs -l name=weave-net -c weave")
+    if health.not_ready_nodes:
+        return "the kubelet reports NotReady: on the node (invoke vm.ssh) see journalctl -u kubelet"
+    return "see invoke cluster.status; a slow laptop may need a longer --timeout"
+
+
+def warning_events(events: list[dict], limit: int = 10) -> list[str]:
+    """The latest Warning events, one line each, oldest first."""
+    warnings = [e for e in events if e.get("type") == "Warning"]
+    warnings.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    out = []
+    for e in warnings[-limit:]:
+        obj = e.get("involvedObject") or {}
+        count = f" (x{e['count']})" if (e.get("count") or 1) > 1 else ""
+        out.append(f"{e.get('reason', '?')} {obj.get('kind', '?').lower()}/{obj.get('name', '?')}: "
+                   f"{(e.get('message') or '').strip()}{count}")
+    return out
+
+
+def wait(probe: Callable[[], "Health | str"], timeout: float, show: Callable[[str], None],
+         interval: float = 3.0, clock: Callable[[], float] = time.monotonic,
+         sleep: Callable[[float], None] = time.sleep):
+    """Poll `probe` until it returns a Health that is ok, or `timeout` passes.
+
+    probe returns a Health, or a string saying why it could not look (API server not answering
+    yet). Each change of the progress line is shown once. Returns (ok, last Health or reason).
+    """
+    deadline = clock() + timeout
+    last_line = None
+    while True:
+        state = probe()
+        line = state if isinstance(state, str) else state.line()
+        if line != last_line:
+            show(line)
+            last_line = line
+        if not isinstance(state, str) and state.ok:
+            return True, state
+        if clock() >= deadline:
+            return False, state
+        sleep(interval)

@@ -1,0 +1,263 @@
+"""What cluster tasks run on a node (over labkit.backends.Ssh), and the decisions taken from the answers.
+
+The commands are plain data so that `--dry-run` prints exactly what a real run executes, and the
+decisions are pure functions of the node's answers (tested without a VM).
+"""
+from __future__ import annotations
+
+import re
+import shlex
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from labkit.cluster.kubeadm import GUEST_CONFIG
+from labkit.errors import LabkitError
+
+ADMIN_CONF = "/etc/kubernetes/admin.conf"
+INIT_LOG = "/var/log/labkit-kubeadm-init.log"
+KUBECTL = ["kubectl", "--kubeconfig", ADMIN_CONF]
+WEAVE_MANIFEST_PREFIX = "manifests/weave"
+WEAVE_MANIFEST_DEFAULT = "manifests/weave-daemonset-k8s-1.11.yaml"  # its name in the bundle contract
+TOKEN = re.compile(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b")  # kubeadm bootstrap token: a credential
+
+# One round trip tells us what state the node is in. Each line: key=value.
+FACTS_SCRIPT = r"""
+printf 'kubeadm=%s\n' "$(kubeadm version -o short 2>/dev/null)"
+printf 'docker=%s\n' "$(docker version --format '{{.Server.Version}}' 2>/dev/null)"
+printf 'admin_conf=%s\n' "$(test -f /etc/kubernetes/admin.conf && echo yes)"
+printf 'kubelet_conf=%s\n' "$(test -f /etc/kubernetes/kubelet.conf && echo yes)"
+printf 'manifests=%s\n' "$(ls /etc/kubernetes/manifests 2>/dev/null | wc -l)"
+printf 'etcd_data=%s\n' "$(test -d /var/lib/etcd/member && echo yes)"
+printf 'cni_conf=%s\n' "$(ls /etc/cni/net.d 2>/dev/null | wc -l)"
+"""
+
+RESET_SCRIPT = r"""
+set -e
+kubeadm reset --force
+# What kubeadm reset leaves behind (it says so itself): CNI config, Weave's state and links,
+# kube-proxy's and Weave's iptables rules. Docker recreates its own chains on restart.
+rm -rf /etc/cni/net.d /var/lib/weave
+for link in weave datapath vxlan-6784; do ip link delete "$link" 2>/dev/null || true; done
+iptables -F && iptables -t nat -F && iptables -t mangle -F && iptables -X
+systemctl restart docker
+rm -f /etc/labkit/kubeadm.yaml
+rm -f "$(getent passwd vagrant | cut -d: -f6)/.kube/config"
+"""
+
+# The VM user's kubeconfig: a copy of admin.conf, 0600, only rewritten when it differs.
+USER_KUBECONFIG_SCRIPT = r"""
+set -e
+umask 077
+mkdir -p "$HOME/.kube"
+if sudo -n cmp -s /etc/kubernetes/admin.conf "$HOME/.kube/config"; then echo unchanged; exit 0; fi
+sudo -n cat /etc/kubernetes/admin.conf >"$HOME/.kube/config.part"
+mv -f "$HOME/.kube/config.part" "$HOME/.kube/config"
+echo written
+"""
+
+
+def sudo_sh(script: str) -> list[str]:
+    return ["sudo", "-n", "sh", "-c", script]
+
+
+def init_argv() -> list[str]:
+    """kubeadm init, its output kept in a root-only log on the node (it holds the join token)."""
+    return sudo_sh(f"install -m 600 /dev/null {INIT_LOG} && kubeadm init --config {GUEST_CONFIG} >{INIT_LOG} 2>&1")
+
+
+def upload_config_argv() -> list[str]:
+    return sudo_sh(f"mkdir -p {shlex.quote(GUEST_CONFIG.rsplit('/', 1)[0])} && cat >{GUEST_CONFIG}")
+
+
+def images_list_argv() -> list[str]:
+    return ["sudo", "-n", "kubeadm", "config", "images", "list", "--config", GUEST_CONFIG]
+
+
+def apply_argv(guest_path: str) -> list[str]:
+    return ["sudo", "-n", *KUBECTL, "apply", "-f", guest_path]
+
+
+def redact(line: str) -> str:
+    """kubeadm prints the bootstrap token (in its join command): never show it."""
+    return TOKEN.sub("<token hidden>", line)
+
+
+# --- facts and decisions ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Facts:
+    kubeadm: str = ""
+    docker: str = ""
+    admin_conf: bool = False
+    kubelet_conf: bool = False
+    manifests: int = 0
+    etcd_data: bool = False
+    cni_conf: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> "Facts":
+        raw = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+        return cls(kubeadm=raw.get("kubeadm", "").strip(), docker=raw.get("docker", "").strip(),
+                   admin_conf=raw.get("admin_conf") == "yes", kubelet_conf=raw.get("kubelet_conf") == "yes",
+                   manifests=_int(raw.get("manifests")), etcd_data=raw.get("etcd_data") == "yes",
+                   cni_conf=_int(raw.get("cni_conf")))
+
+    @property
+    def initialized(self) -> bool:
+        return self.admin_conf
+
+    @property
+    def traces(self) -> bool:
+        """Anything kubeadm init/join leaves behind (even a half-finished run)."""
+        return self.admin_conf or self.kubelet_conf or self.manifests > 0 or self.etcd_data or self.cni_conf > 0
+
+
+def _int(value: Optional[str]) -> int:
+    try:
+        return int((value or "0").strip())
+    except ValueError:
+        return 0
+
+
+def gather(backend) -> Facts:
+    result = backend.run(sudo_sh(FACTS_SCRIPT), timeout=60)
+    if result.exit_code == 255 or not result.stdout:
+        raise LabkitError(f"cannot ask {backend.name} about its state: {result.stderr.strip() or 'no answer'}",
+                          "check that the VM is running (invoke vm.status), then try again")
+    return Facts.parse(result.stdout)
+
+
+def init_action(facts: Facts, version: str, node: str) -> str:
+    """'init' or 'skip' (already initialized); LabkitError when init cannot work here."""
+    if not facts.docker:
+        raise LabkitError(f"Docker is not running on {node}", "run invoke vm.provision --step docker")
+    if facts.kubeadm != version:
+        found = facts.kubeadm or "not installed"
+        raise LabkitError(f"kubeadm on {node} is {found}, settings want {version}",
+                          "run invoke vm.provision --step kubernetes")
+    if facts.initialized:
+        return "skip"
+    if facts.traces:
+        raise LabkitError(f"{node} holds the remains of an unfinished kubeadm init",
+                          "run invoke cluster.reset, then invoke cluster.init")
+    return "init"
+
+
+def reset_action(facts: Facts) -> str:
+    """'reset' if kubeadm left anything on the node, else 'skip'."""
+    if not facts.traces:
+        return "skip"
+    if not facts.kubeadm:
+        raise LabkitError("the node has cluster files but no kubeadm to remove them",
+                          "run invoke vm.provision --step kubernetes, then invoke cluster.reset")
+    return "reset"
+
+
+# --- images ------------------------------------------------------------------------------------
+
+def normalize_ref(ref: str) -> str:
+    """Docker's short form of an image reference: docker.io/library/busybox:1 -> busybox:1."""
+    ref = ref.strip().strip("'\"")
+    for prefix in ("docker.io/library/", "docker.io/", "index.docker.io/library/", "index.docker.io/"):
+        if ref.startswith(prefix):
+            ref = ref[len(prefix):]
+            break
+    last = ref.rsplit("/", 1)[-1]
+    if ":" not in last and "@" not in last:
+        ref += ":latest"
+    return ref
+
+
+def manifest_images(text: str) -> list[str]:
+    """Every `image:` a manifest names, in order, without duplicates."""
+    seen: list[str] = []
+    for match in re.finditer(r"^\s*(?:-\s+)?image:\s*['\"]?([^'\"\s]+)", text, re.MULTILINE):
+        if match.group(1) not in seen:
+            seen.append(match.group(1))
+    return seen
+
+
+def missing_images(wanted: list[str], present_listing: str) -> list[str]:
+    """`wanted` refs absent from `docker images --format '{{.Repository}}:{{.Tag}}'` output."""
+    present = {normalize_ref(line) for line in present_listing.splitlines() if line.strip()}
+    return [ref for ref in wanted if normalize_ref(ref) not in present]
+
+
+PRESENT_IMAGES_ARGV = ["sudo", "-n", "docker", "images", "--format", "{{.Repository}}:{{.Tag}}"]
+
+
+# --- the bundle's CHECKSUMS, as the node sees it -----------------------------------------------
+
+@dataclass(frozen=True)
+class Checksum:
+    name: str
+    algo: str
+    hex: str
+    path: str
+
+
+def parse_checksums(text: str) -> list[Checksum]:
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and not parts[0].startswith("#"):
+            out.append(Checksum(*parts))
+    return out
+
+
+def select(checksums: list[Checksum], prefix: str, what: str) -> Checksum:
+    found = [c for c in checksums if c.path.startswith(prefix)]
+    if len(found) != 1:
+        problem = "no" if not found else f"{len(found)}"
+        raise LabkitError(f"the bundle's CHECKSUMS lists {problem} {what} (paths starting {prefix})",
+                          "on the laptop run invoke bundle.fetch, then invoke vm.provision")
+    return found[0]
+
+
+def verify_on_node(backend, bundle_guest: str, prefix: str, what: str) -> str:
+    """The guest path of the one bundle artifact under `prefix`, after checking its hash on the node."""
+    sums = backend.run(["cat", f"{bundle_guest}/CHECKSUMS"], timeout=30)
+    if not sums.ok:
+        raise LabkitError(f"the bundle in the VM has no CHECKSUMS ({bundle_guest})",
+                          "on the laptop run invoke bundle.fetch, then invoke vm.provision")
+    pin = select(parse_checksums(sums.stdout), prefix, what)
+    path = f"{bundle_guest}/{pin.path}"
+    got = backend.run([f"{pin.algo}sum", path], timeout=120)
+    fix = f"on the laptop run invoke bundle.fetch --only {pin.name}, then invoke vm.provision"
+    if not got.ok:
+        raise LabkitError(f"bundle artifact {pin.name} ({pin.path}) is missing in the VM", fix)
+    if got.stdout.split()[0] != pin.hex:
+        raise LabkitError(f"bundle artifact {pin.name} ({pin.path}) is corrupt ({pin.algo} mismatch)", fix)
+    return path
+
+
+# --- long commands with live output --------------------------------------------------------------
+
+def run_logged(backend, argv: list[str], log: str, show: Callable[[str], None], timeout: float,
+               poll: float = 2.0):
+    """Run `argv` (which writes to the node file `log`) and show that log's new lines as they come.
+
+    Backends return output only at the end; kubeadm init takes minutes, so a second SSH channel
+    tails the log meanwhile. Every line goes through redact() before it is shown.
+    """
+    shown = 0
+
+    def show_new() -> None:
+        nonlocal shown
+        tail = backend.run(["sudo", "-n", "tail", "-n", f"+{shown + 1}", log], timeout=30)
+        if tail.ok:
+            lines = tail.stdout.splitlines()
+            for line in lines:
+                show(redact(line))
+            shown += len(lines)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        job = pool.submit(backend.run, argv, timeout)
+        while not job.done():
+            time.sleep(poll)
+            show_new()
+        result = job.result()
+    show_new()
+    return result

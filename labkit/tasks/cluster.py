@@ -1,0 +1,324 @@
+"""cluster.*: Kubernetes 1.15 on the lab VM with kubeadm, offline (init → status → reset).
+
+Node-side work goes over SSH (labkit.backends.Ssh); the Kubernetes API is used from the laptop
+through the exported kubeconfig (.labkit/kubeconfig) and the official client.
+"""
+from __future__ import annotations
+
+import shlex
+
+from labkit import ui
+from labkit.errors import LabkitError
+from labkit.tasks._common import labtask, settings
+
+DRY_RUN_HELP = "print what would be done (rendered config, commands) and change nothing; no VM needed"
+INIT_TIMEOUT = 900  # kubeadm init itself; its own control-plane wait is 4 minutes
+
+
+def _vagrant(s):
+    from labkit.vagrant import Vagrant
+
+    return Vagrant(s.root)
+
+
+def _ssh(s, vg, node, purpose: str):
+    from labkit.backends import Ssh
+
+    state = vg.status(node.name)
+    if state != "running":
+        raise LabkitError(f"{node.name} is {state.replace('_', ' ')}, so labkit cannot {purpose}",
+                          f"run invoke vm.up, then invoke cluster.{purpose.split()[0]}")
+    return Ssh.for_node(s, vg, node.name)
+
+
+def _cmd(argv) -> str:
+    return shlex.join(argv)
+
+
+def _weave_guest_path(s) -> str:
+    """Where the VM sees the bundle's Weave manifest (read from the laptop's CHECKSUMS if present)."""
+    from labkit.cluster import node as nodeops
+
+    sums = s.bundle_dir / "CHECKSUMS"
+    if sums.is_file():
+        found = [c for c in nodeops.parse_checksums(sums.read_text()) if c.path.startswith(nodeops.WEAVE_MANIFEST_PREFIX)]
+        if len(found) == 1:
+            return f"{s.bundle_guest_dir}/{found[0].path}"
+    return f"{s.bundle_guest_dir}/{nodeops.WEAVE_MANIFEST_DEFAULT}"  # the bundle contract's name
+
+
+# --- init ------------------------------------------------------------------------------------
+
+@labtask(help={"dry_run": DRY_RUN_HELP,
+               "timeout": "seconds to wait for node Ready, CoreDNS and Weave Net (default 600)"})
+def init(c, dry_run=False, timeout=600):
+    """Initialize Kubernetes with kubeadm, export a kubeconfig, install Weave Net, wait until ready. Safe to re-run."""
+    from labkit.cluster import kubeadm
+
+    s = settings(c)
+    master = s.master
+    config = kubeadm.render(s, master)
+    if dry_run:
+        _init_plan(s, config, int(timeout))
+        return
+    vg = _vagrant(s)
+    ssh = _ssh(s, vg, master, "init the cluster")
+    try:
+        _init(s, ssh, master, config, int(timeout))
+    finally:
+        ssh.close()
+
+
+def _init_plan(s, config: str, timeout: int) -> None:
+    from labkit.cluster import kubeadm, node as nodeops
+    from labkit.kube import kubeconfig_path
+
+    m = s.master
+    ui.say("Dry run: nothing is changed and no VM is needed.\n")
+    ui.say(f"kubeadm configuration for {m.name} (written to {kubeadm.GUEST_CONFIG} on the node):")
+    ui.say(config)
+    steps = [
+        f"{m.name}: {_cmd(nodeops.upload_config_argv())}   # the configuration above, on stdin",
+        f"{m.name}: {_cmd(nodeops.images_list_argv())}   # each image must already be loaded: nothing is pulled",
+        f"{m.name}: {_cmd(nodeops.init_argv())}   # only if {nodeops.ADMIN_CONF} does not exist yet",
+        f"{m.name}: copy {nodeops.ADMIN_CONF} to ~/.kube/config of the VM user (0600)",
+        f"laptop: write {kubeconfig_path(s)} (0600) with server {kubeadm.api_server_url(m)}",
+    ]
+    if any(n.role == "worker" for n in s.nodes):
+        steps.append("laptop: keep the master taint (worker nodes run the pods)")
+    else:
+        steps.append(f"laptop: remove the taint {_taint()} from {m.name} (Kubernetes API)")
+    weave = _weave_guest_path(s)
+    steps += [
+        f"{m.name}: check the Weave Net manifest (the manifests/weave* file CHECKSUMS pins) and that its images are loaded",
+        f"{m.name}: {_cmd(nodeops.apply_argv(weave))}   # only if the weave-net DaemonSet does not exist",
+        f"laptop: wait up to {timeout}s for every node Ready, CoreDNS Running, weave-net 2/2 (Kubernetes API)",
+        f"laptop: check that kube-dns has ClusterIP {kubeadm.dns_ip(s)} and each node reports its host-only IP",
+    ]
+    ui.say("Steps (each one is skipped when already done):")
+    for i, line in enumerate(steps, 1):
+        ui.say(f"  {i}. {line}")
+
+
+def _taint() -> str:
+    from labkit.cluster.health import MASTER_TAINT
+
+    return f"{MASTER_TAINT}:NoSchedule"
+
+
+def _init(s, ssh, master, config: str, timeout: int) -> None:
+    from labkit.cluster import kubeadm, node as nodeops
+
+    version = kubeadm.kubernetes_version(s)
+    with ui.step(f"Checking {master.name} for kubeadm init") as st:
+        facts = nodeops.gather(ssh)
+        action = nodeops.init_action(facts, version, master.name)
+        st.log(f"kubeadm {facts.kubeadm}, Docker {facts.docker}, "
+               + ("already initialized" if action == "skip" else "not initialized yet"))
+    with ui.step(f"Initializing the control plane on {master.name} (kubeadm init)") as st:
+        if action == "skip":
+            st.skip(f"{nodeops.ADMIN_CONF} exists")
+        else:
+            _kubeadm_init(ssh, master, config, st)
+    _export_kubeconfigs(s, ssh, master)
+    _finish(s, ssh, master, timeout)
+
+
+def _kubeadm_init(ssh, master, config: str, st) -> None:
+    from labkit.cluster import node as nodeops
+
+    put = ssh.run(nodeops.upload_config_argv(), timeout=30, stdin=config.encode())
+    if not put.ok:
+        raise LabkitError(f"cannot write the kubeadm configuration on {master.name}: {put.stderr.strip()}",
+                          "check that the vagrant user has passwordless sudo in the VM")
+    wanted = ssh.run(nodeops.images_list_argv(), timeout=60)
+    if not wanted.ok:
+        raise LabkitError(f"kubeadm rejected the configuration: {wanted.stderr.strip()[:300]}",
+                          "run invoke cluster.init --dry-run to see it; check settings.yaml versions and network")
+    present = ssh.run(nodeops.PRESENT_IMAGES_ARGV, timeout=60)
+    missing = nodeops.missing_images(wanted.stdout.split(), present.stdout)
+    if missing:
+        raise LabkitError(f"{master.name} lacks the control-plane image(s) {', '.join(missing)} (nothing may be pulled)",
+                          "on the laptop run invoke bundle.fetch, then invoke vm.provision --step docker")
+    st.log(f"all {len(wanted.stdout.split())} control-plane images are loaded")
+    result = nodeops.run_logged(ssh, nodeops.init_argv(), nodeops.INIT_LOG, st.log, timeout=INIT_TIMEOUT)
+    if not result.ok:
+        raise LabkitError(f"kubeadm init failed on {master.name} (output above; full log {nodeops.INIT_LOG} on the node)",
+                          "fix the cause it names, then invoke cluster.reset and invoke cluster.init")
+
+
+def _export_kubeconfigs(s, ssh, master) -> None:
+    from labkit.cluster import kubeadm, kubeconfig, node as nodeops
+    from labkit.fsutil import write_private
+    from labkit.kube import kubeconfig_path
+
+    with ui.step("Exporting the kubeconfig (VM user and laptop)") as st:
+        user = ssh.run(["sh", "-c", nodeops.USER_KUBECONFIG_SCRIPT], timeout=30)
+        if not user.ok:
+            raise LabkitError(f"cannot copy admin.conf for the VM user: {user.stderr.strip()}",
+                              "check that the vagrant user has passwordless sudo in the VM")
+        admin = ssh.run(["sudo", "-n", "cat", nodeops.ADMIN_CONF], timeout=30)
+        if not admin.ok:
+            raise LabkitError(f"cannot read {nodeops.ADMIN_CONF} on {master.name}",
+                              "run invoke cluster.reset, then invoke cluster.init")
+        text = kubeconfig.for_laptop(admin.stdout, kubeadm.api_server_url(master))
+        path = kubeconfig_path(s)
+        laptop_current = path.is_file() and path.read_text(encoding="utf-8") == text
+        if not laptop_current:
+            write_private(path, text)
+        if laptop_current and user.stdout.strip() == "unchanged":
+            st.skip("both already current")
+        else:
+            st.log(f"laptop: {path} (0600), server {kubeadm.api_server_url(master)}")
+
+
+def _finish(s, ssh, master, timeout: int) -> None:
+    from labkit.cluster import health, kubeadm, status
+    from labkit.cluster.api import ClusterApi, Unreachable
+
+    api = ClusterApi(s)
+    with ui.step(f"Removing the master taint from {master.name}") as st:
+        if any(n.role == "worker" for n in s.nodes):
+            st.skip("worker nodes run the pods")
+        else:
+            _remove_master_taint(api, master, st)
+    with ui.step("Installing Weave Net from the bundle") as st:
+        if api.daemonset("kube-system", "weave-net"):
+            st.skip("the weave-net DaemonSet exists")
+        else:
+            _apply_weave(s, ssh, master, st)
+
+    def probe():
+        try:
+            return health.Health(api.nodes(), api.pods("kube-system"))
+        except Unreachable as exc:
+            return exc.message
+
+    with ui.step("Waiting for node Ready, CoreDNS Running, weave-net 2/2") as st:
+        ok, state = health.wait(probe, timeout, st.log)
+        if not ok:
+            if isinstance(state, str):
+                raise LabkitError(f"the cluster was not ready after {timeout}s: {state}", "see invoke doctor")
+            for ns in ("kube-system", "default"):
+                for line in health.warning_events(api.events(ns)):
+                    st.log(f"event: {line}")
+            raise LabkitError(f"the cluster was not ready after {timeout}s: {state.line()}", health.hint(state))
+        dns = api.service("kube-system", "kube-dns") or {}
+        got, want = dns.get("spec", {}).get("clusterIP"), kubeadm.dns_ip(s)
+        if got != want:
+            raise LabkitError(f"kube-dns has ClusterIP {got}, settings expect {want}",
+                              "the cluster was made with other network settings: invoke cluster.reset, then invoke cluster.init")
+        wrong = status.address_problems(state.nodes, s)
+        if wrong:
+            raise LabkitError("; ".join(wrong), "run invoke vm.provision --step kubernetes, then invoke cluster.reset and cluster.init")
+        st.log(f"kube-dns {got}; {state.line()}")
+    from labkit.kube import kubeconfig_path
+
+    ui.say(f"Cluster ready. From this laptop: kubectl --kubeconfig {kubeconfig_path(s)} get nodes")
+
+
+def _remove_master_taint(api, master, st) -> None:
+    from labkit.cluster import health
+
+    nodes = {health.name(n): n for n in api.nodes()}
+    if master.name not in nodes:
+        raise LabkitError(f"the API server has no node {master.name}",
+                          "check nodes[].name in settings against the VM's host name, then invoke cluster.reset and cluster.init")
+    current = nodes[master.name].get("spec", {}).get("taints") or []
+    keep = [t for t in current if t.get("key") != health.MASTER_TAINT]
+    if len(keep) == len(current):
+        st.skip("no master taint")
+        return
+    api.set_taints(master.name, keep)
+    st.log("pods may now run on the master (single-node lab)")
+
+
+def _apply_weave(s, ssh, master, st) -> None:
+    from labkit.cluster import node as nodeops
+
+    path = nodeops.verify_on_node(ssh, s.bundle_guest_dir, nodeops.WEAVE_MANIFEST_PREFIX, "Weave Net manifest")
+    manifest = ssh.run(["cat", path], timeout=30)
+    images = nodeops.manifest_images(manifest.stdout)
+    present = ssh.run(nodeops.PRESENT_IMAGES_ARGV, timeout=60)
+    missing = nodeops.missing_images(images, present.stdout)
+    if missing:
+        raise LabkitError(f"{master.name} lacks the Weave Net image(s) {', '.join(missing)} (nothing may be pulled)",
+                          "on the laptop run invoke bundle.fetch, then invoke vm.provision --step docker")
+    applied = ssh.run(nodeops.apply_argv(path), timeout=120)
+    for line in applied.stdout.splitlines():
+        st.log(line)
+    if not applied.ok:
+        raise LabkitError(f"kubectl apply of the Weave Net manifest failed: {applied.stderr.strip()[:300]}",
+                          "see invoke cluster.status; then invoke cluster.init again")
+
+
+# --- status ----------------------------------------------------------------------------------
+
+@labtask
+def status(c):
+    """Show the cluster's nodes (roles, taints, addresses) and kube-system pods."""
+    from labkit.cluster import health, status as rows
+    from labkit.cluster.api import ClusterApi
+
+    s = settings(c)
+    api = ClusterApi(s)
+    nodes, pods = api.nodes(), api.pods("kube-system")
+    ui.table("Nodes", rows.NODE_COLUMNS, rows.node_rows(nodes))
+    ui.say()
+    ui.table("kube-system pods", rows.POD_COLUMNS, rows.pod_rows(pods))
+    ui.say()
+    state = health.Health(nodes, pods)
+    problems = rows.address_problems(nodes, s)
+    if state.ok and not problems:
+        ui.say(f"Cluster ready: {state.line()}")
+    else:
+        ui.say(f"Not ready: {state.line()}" if not state.ok else "Ready, but:")
+        for p in problems:
+            ui.say(f"  {p}")
+        ui.say(f"Hint: {health.hint(state)}")
+
+
+# --- reset -----------------------------------------------------------------------------------
+
+@labtask(help={"dry_run": DRY_RUN_HELP})
+def reset(c, dry_run=False):
+    """Undo kubeadm on every node (kubeadm reset + cleanup) and drop the laptop's kubeconfig. Safe to re-run."""
+    from labkit.cluster import node as nodeops
+    from labkit.kube import kubeconfig_path
+
+    s = settings(c)
+    order = [n for n in s.nodes if n.role != "master"] + [n for n in s.nodes if n.role == "master"]
+    if dry_run:
+        ui.say("Dry run: nothing is changed and no VM is needed.\n")
+        for n in order:
+            ui.say(f"{n.name}: only if kubeadm left files there ({nodeops.ADMIN_CONF}, manifests, etcd data, CNI config):")
+            ui.say(f"  sudo -n sh -c '{nodeops.RESET_SCRIPT.strip()}'".replace("\n", "\n    "))
+        ui.say(f"laptop: delete {kubeconfig_path(s)}")
+        return
+    vg = _vagrant(s)
+    for n in order:
+        with ui.step(f"Resetting Kubernetes on {n.name}") as st:
+            state = vg.status(n.name)
+            if state == "not_created":
+                st.skip("the VM does not exist")
+                continue
+            ssh = _ssh(s, vg, n, "reset the cluster")
+            try:
+                action = nodeops.reset_action(nodeops.gather(ssh))
+                if action == "skip":
+                    st.skip("no kubeadm state on the node")
+                    continue
+                result = ssh.run(nodeops.sudo_sh(nodeops.RESET_SCRIPT), timeout=300)
+                for line in (result.stdout + result.stderr).splitlines()[-15:]:
+                    st.log(line)
+                if not result.ok:
+                    raise LabkitError(f"kubeadm reset failed on {n.name} (output above)",
+                                      "run invoke cluster.reset again; if it keeps failing, invoke vm.destroy and vm.up")
+            finally:
+                ssh.close()
+    with ui.step("Forgetting the laptop's kubeconfig") as st:
+        path = kubeconfig_path(s)
+        if path.exists():
+            path.unlink()
+        else:
+            st.skip("there is none")

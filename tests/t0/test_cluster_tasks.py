@@ -1,0 +1,92 @@
+"""The cluster.* tasks as a user runs them: `invoke` in a project directory, no VM."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A checkout of the project's user-facing files (tasks.py, settings, provision/) in tmp."""
+    for name in ("tasks.py", "settings.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    shutil.copytree(REPO / "provision", tmp_path / "provision")
+    return tmp_path
+
+
+def invoke(project, *args, env=None):
+    # PATH holds only the venv: no vagrant, ssh or kubectl, so a dry run provably needs no VM.
+    run_env = {"PATH": str(BIN), "HOME": str(project), "LANG": "C.UTF-8", **(env or {})}
+    return subprocess.run([str(BIN / "invoke"), *args], cwd=project, env=run_env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_init_dry_run_prints_the_config_and_the_commands_without_a_vm(project):
+    out = invoke(project, "cluster.init", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    config = text.split("on the node):\n", 1)[1].split("\nSteps", 1)[0]
+    kinds = [d["kind"] for d in yaml.safe_load_all(config)]
+    assert kinds == ["InitConfiguration", "ClusterConfiguration", "KubeletConfiguration"]
+    assert "kubeadm init --config /etc/labkit/kubeadm.yaml" in text
+    assert "kubeadm config images list --config /etc/labkit/kubeadm.yaml" in text
+    assert "remove the taint node-role.kubernetes.io/master:NoSchedule from ubuntu" in text
+    assert "apply -f /opt/labkit/bundle/manifests/weave" in text
+    assert "kube-dns has ClusterIP 10.96.0.10" in text
+    assert not (project / ".labkit").exists()  # nothing written
+
+
+def test_init_dry_run_follows_overrides_and_a_multi_node_setup(project):
+    (project / "settings.local.yaml").write_text(
+        "nodes:\n  - {name: master, ip: 192.168.56.21, role: master}\n  - {name: worker1, ip: 192.168.56.22, role: worker}\n")
+    out = invoke(project, "cluster.init", "--dry-run", env={"LABKIT_NETWORK__SERVICE_CIDR": "10.100.0.0/16"})
+    assert out.returncode == 0, out.stderr
+    assert "advertiseAddress: 192.168.56.21" in out.stdout
+    assert "keep the master taint (worker nodes run the pods)" in out.stdout
+    assert "kube-dns has ClusterIP 10.100.0.10" in out.stdout
+
+
+def test_init_dry_run_reads_the_weave_path_from_the_bundle_checksums(project):
+    (project / "bundle").mkdir()
+    (project / "bundle/CHECKSUMS").write_text(f"weave-manifest sha256 {'a' * 64} manifests/weave-daemonset-k8s-1.11.yaml\n")
+    out = invoke(project, "cluster.init", "--dry-run")
+    assert "apply -f /opt/labkit/bundle/manifests/weave-daemonset-k8s-1.11.yaml" in out.stdout
+
+
+def test_reset_dry_run_lists_nodes_workers_first(project):
+    (project / "settings.local.yaml").write_text(
+        "nodes:\n  - {name: master, ip: 192.168.56.21, role: master}\n  - {name: worker1, ip: 192.168.56.22, role: worker}\n")
+    out = invoke(project, "cluster.reset", "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.index("worker1:") < out.stdout.index("master:")
+    assert "kubeadm reset --force" in out.stdout and "delete " in out.stdout
+
+
+@pytest.mark.parametrize("args, env, line", [
+    (["cluster.status"], {}, "labkit: no kubeconfig at "),
+    (["cluster.init", "--dry-run"], {"LABKIT_VERSIONS__KUBERNETES": "stable-1"},
+     "labkit: versions.kubernetes is 'stable-1', which kubeadm would look up on the internet. Fix: use an exact release like v1.15.12"),
+    (["cluster.init", "--dry-run"], {"LABKIT_NETWORK__POD_CIDR": "10.96.0.0/16"}, "overlaps network.pod_cidr"),
+])
+def test_user_mistakes_are_one_line_without_traceback(project, args, env, line):
+    out = invoke(project, *args, env=env)
+    assert out.returncode == 1
+    assert line in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_cluster_tasks_are_listed_with_help(project):
+    out = invoke(project, "--list")
+    for task in ("cluster.init", "cluster.status", "cluster.reset"):
+        assert task in out.stdout
+    helped = invoke(project, "cluster.init", "--help").stdout
+    assert "--dry-run" in helped and "--timeout" in helped

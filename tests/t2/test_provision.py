@@ -1,0 +1,281 @@
+"""T2: provision/ for real in the offline Debian test VM, from the test bundle, twice.
+
+`lab_vm` (tests/t2/conftest.py) made the VM with `invoke vm.up`, which ran the base and docker
+steps from a bundle of Debian's own .debs and a docker-archive image (tests/t2/provision_bundle.py).
+The guest has no route to the internet, so any download attempt by a step would have failed it.
+Here we prove the cut, check what the steps did, run them again through `invoke vm.provision`
+(nothing may change), and check that a broken or incomplete bundle stops a step with one line
+before it changes anything.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import tarfile
+
+import pytest
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.t2
+
+# Lines a step prints when it changes something; a second run must print none of them.
+CHANGED = re.compile(r"labkit\[\w+\]: (installing|installed|wrote|loaded|started|restarted|applied|added|turned|"
+                     r"commented|enabled|reloaded|unpacked|/etc/hosts:)")
+STATE_FILES = ["/etc/hosts", "/etc/fstab", "/etc/docker/daemon.json", "/etc/sysctl.d/90-labkit-kubernetes.conf",
+               "/etc/modules-load.d/labkit-kubernetes.conf", "/etc/labkit/resolv.conf"]
+SNAPSHOT = f"""
+sha256sum {' '.join(STATE_FILES)}
+stat -c '%n mtime=%Y inode=%i mode=%a' {' '.join(STATE_FILES)}
+dpkg-query -W -f='${{Package}} ${{Version}} ${{Status}}\\n'
+docker images --no-trunc --format '{{{{.Repository}}}}:{{{{.Tag}}}} {{{{.ID}}}}'
+echo "dockerd pid $(systemctl show -p MainPID --value docker)"
+getent group docker
+"""
+
+
+@pytest.fixture(scope="module")
+def guest(lab_vm):
+    """The node over SSH (labkit's own backend, as the tasks use it)."""
+    from labkit.backends import Ssh
+    from labkit.vagrant import Vagrant
+
+    node = lab_vm.settings.master
+    ssh = Ssh.for_node(lab_vm.settings, Vagrant(REPO, env=lab_vm.env), node.name)
+    yield ssh
+    ssh.close()
+
+
+def sh(guest, script: str, timeout: float = 120, sudo: bool = True):
+    return guest.run((["sudo", "-n"] if sudo else []) + ["bash", "-c", script], timeout=timeout)
+
+
+def snapshot(guest) -> str:
+    result = sh(guest, SNAPSHOT)
+    assert result.ok, result.stderr
+    return result.stdout
+
+
+def step_env(settings, bundle: str, k8s_version: str | None = None) -> str:
+    node = settings.master
+    env = {"LABKIT_BUNDLE": bundle, "LABKIT_NODE_NAME": node.name, "LABKIT_NODE_IP": node.ip,
+           "LABKIT_NODE_ROLE": node.role, "LABKIT_MASTER_IP": node.ip,
+           "LABKIT_K8S_VERSION": k8s_version or settings.versions["kubernetes"],
+           "LABKIT_DOCKER_VERSION": settings.versions["docker"]}
+    return " ".join(f"{k}={shlex.quote(str(v))}" for k, v in env.items())
+
+
+def run_step(guest, settings, step: str, bundle: str, k8s_version: str | None = None):
+    """A step exactly as the Vagrantfile sends it (the assembled inline script), with our bundle path."""
+    script = subprocess.run(["ruby", "-e", f'require "./vagrant/provision_script"; print LabkitProvision.script(".", "{step}")'],
+                            cwd=REPO, capture_output=True, text=True, check=True).stdout
+    return guest.run(f"sudo -n env {step_env(settings, bundle, k8s_version)} bash -s", timeout=600, stdin=script.encode())
+
+
+def bundle_image_tags(settings) -> list[str]:
+    tags = []
+    for archive in sorted((settings.bundle_dir / "images").glob("*.tar")):
+        with tarfile.open(archive) as tar:
+            for entry in json.load(tar.extractfile("manifest.json")):
+                tags += entry.get("RepoTags") or []
+    return tags
+
+
+def public_address() -> str:
+    """Where this machine reaches Debian's mirror (apt works here), else a well-known public address."""
+    import socket
+
+    try:
+        return socket.gethostbyname("deb.debian.org")
+    except OSError:
+        return "151.101.2.132"
+
+
+def test_the_guest_cannot_reach_the_internet(guest):
+    routes = sh(guest, "ip -4 route show default; ip -6 route show default", sudo=False)
+    assert routes.ok and routes.stdout.strip() == "", f"the guest has a default route:\n{routes.stdout}"
+    dns = sh(guest, "getent hosts deb.debian.org", sudo=False)
+    assert dns.exit_code != 0, f"the guest resolves deb.debian.org: {dns.stdout}"
+    # A TCP connection out fails, while the same probe to the host's side of the management
+    # network (libvirt's dnsmasq, TCP 53) works: the probe itself is sound.
+    probe = "timeout 10 bash -c 'echo >/dev/tcp/{}/{}' && echo open || echo closed"
+    outside = sh(guest, probe.format(public_address(), 80), sudo=False)
+    assert outside.stdout.strip().endswith("closed"), outside.stdout + outside.stderr
+    gateway = sh(guest, "ip -4 -o addr show eth0 | awk '{split($4, a, \"/\"); split(a[1], o, \".\"); "
+                        "print o[1]\".\"o[2]\".\"o[3]\".1\"}'", sudo=False).stdout.strip()
+    inside = sh(guest, probe.format(gateway, 53), sudo=False)
+    assert inside.stdout.strip().endswith("open"), f"control probe to {gateway}:53 failed: {inside.stdout}{inside.stderr}"
+
+
+def test_first_run_verified_the_bundle_then_installed_from_it(lab_vm):
+    out = lab_vm.up_output
+    assert "labkit[base]: verified" in out and "base packages against CHECKSUMS" in out
+    assert re.search(r"labkit\[base\]: installed \d+ base packages", out)
+    assert "labkit[docker]: verified" in out and "container images against CHECKSUMS" in out
+    assert re.search(r"labkit\[docker\]: installed \d+ Docker packages", out)
+    for tag in bundle_image_tags(lab_vm.settings):
+        assert re.search(rf"labkit\[docker\]: loaded {re.escape(tag)}( |$)", out, re.MULTILINE), tag
+    assert out.index("labkit[docker]: verified") < out.index("labkit[docker]: wrote /etc/docker/daemon.json")
+
+
+def test_the_node_is_ready_for_kubeadm(lab_vm, guest):
+    s = lab_vm.settings
+    node = s.master
+    checks = sh(guest, f"""
+        echo "swaps=$(tail -n +2 /proc/swaps | wc -l)"
+        echo "fstab_swap=$(awk '!/^[[:space:]]*#/ && $3 == "swap"' /etc/fstab | wc -l)"
+        echo "br_netfilter=$(test -d /sys/module/br_netfilter && echo loaded)"
+        echo "at_boot=$(cat /etc/modules-load.d/labkit-kubernetes.conf)"
+        for k in net.bridge.bridge-nf-call-iptables net.ipv4.ip_forward; do echo "$k=$(sysctl -n $k)"; done
+        echo "resolves=$(getent hosts {node.name} | awk '{{print $1; exit}}')"
+        echo "loopback_dns=$(grep -cE '^nameserver (127\\.|::1)' /etc/labkit/resolv.conf)"
+        echo "nameservers=$(grep -c '^nameserver' /etc/labkit/resolv.conf)"
+        echo "docker=$(systemctl is-active docker)"
+        echo "cgroup=$(docker info --format '{{{{.CgroupDriver}}}}')"
+        echo "version=$(docker version --format '{{{{.Server.Version}}}}')"
+    """)
+    facts = dict(line.split("=", 1) for line in checks.stdout.splitlines() if "=" in line)
+    assert facts["swaps"] == "0" and facts["fstab_swap"] == "0"
+    assert facts["br_netfilter"] == "loaded" and facts["at_boot"] == "br_netfilter"
+    assert facts["net.bridge.bridge-nf-call-iptables"] == "1" and facts["net.ipv4.ip_forward"] == "1"
+    assert facts["resolves"] == node.ip
+    assert facts["loopback_dns"] == "0" and int(facts["nameservers"]) >= 1
+    assert facts["docker"] == "active"
+    daemon = json.loads((REPO / "provision/files/docker-daemon.json").read_text())
+    assert f"native.cgroupdriver={facts['cgroup']}" in daemon["exec-opts"]
+    assert facts["version"].startswith(s.versions["docker"])
+    # The vagrant user reaches the Docker socket without sudo, in a new login (as app.build does).
+    images = sh(guest, "docker images --format '{{.Repository}}:{{.Tag}}'", sudo=False)
+    assert images.ok, images.stderr
+    assert set(bundle_image_tags(s)) <= set(images.stdout.split())
+    # Every bundled .deb is installed at its bundled version.
+    debs = sorted((s.bundle_dir / "debs").glob("*/*.deb"))
+    assert debs
+    for deb in debs:
+        package, version = (subprocess.run(["dpkg-deb", "-f", str(deb), field], capture_output=True, text=True,
+                                           check=True).stdout.strip() for field in ("Package", "Version"))
+        got = sh(guest, f"dpkg-query -W -f='${{Version}} ${{Status}}' {package}", sudo=False).stdout
+        assert got == f"{version} install ok installed", f"{package}: {got}"
+
+
+def test_a_second_run_changes_nothing_and_says_why(lab_vm, guest):
+    before = snapshot(guest)
+    again = lab_vm.invoke("vm.provision", timeout=1200)
+    assert again.returncode == 0
+    out = again.stdout
+    changed = [line for line in out.splitlines() if CHANGED.search(line)]
+    assert changed == [], "the second run changed something:\n" + "\n".join(changed)
+    skips = re.findall(r"labkit\[(\w+)\]: skip: (.+) \((.+)\)", out)
+    assert {step for step, _, _ in skips} == {"base", "docker"}
+    assert len(skips) >= 12 and all(reason for _, _, reason in skips)
+    assert "already installed" in out and "already present" in out and "already up to date" in out
+    assert out.count("done in") == 2
+    assert snapshot(guest) == before
+
+
+def test_a_step_whose_artifacts_are_not_in_the_bundle_fails_clearly(lab_vm, guest):
+    before = snapshot(guest)
+    result = run_step(guest, lab_vm.settings, "kubernetes", lab_vm.settings.bundle_guest_dir)
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        "labkit: the bundle has no Kubernetes node binaries (nothing matches k8s/kubernetes-node-linux-*.tar.gz). "
+        "Fix: on the laptop run invoke bundle.fetch, then invoke vm.provision"]
+    assert snapshot(guest) == before
+
+
+def test_a_corrupt_artifact_stops_the_step_before_it_changes_anything(lab_vm, guest):
+    bundle = lab_vm.settings.bundle_guest_dir
+    victim = sorted((lab_vm.settings.bundle_dir / "debs" / "docker").glob("*.deb"))[0].name
+    # A copy of the bundle with one byte appended to one .deb, and a node that lacks its Docker
+    # configuration: the step must stop at the check, without writing the configuration back.
+    prepared = sh(guest, f"rm -rf /tmp/bad && cp -a {bundle} /tmp/bad && printf x >>'/tmp/bad/debs/docker/{victim}' "
+                         "&& mv /etc/docker/daemon.json /etc/docker/daemon.json.saved")
+    assert prepared.ok, prepared.stderr
+    try:
+        result = run_step(guest, lab_vm.settings, "docker", "/tmp/bad")
+        assert result.exit_code == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("labkit: bundle artifact deb-")
+        assert f"(debs/docker/{victim}) is corrupt (sha256 mismatch). Fix: on the laptop run invoke bundle.fetch --only deb-" in lines[0]
+        assert sh(guest, "test -e /etc/docker/daemon.json").exit_code == 1
+    finally:
+        sh(guest, "mv /etc/docker/daemon.json.saved /etc/docker/daemon.json; rm -rf /tmp/bad")
+
+
+K8S_BUNDLE = "/tmp/labkit-k8s-bundle"
+K8S_CLEANUP = f"""
+systemctl disable --quiet kubelet 2>/dev/null || true
+rm -rf {K8S_BUNDLE} /usr/bin/kubeadm /usr/bin/kubelet /usr/bin/kubectl /usr/local/bin/crictl /opt/cni \\
+       /etc/systemd/system/kubelet.service /etc/systemd/system/kubelet.service.d /etc/default/kubelet \\
+       /etc/crictl.yaml /var/lib/labkit/installed
+systemctl daemon-reload
+"""
+
+
+def test_the_kubernetes_step_installs_and_then_skips_with_stand_in_binaries(lab_vm, guest, tmp_path):
+    """Kubernetes 1.15's binaries cannot be downloaded here. Stand-ins that answer the version queries
+    like them (tests/t2/provision_bundle.py) let the step's own logic run for real in the VM:
+    checks, the interface found by address, installs, units, flags, then a second run that skips."""
+    import io
+    import yaml
+
+    from labkit.bundle import checksums, lock as lockmod
+    from tests.t2 import provision_bundle
+
+    s = lab_vm.settings
+    node = s.master
+    bundle = tmp_path / "k8s-bundle"
+    entries = provision_bundle.kubernetes_stand_ins(bundle, s.versions["kubernetes"])
+    lock = tmp_path / "k8s.lock.yaml"
+    lock.write_text(yaml.safe_dump({"artifacts": entries}))
+    checksums.write(lockmod.load(lock), bundle)
+    payload = io.BytesIO()
+    with tarfile.open(fileobj=payload, mode="w:gz") as tar:
+        tar.add(bundle, arcname=".")
+    try:
+        put = guest.run(f"sudo -n sh -c 'rm -rf {K8S_BUNDLE} && mkdir -p {K8S_BUNDLE} && tar -xz -C {K8S_BUNDLE}'",
+                        stdin=payload.getvalue(), timeout=60)
+        assert put.ok, put.stderr
+
+        first = run_step(guest, s, "kubernetes", K8S_BUNDLE)
+        assert first.ok, first.stdout + first.stderr
+        out = first.stdout
+        iface = sh(guest, f"ip -o -4 addr show | awk '$4 ~ /^{re.escape(node.ip)}\\// {{print $2}}'", sudo=False).stdout.strip()
+        assert f"labkit[kubernetes]: node address {node.ip} is on {iface}" in out and iface
+        assert f"installed kubeadm kubelet kubectl {s.versions['kubernetes']} into /usr/bin" in out
+        assert "unpacked cni-plugins into /opt/cni/bin" in out and "unpacked crictl into /usr/local/bin" in out
+        assert "wrote /etc/default/kubelet" in out and "enabled kubelet at boot" in out
+        state = sh(guest, """
+            kubeadm version -o short; cat /etc/default/kubelet; systemctl is-enabled kubelet; systemctl is-active kubelet || true
+            ls /opt/cni/bin; cmp /etc/systemd/system/kubelet.service /run/labkit/files/kubelet.service && echo unit-same
+            cmp /etc/systemd/system/kubelet.service.d/10-kubeadm.conf /run/labkit/files/10-kubeadm.conf && echo dropin-same
+        """).stdout.split("\n")
+        assert state[0] == s.versions["kubernetes"]
+        assert state[1] == f"KUBELET_EXTRA_ARGS=--node-ip={node.ip} --resolv-conf=/etc/labkit/resolv.conf"
+        assert state[2:4] == ["enabled", "inactive"]  # enabled, not started: kubeadm init starts it
+        assert {"bridge", "loopback", "portmap", "unit-same", "dropin-same"} <= set(state)
+
+        before = snapshot(guest) + sh(guest, "stat -c '%n %Y %i' /usr/bin/kubeadm /usr/bin/kubelet /usr/bin/kubectl "
+                                             "/opt/cni/bin/loopback /usr/local/bin/crictl /etc/default/kubelet").stdout
+        second = run_step(guest, s, "kubernetes", K8S_BUNDLE)
+        assert second.ok, second.stderr
+        assert [line for line in second.stdout.splitlines() if CHANGED.search(line)] == []
+        for reason in (f"skip: kubeadm kubelet kubectl (already {s.versions['kubernetes']})",
+                       "skip: cni-plugins (already unpacked into /opt/cni/bin)",
+                       "skip: /etc/default/kubelet (already up to date)", "skip: enable kubelet (already enabled)"):
+            assert reason in second.stdout
+        after = snapshot(guest) + sh(guest, "stat -c '%n %Y %i' /usr/bin/kubeadm /usr/bin/kubelet /usr/bin/kubectl "
+                                            "/opt/cni/bin/loopback /usr/local/bin/crictl /etc/default/kubelet").stdout
+        assert after == before
+
+        # settings asking for another release than the bundle's: one line, the installed binary kept
+        other = run_step(guest, s, "kubernetes", K8S_BUNDLE, k8s_version="v1.15.11")
+        assert other.exit_code == 1
+        assert other.stderr.strip().splitlines() == [
+            f"labkit: the bundle's kubeadm is {s.versions['kubernetes']}, settings want v1.15.11. "
+            "Fix: make versions.kubernetes and the lock's kubernetes-node tarball agree, then invoke vm.provision"]
+        assert sh(guest, "kubeadm version -o short").stdout.strip() == s.versions["kubernetes"]
+    finally:
+        sh(guest, K8S_CLEANUP)
