@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,10 +73,16 @@ def t2_host():
 def lab_vm(t2_host, tmp_path_factory, dockerd, stand_in_image):
     from labkit import settings as settings_mod
 
-    bundle = tmp_path_factory.mktemp("t2") / "bundle"
+    work = tmp_path_factory.mktemp("t2")
     # app.build's base image, standing in for the real bundle's: the VM gets it by docker load.
     base = stand_in_image(settings_mod.load(REPO, {}).data["images"]["inv_base"])
-    lock, facts = testbundle.build(bundle, mirror="http://127.0.0.1:8787", docker_url=dockerd.url, images=(base,))
+    # The instructor's bundle, served to the classroom; the student's laptop fetches it from there.
+    port = free_port()
+    staging = work / "instructor-bundle"
+    lock, facts = testbundle.build(staging, mirror=f"http://127.0.0.1:{port}", docker_url=dockerd.url,
+                                   images=(base,))
+    bundle = work / "bundle"
+    classroom_fetch(lock, staging, bundle, port)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
     env.update({
         "LABKIT_PROVIDER": "libvirt",
@@ -98,6 +106,37 @@ def lab_vm(t2_host, tmp_path_factory, dockerd, stand_in_image):
     finally:
         invoke(env, "vm.destroy")
         forget_test_box()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def classroom_fetch(lock: Path, staging: Path, bundle: Path, port: int) -> None:
+    """`invoke bundle.serve` on the instructor's bundle, `invoke bundle.fetch --from` into the student's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
+    server = subprocess.Popen(INVOKE + ["bundle.serve", "--lock", str(lock), "--dest", str(staging),
+                                        "--host", "127.0.0.1", "--port", str(port)],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300  # serve verifies every hash first
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, f"bundle.serve exited: {server.stdout.read()}"
+                assert time.monotonic() < deadline, "bundle.serve did not listen within 300 s"
+                time.sleep(0.5)
+        fetched = invoke(env, "bundle.fetch", "--lock", str(lock), "--dest", str(bundle),
+                         "--from", f"http://127.0.0.1:{port}")
+        assert fetched.returncode == 0, "the classroom fetch failed (output above)"
+        assert (bundle / "CHECKSUMS").read_text() == (staging / "CHECKSUMS").read_text()
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 def pytest_collection_modifyitems(config, items):
