@@ -14,9 +14,10 @@ import itertools
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from tests.kube_http import JsonHandler, Loopback, status_body, write_kubeconfig
 
 PATHS = {
     "deployments": "/apis/apps/v1/namespaces/default/deployments",
@@ -31,8 +32,7 @@ POD_IMMUTABLE = ("Pod \"{name}\" is invalid: spec: Forbidden: pod updates may no
 
 
 def status(code: int, reason: str, message: str, name: str = "", plural: str = "") -> dict:
-    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason, "code": code}
+    body = status_body(code, reason, message)
     if name:
         body["details"] = {"name": name, "kind": plural, **({"group": GROUP[plural]} if GROUP.get(plural) else {})}
     return body
@@ -63,22 +63,14 @@ class FakeApiServer:
         self._rv = itertools.count(1000)
         self._lock = threading.RLock()  # after_write runs under it and may call put()
         self._terminating: dict[tuple[str, str], int] = {}
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        self._loopback = Loopback(type("Handler", (_Handler,), {"fake": self}))
+        self.url = self._loopback.url
 
     def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._loopback.close()
 
     def write_kubeconfig(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "lab",
-            "clusters": [{"name": "lab", "cluster": {"server": self.url}}],
-            "users": [{"name": "admin", "user": {"token": "not-a-secret"}}],
-            "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "admin"}}]}))
+        write_kubeconfig(path, self.url, "not-a-secret")
 
     # --- object life cycle --------------------------------------------------------------
 
@@ -130,19 +122,8 @@ class FakeApiServer:
         return True
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     fake: FakeApiServer
-
-    def log_message(self, *args):
-        pass
-
-    def _send(self, code: int, body: dict):
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _route(self):
         url = urlsplit(self.path)
@@ -158,21 +139,21 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.fake
         with fake._lock:
             if url.path == "/api/v1/nodes":
-                return self._send(200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": fake.nodes})
+                return self.reply(200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": fake.nodes})
             if url.path == "/api/v1/namespaces/default/events":
                 name = query.get("fieldSelector", [""])[0].split("involvedObject.name=")[-1]
-                return self._send(200, {"kind": "EventList", "apiVersion": "v1", "metadata": {},
+                return self.reply(200, {"kind": "EventList", "apiVersion": "v1", "metadata": {},
                                         "items": fake.events.get(name, [])})
             if url.path == PATHS["pods"]:
                 want = dict(kv.split("=") for kv in query.get("labelSelector", [""])[0].split(",") if kv)
                 items = [o for (p, _n), o in sorted(fake.store.items()) if p == "pods"
                          and all(o["metadata"].get("labels", {}).get(k) == v for k, v in want.items())]
-                return self._send(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items})
+                return self.reply(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items})
             plural, name = self._item(url.path)
             obj = fake.get(plural, name)
             if obj is None:
                 return self._not_found(plural, name)
-            return self._send(200, obj)
+            return self.reply(200, obj)
 
     def _item(self, path: str):
         for plural, base in PATHS.items():
@@ -183,7 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _not_found(self, plural, name):
         group = f".{GROUP[plural]}" if GROUP[plural] else ""
-        return self._send(404, status(404, "NotFound", f'{plural}{group} "{name}" not found', name, plural))
+        return self.reply(404, status(404, "NotFound", f'{plural}{group} "{name}" not found', name, plural))
 
     def do_POST(self):
         url, _q, body = self._route()
@@ -193,32 +174,32 @@ class _Handler(BaseHTTPRequestHandler):
         with fake._lock:
             if (plural, name) in fake.refuse:
                 code, reason, message = fake.refuse[(plural, name)]
-                return self._send(code, status(code, reason, message, name, plural))
+                return self.reply(code, status(code, reason, message, name, plural))
             if fake.get(plural, name) is not None:
                 group = f".{GROUP[plural]}" if GROUP[plural] else ""
-                return self._send(409, status(409, "AlreadyExists", f'{plural}{group} "{name}" already exists', name, plural))
+                return self.reply(409, status(409, "AlreadyExists", f'{plural}{group} "{name}" already exists', name, plural))
             fake.store[(plural, name)] = fake.stamp(plural, copy.deepcopy(body), fresh=True)
             created = copy.deepcopy(fake.store[(plural, name)])
             if fake.after_write:
                 fake.after_write(fake)
-            return self._send(201, created)
+            return self.reply(201, created)
 
     def do_PATCH(self):
         url, _q, body = self._route()
         fake = self.fake
         plural, name = self._item(url.path)
         if self.headers.get("Content-Type") != "application/strategic-merge-patch+json":
-            return self._send(415, status(415, "UnsupportedMediaType", "the body of the request was in an unknown format"))
+            return self.reply(415, status(415, "UnsupportedMediaType", "the body of the request was in an unknown format"))
         with fake._lock:
             live = fake.get(plural, name)
             if live is None:
                 return self._not_found(plural, name)
             if (plural, name) in fake.refuse:
                 code, reason, message = fake.refuse[(plural, name)]
-                return self._send(code, status(code, reason, message, name, plural))
+                return self.reply(code, status(code, reason, message, name, plural))
             merged = merge(live, body)
             if merged == live:
-                return self._send(200, live)  # a no-op patch: nothing stored, resourceVersion stays
+                return self.reply(200, live)  # a no-op patch: nothing stored, resourceVersion stays
             if plural == "pods":
                 def frozen(spec):
                     spec = copy.deepcopy(spec)
@@ -226,13 +207,13 @@ class _Handler(BaseHTTPRequestHandler):
                         c.pop("image", None)
                     return spec
                 if frozen(merged["spec"]) != frozen(live["spec"]):
-                    return self._send(422, status(422, "Invalid", POD_IMMUTABLE.format(name=name), name, plural))
+                    return self.reply(422, status(422, "Invalid", POD_IMMUTABLE.format(name=name), name, plural))
             if plural == "deployments" and merged["spec"] != live["spec"]:
                 merged["metadata"]["generation"] = live["metadata"].get("generation", 1) + 1
             fake.store[(plural, name)] = fake.stamp(plural, merged, fresh=False)
             if fake.after_write:
                 fake.after_write(fake)
-            return self._send(200, merged)
+            return self.reply(200, merged)
 
     def do_DELETE(self):
         url, _q, _body = self._route()
@@ -240,5 +221,5 @@ class _Handler(BaseHTTPRequestHandler):
         with self.fake._lock:
             if not self.fake.delete(plural, name):
                 return self._not_found(plural, name)
-        return self._send(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+        return self.reply(200, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                                 "details": {"name": name, "kind": plural}})

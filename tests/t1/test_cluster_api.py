@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ import pytest
 from labkit import settings as settings_mod
 from labkit.cluster.api import ClusterApi, Unreachable
 from labkit.errors import LabkitError
-from labkit.fsutil import write_private
+from tests.kube_http import JsonHandler, Loopback, write_kubeconfig
 from tests.t0 import cluster_objects as objs
 
 pytestmark = pytest.mark.t1
@@ -23,75 +21,52 @@ REPO = Path(__file__).resolve().parents[2]
 TOKEN = "labkit-test-token"
 
 
-class FakeApiServer(BaseHTTPRequestHandler):
+class FakeApiServer(JsonHandler):
     """GET nodes/pods/events/services/daemonsets and PATCH nodes, like the API server, over plain HTTP."""
 
     nodes, pods = objs.after_init()
     patches: list = []
 
-    def log_message(self, *args):
-        pass
-
-    def _send(self, code: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _authorized(self) -> bool:
-        if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-            self._send(401, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Unauthorized", "code": 401})
-            return False
-        return True
-
     def do_GET(self):  # noqa: N802 (http.server's naming)
-        if not self._authorized():
+        if not self.authorized(TOKEN):
             return
         path = self.path.split("?")[0]
         if path == "/api/v1/nodes":
-            return self._send(200, {"kind": "NodeList", "apiVersion": "v1", "items": self.nodes})
+            return self.reply(200, {"kind": "NodeList", "apiVersion": "v1", "items": self.nodes})
         if path == "/api/v1/namespaces/kube-system/pods":
             selector = dict(p.split("=") for p in self.path.split("labelSelector=")[1].split("&")[0].replace("%3D", "=").split(",")) \
                 if "labelSelector=" in self.path else {}
             items = [p for p in self.pods if all(p["metadata"]["labels"].get(k) == v for k, v in selector.items())]
-            return self._send(200, {"kind": "PodList", "apiVersion": "v1", "items": items})
+            return self.reply(200, {"kind": "PodList", "apiVersion": "v1", "items": items})
         if path == "/api/v1/namespaces/kube-system/events":
-            return self._send(200, {"kind": "EventList", "apiVersion": "v1", "items": objs.FAILED_SCHEDULING})
+            return self.reply(200, {"kind": "EventList", "apiVersion": "v1", "items": objs.FAILED_SCHEDULING})
         if path == "/api/v1/namespaces/kube-system/services/kube-dns":
-            return self._send(200, {"kind": "Service", "apiVersion": "v1", "metadata": {"name": "kube-dns"},
+            return self.reply(200, {"kind": "Service", "apiVersion": "v1", "metadata": {"name": "kube-dns"},
                                     "spec": {"clusterIP": "10.96.0.10", "ports": [{"port": 53, "protocol": "UDP"}]}})
-        self._send(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404})
+        self.status(404, "NotFound")
 
     def do_PATCH(self):  # noqa: N802
-        if not self._authorized():
+        if not self.authorized(TOKEN):
             return
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).patches.append((self.path, self.headers.get("Content-Type"), body))
         node = next(n for n in self.nodes if self.path.endswith("/" + n["metadata"]["name"]))
-        self._send(200, node)
+        self.reply(200, node)
 
 
 @pytest.fixture
 def api_server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeApiServer)
     FakeApiServer.patches = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    server = Loopback(FakeApiServer)
+    yield server.url
+    server.close()
 
 
 def project(tmp_path: Path, server: str, token: str = TOKEN):
     shutil.copy(REPO / "settings.yaml", tmp_path / "settings.yaml")
     shutil.copytree(REPO / "provision", tmp_path / "provision")
     s = settings_mod.load(tmp_path, {})
-    kubeconfig = {"apiVersion": "v1", "kind": "Config", "current-context": "lab",
-                  "clusters": [{"name": "lab", "cluster": {"server": server}}],
-                  "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "admin"}}],
-                  "users": [{"name": "admin", "user": {"token": token}}]}
-    write_private(s.state_dir / "kubeconfig", json.dumps(kubeconfig))
+    write_kubeconfig(s.state_dir / "kubeconfig", server, token)
     return s
 
 

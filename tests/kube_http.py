@@ -1,0 +1,70 @@
+"""Loopback HTTP plumbing shared by the tests that talk to "the Kubernetes API".
+
+A Kubernetes 1.15 API server cannot run here, so those tests start a small HTTP server on
+127.0.0.1 that answers in its wire format (JSON bodies, `Status` objects for errors, bearer-token
+auth) and point the real `kubernetes` client at it through a real kubeconfig. This module holds
+only that plumbing; what each stand-in answers stays with its tests (and tests/app_kube_fake.py).
+"""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from labkit.fsutil import write_private
+
+
+def status_body(code: int, reason: str, message: str = "") -> dict:
+    """A failed request's body as the API server sends it: a `Status` object."""
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": reason, "code": code}
+    if message:
+        body["message"] = message
+    return body
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """Base for the stand-ins' handlers: JSON replies, Status errors, bearer-token check, no access log."""
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, code: int, body) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def status(self, code: int, reason: str, message: str = "") -> None:
+        self.reply(code, status_body(code, reason, message))
+
+    def authorized(self, token: str) -> bool:
+        """True if the request carries `Bearer <token>`; otherwise answers 401 Unauthorized and says False."""
+        if self.headers.get("Authorization") == f"Bearer {token}":
+            return True
+        self.status(401, "Unauthorized")
+        return False
+
+
+class Loopback:
+    """`handler_cls` served on 127.0.0.1 at a free port from a daemon thread; `.url` to reach it, `.close()` to stop."""
+
+    def __init__(self, handler_cls: type[BaseHTTPRequestHandler]):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_cls)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def write_kubeconfig(path: Path, server: str, token: str) -> None:
+    """A kubeconfig with one cluster at `server` and a token user, written 0600 like labkit's own."""
+    write_private(path, json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "lab",
+        "clusters": [{"name": "lab", "cluster": {"server": server}}],
+        "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "admin"}}],
+        "users": [{"name": "admin", "user": {"token": token}}]}))
