@@ -1,7 +1,6 @@
 """The cluster.* tasks as a user runs them: `invoke` in a project directory, no VM."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.t1.bundle_support import (REPO, Fault, file_entry, invoke, sha256, snapshot, start_server, write_lock)
+from tests.t1.bundle_support import (REPO, Fault, file_entry, invoke, sha256, snapshot, write_lock)
 from tests.conftest import need_root
 from labkit.bundle import checksums, fetch, lock
 
@@ -17,14 +17,6 @@ pytestmark = pytest.mark.t1
 
 DATA = os.urandom(3 * 1024 * 1024 + 123)   # a few chunks, not a whole multiple of them
 SMALL = b"small and valid\n" * 100
-
-
-@pytest.fixture
-def srv():
-    s = start_server()
-    yield s
-    s.shutdown()
-    s.server_close()
 
 
 def run(lock_file, dest, **opts):

@@ -6,21 +6,13 @@ import os
 
 import pytest
 
-from tests.t1.bundle_support import file_entry, invoke, sha256, start_server, write_lock
+from tests.t1.bundle_support import file_entry, invoke, sha256, write_lock
 from labkit.bundle import lock
 
 pytestmark = pytest.mark.t1
 
 DEB = os.urandom(200_000)
 YAML = b"apiVersion: apps/v1\nkind: DaemonSet\n"
-
-
-@pytest.fixture
-def srv():
-    s = start_server()
-    yield s
-    s.shutdown()
-    s.server_close()
 
 
 def packages_index(filename: str, data: bytes) -> bytes:

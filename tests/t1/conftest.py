@@ -1,0 +1,15 @@
+"""Fixtures shared by T1 tests."""
+from __future__ import annotations
+
+import pytest
+
+from tests.t1.bundle_support import start_server
+
+
+@pytest.fixture
+def srv():
+    """A real HTTP server on loopback with injectable faults (tests/t1/bundle_support.py)."""
+    s = start_server()
+    yield s
+    s.shutdown()
+    s.server_close()
