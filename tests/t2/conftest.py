@@ -82,7 +82,6 @@ def lab_vm(t2_host, tmp_path_factory, dockerd, stand_in_image):
     lock, facts = testbundle.build(staging, mirror=f"http://127.0.0.1:{port}", docker_url=dockerd.url,
                                    images=(base,))
     bundle = work / "bundle"
-    classroom_fetch(lock, staging, bundle, port)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
     env.update({
         "LABKIT_PROVIDER": "libvirt",
@@ -96,6 +95,7 @@ def lab_vm(t2_host, tmp_path_factory, dockerd, stand_in_image):
         "LABKIT_VERSIONS__DOCKER": facts["docker_version"],  # Debian's docker.io, not Ubuntu's docker-ce
     })
     settings = settings_mod.load(REPO, env)
+    classroom_fetch(env, lock, staging, bundle, port)
     invoke(env, "vm.destroy")  # a VM left by an aborted earlier run
     forget_test_box()
     up = invoke(env, "vm.up", timeout=2400)
@@ -114,9 +114,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def classroom_fetch(lock: Path, staging: Path, bundle: Path, port: int) -> None:
-    """`invoke bundle.serve` on the instructor's bundle, `invoke bundle.fetch --from` into the student's."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
+def classroom_fetch(env: dict, lock: Path, staging: Path, bundle: Path, port: int) -> None:
+    """`invoke bundle.serve` on the instructor's bundle, `invoke bundle.fetch --from` into the student's
+    (with the student's settings: the fetch takes the box of the student's provider)."""
     server = subprocess.Popen(INVOKE + ["bundle.serve", "--lock", str(lock), "--dest", str(staging),
                                         "--host", "127.0.0.1", "--port", str(port)],
                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
