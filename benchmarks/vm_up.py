@@ -2,7 +2,8 @@
 """The kit's `invoke vm.up` wall time against a raw `vagrant up` of the same box (goal <= 1.10x).
 
 Same Vagrantfile, same settings, same box (the offline Debian test box under libvirt/QEMU, as in T2),
-the box already installed, VM destroyed before each run. Runs alternate so machine load hits both.
+the box already installed, no provisioning (it would be the same work on both sides), the VM
+destroyed before each run. Runs alternate so machine load hits both.
 Needs what T2 needs (root, libvirtd, scripts/build-test-box).   usage: benchmarks/vm_up.py [ROUNDS]
 """
 import os
@@ -29,7 +30,7 @@ def main():
     (work / "lock.yaml").write_text("artifacts: []\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
     env.update(LABKIT_PROVIDER="libvirt", LABKIT_BOXES__LIBVIRT="labkit/debian-test", LABKIT_VM__LIBVIRT_DRIVER="qemu",
-               LABKIT_VM__LIBVIRT_MANAGEMENT_NETWORK="none", LABKIT_PROVISION="[base]",
+               LABKIT_VM__LIBVIRT_MANAGEMENT_NETWORK="none", LABKIT_PROVISION="[]",
                LABKIT_BUNDLE__DIR=str(work / "bundle"), LABKIT_BUNDLE__LOCK=str(work / "lock.yaml"))
     subprocess.run(["vagrant", "box", "add", "--force", "--name", "labkit/debian-test", str(BOX)], check=True,
                    stdout=subprocess.DEVNULL)
