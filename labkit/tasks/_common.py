@@ -44,3 +44,10 @@ def settings(c):
     from labkit import settings as settings_mod
 
     return settings_mod.load(project_root(c), os.environ)
+
+
+def vagrant_for(s):
+    """The Vagrant wrapper for this project (imported lazily: startup time)."""
+    from labkit.vagrant import Vagrant
+
+    return Vagrant(s.root)

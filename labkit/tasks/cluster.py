@@ -9,16 +9,10 @@ import shlex
 
 from labkit import ui
 from labkit.errors import LabkitError
-from labkit.tasks._common import labtask, settings
+from labkit.tasks._common import labtask, settings, vagrant_for
 
 DRY_RUN_HELP = "print what would be done (rendered config, commands) and change nothing; no VM needed"
 INIT_TIMEOUT = 900  # kubeadm init itself; its own control-plane wait is 4 minutes
-
-
-def _vagrant(s):
-    from labkit.vagrant import Vagrant
-
-    return Vagrant(s.root)
 
 
 def _ssh(s, vg, node, purpose: str):
@@ -61,7 +55,7 @@ def init(c, dry_run=False, timeout=600):
     if dry_run:
         _init_plan(s, config, int(timeout))
         return
-    vg = _vagrant(s)
+    vg = vagrant_for(s)
     ssh = _ssh(s, vg, master, "init the cluster")
     try:
         _init(s, ssh, master, config, int(timeout))
@@ -295,7 +289,7 @@ def reset(c, dry_run=False):
             ui.say(f"  sudo -n sh -c '{nodeops.RESET_SCRIPT.strip()}'".replace("\n", "\n    "))
         ui.say(f"laptop: delete {kubeconfig_path(s)}")
         return
-    vg = _vagrant(s)
+    vg = vagrant_for(s)
     for n in order:
         with ui.step(f"Resetting Kubernetes on {n.name}") as st:
             state = vg.status(n.name)

@@ -5,7 +5,7 @@ import re
 
 from labkit import ui
 from labkit.errors import LabkitError
-from labkit.tasks._common import labtask, settings
+from labkit.tasks._common import labtask, settings, vagrant_for
 
 NODE_HELP = "only this node (default: every node in settings)"
 SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -13,12 +13,6 @@ SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 def _targets(s, node):
     return [s.node(node)] if node else s.nodes
-
-
-def _vagrant(s):
-    from labkit.vagrant import Vagrant
-
-    return Vagrant(s.root)
 
 
 def _forget_ssh(s, node: str) -> None:
@@ -82,7 +76,7 @@ def ensure_box(s, vg) -> None:
 def up(c, node=None):
     """Create and start the lab VM(s) and provision them offline from the bundle. Safe to re-run."""
     s = settings(c)
-    vg = _vagrant(s)
+    vg = vagrant_for(s)
     nodes = _targets(s, node)
     states = preflight(s, vg, nodes)
     if all(states[n.name] == "running" for n in nodes):
@@ -106,7 +100,7 @@ def up(c, node=None):
 def provision(c, node=None, step=None):
     """Run the provision/ scripts again on running VM(s); they skip what is already done."""
     s = settings(c)
-    vg = _vagrant(s)
+    vg = vagrant_for(s)
     if step and step not in s.data["provision"]:
         raise LabkitError(f"'{step}' is not a provision step", "use one of: " + ", ".join(s.data["provision"]))
     for n in _targets(s, node):
@@ -120,7 +114,7 @@ def provision(c, node=None, step=None):
 def halt(c, node=None):
     """Shut the VM(s) down gracefully; vm.up starts them again where they were."""
     s = settings(c)
-    vg = _vagrant(s)
+    vg = vagrant_for(s)
     for n in _targets(s, node):
         with ui.step(f"Stopping VM {n.name}") as st:
             state = vg.status(n.name)
@@ -137,7 +131,7 @@ def halt(c, node=None):
 def destroy(c, node=None):
     """Delete the VM(s) and their disks (the box and the bundle stay, so vm.up is offline again)."""
     s = settings(c)
-    vg = _vagrant(s)
+    vg = vagrant_for(s)
     for n in _targets(s, node):
         with ui.step(f"Destroying VM {n.name}") as st:
             _forget_ssh(s, n.name)
@@ -156,7 +150,7 @@ def ssh(c, node=None, command=None):
 
     s = settings(c)
     n = s.node(node)
-    vg = _vagrant(s)
+    vg = vagrant_for(s)
     if vg.status(n.name) != "running":
         raise LabkitError(f"{n.name} is not running", "run invoke vm.up first")
     code = vg.interactive("ssh", n.name, *(["--command", command] if command else []))
@@ -168,7 +162,7 @@ def ssh(c, node=None, command=None):
 def status(c, node=None):
     """Show each VM's state, provider, address and box."""
     s = settings(c)
-    vg = _vagrant(s)
+    vg = vagrant_for(s)
     rows = [[n.name, n.role, vg.status(n.name), s.provider, n.ip, s.box] for n in _targets(s, node)]
     ui.table("VMs", ["node", "role", "state", "provider", "ip", "box"], rows)
 
@@ -186,7 +180,7 @@ def snapshot(c, save=None, restore=None, delete=None, list=False, node=None):  #
         raise LabkitError(f"'{name}' is not a usable snapshot name", "use letters, digits, '.', '_' and '-', like cluster-ready")
     s = settings(c)
     n = s.node(node)
-    vg = _vagrant(s)
+    vg = vagrant_for(s)
     state = vg.status(n.name)
     if state == "not_created":
         raise LabkitError(f"{n.name} does not exist yet", "run invoke vm.up first")

@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Optional
 
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -192,12 +193,6 @@ def invoke(*args: str, timeout: float = 120, env: Optional[dict] = None) -> subp
     full_env.update(env or {})
     return subprocess.run([str(exe), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
                           env=full_env)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def snapshot(path: Path) -> tuple:

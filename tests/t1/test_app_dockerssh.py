@@ -21,17 +21,11 @@ import pytest
 
 from labkit import settings as settings_mod
 from labkit.app import build as build_mod
-from tests.conftest import REPO, need, need_binary
+from tests.conftest import REPO, free_port, need, need_binary
 
 pytestmark = pytest.mark.t1
 
 NODE = "ubuntu"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

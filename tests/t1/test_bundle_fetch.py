@@ -316,7 +316,7 @@ def test_cli_takes_only_the_box_of_this_laptops_provider_unless_all_boxes(srv, t
 
 
 def test_cli_unreachable_registry_is_one_line(tmp_path):
-    from tests.t1.bundle_support import free_port
+    from tests.conftest import free_port
 
     port = free_port()  # nothing listens there
     lock_file = write_lock(tmp_path / "l.yaml", ["- name: pause\n  kind: image\n"

@@ -22,8 +22,8 @@ import pytest
 import requests
 import yaml
 
-from tests.t1.bundle_support import free_port, invoke, write_lock
-from tests.conftest import need_binary, need_root
+from tests.t1.bundle_support import invoke, write_lock
+from tests.conftest import free_port, need_binary, need_root
 from labkit.bundle import fetch, lock
 
 pytestmark = pytest.mark.t1

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from tests.t1.bundle_support import REPO, file_entry, free_port, invoke, sha256, start_server, write_lock
+from tests.conftest import free_port
+from tests.t1.bundle_support import REPO, file_entry, invoke, sha256, start_server, write_lock
 from labkit.bundle import fetch, lock, serve
 
 pytestmark = pytest.mark.t1

@@ -15,7 +15,7 @@ import pytest
 
 from labkit import settings as settings_mod
 from labkit.app import build as build_mod
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port
 
 pytestmark = pytest.mark.t1
 
@@ -41,12 +41,6 @@ def built(dockerd, stand_in_image, names, tmp_path_factory):
                                       network_mode="host", rm=True, forcerm=True, pull=False)
     yield client, image
     client.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(port: int, path: str = "/", deadline: float = 20.0):

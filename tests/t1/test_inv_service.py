@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, need
+from tests.conftest import REPO, free_port, need
 
 pytestmark = pytest.mark.t1
 
@@ -51,12 +51,6 @@ def interpreter(request) -> str:
     exe = python37()
     need(exe is not None, "no Python 3.7 interpreter (pyenv install 3.7) to run inv/app.py as the base image does")
     return exe
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Inv:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, need, need_binary, need_root
+from tests.conftest import REPO, free_port, need, need_binary, need_root
 from tests.t2 import testbundle
 
 INVOKE = [sys.executable, "-m", "invoke"]
@@ -106,12 +106,6 @@ def lab_vm(t2_host, tmp_path_factory, dockerd, stand_in_image):
     finally:
         invoke(env, "vm.destroy")
         forget_test_box()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def classroom_fetch(env: dict, lock: Path, staging: Path, bundle: Path, port: int) -> None:

@@ -24,6 +24,8 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from labkit.bundle.hashing import file_digest as digest
+
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "labkit-tests"
 ROOTFS = CACHE / "debian-test-box" / "rootfs.tar"
 BASE_PACKAGES = ["socat", "conntrack", "ebtables", "ethtool"]
@@ -105,14 +107,6 @@ class Apt:
 
 def sha256(path: Path) -> str:
     return digest(path, "sha256")
-
-
-def digest(path: Path, algo: str) -> str:
-    h = hashlib.new(algo)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def guest_debs(rootfs_tar: Path = ROOTFS) -> tuple[list[Deb], list[Deb]]:

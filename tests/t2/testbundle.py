@@ -6,7 +6,6 @@ checked in the VM before use.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from labkit.bundle import checksums, lock as lockmod
+from labkit.bundle.hashing import file_digest
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "labkit-tests"
 BOX_FILE = CACHE / "debian-test-box" / "labkit-debian-test.box"
@@ -21,11 +21,7 @@ BOX_NAME = "labkit/debian-test"
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def place(src: Path, dest: Path) -> None:
