@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from labkit.backends import Netns
+from tests.conftest import stop_process
 
 GATEWAY = "10.32.0.1"
 NAT_GW, NAT_DNS, NODE_NAT_IP = "10.0.2.2", "10.0.2.3", "10.0.2.15"
@@ -209,13 +210,7 @@ http {{
         proc = self.procs.pop(role, None)
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        stop_process(proc, 5)
 
     def wait_http(self, ip: str, port: int, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout

@@ -21,7 +21,7 @@ import pytest
 
 from labkit import settings as settings_mod
 from labkit.app import build as build_mod
-from tests.conftest import REPO, free_port, need, need_binary
+from tests.conftest import REPO, free_port, need, need_binary, stop_process
 
 pytestmark = pytest.mark.t1
 
@@ -59,8 +59,7 @@ def sshd(dockerd, tmp_path_factory):
             time.sleep(0.1)
     yield {"host": "127.0.0.1", "port": port, "user": os.environ.get("USER") or "root",
            "key_file": str(d / "client_key"), "log": d / "sshd.log"}
-    proc.terminate()
-    proc.wait(10)
+    stop_process(proc)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import requests
 import yaml
 
 from tests.t1.bundle_support import invoke, write_lock
-from tests.conftest import free_port, need_binary, need_root
+from tests.conftest import free_port, need_binary, need_root, stop_process
 from labkit.bundle import fetch, lock
 
 pytestmark = pytest.mark.t1
@@ -61,12 +61,7 @@ class Registry:
             time.sleep(0.1)
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, free_port, need, need_binary, need_root
+from tests.conftest import REPO, free_port, need, need_binary, need_root, stop_process
 from tests.t2 import testbundle
 
 INVOKE = [sys.executable, "-m", "invoke"]
@@ -129,8 +129,7 @@ def classroom_fetch(env: dict, lock: Path, staging: Path, bundle: Path, port: in
         assert fetched.returncode == 0, "the classroom fetch failed (output above)"
         assert (bundle / "CHECKSUMS").read_text() == (staging / "CHECKSUMS").read_text()
     finally:
-        server.terminate()
-        server.wait(30)
+        stop_process(server, 30)
 
 
 def pytest_collection_modifyitems(config, items):
