@@ -28,6 +28,8 @@ KNOWN_ERRORS = [
     ("VT-x is not available", "hardware virtualization is off", "enable VT-x/AMD-V in the firmware (BIOS/UEFI) settings"),
     ("VERR_NEM", "Hyper-V owns the CPU's virtualization", "turn off Hyper-V/WSL2 (bcdedit /set hypervisorlaunchtype off) and reboot"),
     ("host-only", "VirtualBox refused the host-only address", "allow 192.168.56.0/21 in /etc/vbox/networks.conf, or keep the default IP"),
+    ("of domain about to create is already taken", "libvirt still has this VM from a run whose .vagrant state is gone",
+     "run invoke vm.destroy (it removes that leftover VM), then invoke vm.up"),
     ("Failed to connect socket to '/var/run/libvirt", "libvirtd is not running", "start it: sudo systemctl start libvirtd"),
 ]
 

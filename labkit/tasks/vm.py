@@ -135,12 +135,27 @@ def destroy(c, node=None):
     for n in _targets(s, node):
         with ui.step(f"Destroying VM {n.name}") as st:
             _forget_ssh(s, n.name)
-            if vg.status(n.name) == "not_created":
+            if vg.status(n.name) != "not_created":
+                vg.stream(st, "destroy", "--force", n.name)
+            elif not _remove_leftover(s, n.name, st):
                 st.skip("nothing to destroy")
                 continue
-            vg.stream(st, "destroy", "--force", n.name)
             if n.role == "master":
                 (s.state_dir / "kubeconfig").unlink(missing_ok=True)  # it pointed at the old cluster
+
+
+def _remove_leftover(s, node: str, st) -> bool:
+    """A libvirt domain of this checkout that Vagrant lost track of (its .vagrant is gone): remove it."""
+    if s.provider != "libvirt":
+        return False
+    from labkit import libvirt
+
+    name = libvirt.domain_name(s.root, node)
+    if not libvirt.exists(name):
+        return False
+    st.log(f"libvirt still has {name} from a run whose .vagrant state is gone: removing it")
+    libvirt.remove(name)
+    return True
 
 
 @labtask(help={"node": "the node (default: the master)", "command": "run this command and exit with its code"})

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.t2.conftest import strip_ansi
+from labkit import libvirt
+from tests.conftest import REPO
+from tests.t2.conftest import strip_ansi, virsh
 
 pytestmark = pytest.mark.t2
 
@@ -20,6 +22,11 @@ def test_up_added_the_box_from_the_bundle_and_created_the_vm(lab_vm):
     assert "✓ Adding box labkit/debian-test from the bundle" in out
     assert "✓ Creating VM ubuntu (libvirt, labkit/debian-test" in out
     assert state(lab_vm) == "running"
+
+
+def test_the_libvirt_domain_has_this_checkouts_name(lab_vm):
+    # The Vagrantfile's prefix and labkit/libvirt.py must agree, or vm.destroy could not find leftovers.
+    assert libvirt.domain_name(REPO, lab_vm.settings.master.name) in virsh("list", "--name").stdout.split()
 
 
 def test_the_vm_has_its_name_and_host_only_ip_and_no_route_out(lab_vm):
@@ -74,3 +81,24 @@ def test_destroy_then_destroy_again_is_a_no_op(lab_vm):
     assert state(lab_vm) == "not_created"
     again = lab_vm.invoke("vm.destroy")
     assert again.returncode == 0 and "(nothing to destroy)" in again.stdout
+
+
+def test_a_leftover_domain_stops_up_in_one_line_and_destroy_removes_it(lab_vm, tmp_path):
+    # What a fresh clone meets when libvirt still holds a VM of the same name whose .vagrant is gone.
+    name = libvirt.domain_name(REPO, lab_vm.settings.master.name)
+    xml = tmp_path / "leftover.xml"
+    xml.write_text(f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory>"
+                   "<os><type arch='x86_64'>hvm</type></os></domain>")
+    assert virsh("define", str(xml)).returncode == 0
+    try:
+        up = lab_vm.invoke("vm.up")
+        assert up.returncode == 1
+        assert up.stderr.strip().splitlines()[-1] == (
+            "labkit: vagrant up failed: libvirt still has this VM from a run whose .vagrant state is gone. "
+            "Fix: run invoke vm.destroy (it removes that leftover VM), then invoke vm.up")
+        gone = lab_vm.invoke("vm.destroy")
+        assert gone.returncode == 0 and f"libvirt still has {name}" in gone.stdout
+        assert virsh("dominfo", name).returncode != 0
+        assert "(nothing to destroy)" in lab_vm.invoke("vm.destroy").stdout
+    finally:
+        virsh("undefine", name)

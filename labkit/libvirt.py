@@ -1,0 +1,44 @@
+"""libvirt domains Vagrant no longer knows about (the libvirt provider only, so Linux only).
+
+Vagrant finds its VM through the id in `.vagrant/`. When that state is gone (a fresh clone, a deleted
+`.vagrant`, an aborted run) the domain stays defined in libvirt under the same name, and the next
+`vagrant up` stops with "Name ... of domain about to create is already taken". `vm.destroy` uses
+this module to remove such a leftover, but only one with exactly this checkout's name.
+"""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+URI = "qemu:///system"  # vagrant-libvirt's default, which the Vagrantfile keeps
+
+
+def domain_name(root: Path, node: str) -> str:
+    """The domain name the Vagrantfile gives `node`: LIBVIRT_PREFIX there, the same rule here."""
+    digest = hashlib.sha256(str(Path(root).resolve()).encode()).hexdigest()[:10]
+    return f"labkit-{digest}-{node}"
+
+
+def _virsh(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=120)
+
+
+def exists(name: str) -> bool:
+    try:
+        return _virsh("dominfo", name).returncode == 0
+    except FileNotFoundError:  # no virsh, so no libvirt to leave anything in
+        return False
+
+
+def remove(name: str) -> None:
+    """Stop the domain if it runs, then undefine it with its disks and snapshot metadata."""
+    _virsh("destroy", name)  # fails harmlessly when it is not running
+    done = _virsh("undefine", name, "--remove-all-storage", "--snapshots-metadata")
+    if done.returncode != 0 and exists(name):
+        from labkit.errors import LabkitError
+
+        reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise LabkitError(f"could not remove the leftover libvirt VM {name}: {reason}",
+                          f"remove it by hand: virsh -c {URI} undefine {name} --remove-all-storage")
