@@ -152,6 +152,9 @@ def check_provider(s: Settings, p: Probe) -> Check:
     if "vagrant-libvirt" not in plugins:
         return Check("provider", FAIL, "the vagrant-libvirt plugin is not installed",
                      "install it: apt-get install vagrant-libvirt (or vagrant plugin install vagrant-libvirt)")
+    if not p.which("rsync"):  # the bundle reaches a libvirt VM as an rsync synced folder
+        return Check("provider", FAIL, "rsync is not installed (the libvirt provider copies the bundle into the VM with it)",
+                     "install it: sudo apt-get install rsync")
     if p.output(["virsh", "-c", "qemu:///system", "version"]) is None:
         return Check("provider", FAIL, "libvirtd does not answer on qemu:///system",
                      "start it (sudo systemctl start libvirtd) and make sure you may use it (group libvirt)")
@@ -234,7 +237,13 @@ def check_network(s: Settings, p: Probe) -> Check:
                      "pick another node IP (LABKIT_NODES__0__IP=192.168.56.20)")
     conf = p.vbox_networks_conf() if s.provider == "virtualbox" else None
     if conf is not None:
-        allowed = [ipaddress.ip_network(x, strict=False) for x in re.findall(r"[\d.]+/\d+", conf)]
+        allowed = []
+        for text in re.findall(r"[\d.]+/\d+", conf):
+            try:
+                allowed.append(ipaddress.ip_network(text, strict=False))
+            except ValueError:  # a typo such as 192.168.300.0/24
+                return Check("host-only network", FAIL, f"/etc/vbox/networks.conf has '{text}', which is not an address range",
+                             f"correct that line, like '* {s.data['limits']['hostonly_range']}'")
         for ip in ips:
             if not any(ipaddress.ip_address(ip) in net for net in allowed):
                 return Check("host-only network", FAIL, f"/etc/vbox/networks.conf does not allow {ip}",
@@ -282,6 +291,19 @@ CHECKS: list[Callable[[Settings, Probe], Check]] = [
 ]
 
 
+ROW_NAMES = {"check_hyperv": "hyper-v", "check_network": "host-only network"}  # the rest match
+
+
+def run_check(check: Callable[[Settings, Probe], Check], settings: Settings, probe: Probe) -> Check:
+    """One check; if it breaks (an unreadable file, a tool saying something new), that is its FAIL row, not a traceback."""
+    try:
+        return check(settings, probe)
+    except Exception as exc:
+        name = ROW_NAMES.get(check.__name__, check.__name__.replace("check_", "", 1))
+        return Check(name, FAIL, f"the {name} check could not run: {type(exc).__name__}: {exc}",
+                     "fix what the message names, then run invoke doctor again")
+
+
 def run(settings: Settings, probe: Probe | None = None) -> list[Check]:
     probe = probe or Probe()
-    return [check(settings, probe) for check in CHECKS]
+    return [run_check(check, settings, probe) for check in CHECKS]

@@ -20,9 +20,18 @@ def domain_name(root: Path, node: str) -> str:
     return f"labkit-{digest}-{node}"
 
 
+TIMEOUT = 120  # seconds; a libvirtd that hangs must not hang vm.destroy
+
+
 def _virsh(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=120)
+    try:
+        return subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        from labkit.errors import LabkitError
+
+        raise LabkitError(f"virsh {args[0]} did not answer within {TIMEOUT} s: libvirtd is stuck",
+                          "restart it (sudo systemctl restart libvirtd), then run the command again") from None
 
 
 def exists(name: str) -> bool:

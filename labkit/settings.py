@@ -1,7 +1,7 @@
 """Load, merge and check settings.yaml; vagrant/settings.rb does the same for the Vagrantfile.
 
 Order: settings.yaml < settings.local.yaml < LABKIT_* environment variables.
-The two loaders must agree; tests/t1/test_settings_ruby.py holds them to it.
+The two loaders must agree; tests/t1/test_vagrantfile.py holds them to it.
 """
 from __future__ import annotations
 
@@ -123,7 +123,9 @@ def _read_yaml(path: Path, required: bool) -> dict:
             raise SettingsError(f"{path} is missing", "run labkit from a complete checkout of the project")
         return {}
     try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        tree = yaml.safe_load(path.read_bytes().decode("utf-8")) or {}
+    except UnicodeDecodeError:  # e.g. Notepad's "Unicode" (UTF-16)
+        raise SettingsError(f"{path.name} is not UTF-8 text", "save it as UTF-8") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -179,6 +181,11 @@ def _apply_env(data: dict, key: str, raw: str) -> None:
             raise SettingsError(f"{key} is not a labkit setting", f"unset it, or check the spelling against {SETTINGS_FILE}")
         if last:
             current = node[part]
+            if isinstance(current, dict):  # replacing a section would drop the keys it leaves out
+                first, example = next(iter(current.items()))
+                raise SettingsError(f"{key} cannot set all of '{_dotted(parts)}' at once",
+                                    f"set one setting at a time, like {key}__{first.upper()}="
+                                    + (example if isinstance(example, str) else _shown(example)))
             value = raw if isinstance(current, str) else _parse_env_value(raw)
             if type(value) is not type(current):
                 raise SettingsError(f"{key}={_shown(raw)}: '{_dotted(parts)}' must be a {_type_name(current)}",

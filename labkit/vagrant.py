@@ -8,6 +8,7 @@ before we return. No pty, no POSIX-only calls: this runs on Windows, macOS and L
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from contextlib import contextmanager
@@ -20,11 +21,14 @@ RUNNING = "running"
 NOT_CREATED = "not_created"
 STOPPED = {"poweroff", "shutoff", "saved", "aborted", "shutdown", "paused", "suspended"}
 
-# Vagrant's own error text → what to do about it (fallbacks: doctor catches most of these first).
+# Vagrant's own error text (regular expressions) → what to do about it (fallbacks: doctor catches
+# most of these first). Vagrant says "could not be found" of many things: the box needle names a box.
 KNOWN_ERRORS = [
     ("could not detect VirtualBox", "VirtualBox is not installed", "install VirtualBox 6.1 or 7.0, or set LABKIT_PROVIDER=libvirt on Linux"),
     ("The provider 'libvirt' could not be found", "the vagrant-libvirt plugin is missing", "install it: vagrant plugin install vagrant-libvirt (or your distribution's vagrant-libvirt package)"),
-    ("could not be found", "the Vagrant box is not installed", "run invoke bundle.fetch, then invoke vm.up adds the box from the bundle"),
+    (r"[Bb]ox '[^']+' could not be found", "the Vagrant box is not installed", "run invoke bundle.fetch, then invoke vm.up adds the box from the bundle"),
+    ('"rsync" could not be found', "rsync is not installed (the libvirt provider copies the bundle into the VM with it)",
+     "install it: sudo apt-get install rsync"),
     ("VT-x is not available", "hardware virtualization is off", "enable VT-x/AMD-V in the firmware (BIOS/UEFI) settings"),
     ("VERR_NEM", "Hyper-V owns the CPU's virtualization", "turn off Hyper-V/WSL2 (bcdedit /set hypervisorlaunchtype off) and reboot"),
     ("host-only", "VirtualBox refused the host-only address", "allow 192.168.56.0/21 in /etc/vbox/networks.conf, or keep the default IP"),
@@ -36,7 +40,7 @@ KNOWN_ERRORS = [
 
 def explain(output: str, action: str) -> LabkitError:
     for needle, problem, fix in KNOWN_ERRORS:
-        if needle in output:
+        if re.search(needle, output):
             return LabkitError(f"vagrant {action} failed: {problem}", fix)
     last = next((ln.strip() for ln in reversed(output.splitlines()) if ln.strip()), "no output")
     return LabkitError(f"vagrant {action} failed: {last[:200]}", "read Vagrant's output above; invoke doctor checks the usual causes")

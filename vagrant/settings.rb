@@ -1,6 +1,6 @@
 # Load, merge and check settings.yaml for the Vagrantfile: the Ruby twin of labkit/settings.py.
 # Order: settings.yaml < settings.local.yaml < LABKIT_* environment variables.
-# tests/t1/test_settings_ruby.py runs both loaders on the same inputs and compares the results.
+# tests/t1/test_vagrantfile.py runs both loaders on the same inputs and compares the results.
 require "yaml"
 require "ipaddr"
 require "json"
@@ -30,7 +30,9 @@ module LabkitSettings
       raise Error, "#{path} is missing. Fix: run labkit from a complete checkout of the project" if required
       return {}
     end
-    tree = YAML.safe_load(File.read(path)) || {}
+    text = File.binread(path).force_encoding(Encoding::UTF_8) # whatever the locale says
+    raise Error, "#{File.basename(path)} is not UTF-8 text. Fix: save it as UTF-8" unless text.valid_encoding?
+    tree = YAML.safe_load(text) || {}
     raise Error, "#{File.basename(path)} must be a mapping of settings. Fix: see #{SETTINGS_FILE} for the shape" unless tree.is_a?(Hash)
     tree
   rescue Psych::SyntaxError => e
@@ -87,6 +89,11 @@ module LabkitSettings
       end
       if i == parts.size - 1
         current = node[part]
+        if current.is_a?(Hash) # replacing a section would drop the keys it leaves out
+          first, example = current.first
+          raise Error, "#{key} cannot set all of '#{dotted(parts)}' at once. Fix: set one setting at a time, " \
+                       "like #{key}__#{first.upcase}=#{example.is_a?(String) ? example : example.to_json}"
+        end
         value = current.is_a?(String) ? raw : parse_env_value(raw)
         unless same_type?(current, value)
           raise Error, "#{key}=#{raw.to_json}: '#{dotted(parts)}' must be a #{type_name(current)}. Fix: use a value like #{current.to_json}"

@@ -18,7 +18,7 @@ def doctor(c, json=False):  # noqa: A002 (invoke flag name)
     s = settings(c)
     probe = checks.Probe()
     with ThreadPoolExecutor(max_workers=8) as pool:
-        report = list(pool.map(lambda check: check(s, probe), checks.CHECKS))
+        report = list(pool.map(lambda check: checks.run_check(check, s, probe), checks.CHECKS))
     if json:
         print(jsonlib.dumps([r.__dict__ for r in report], indent=2))
     else:

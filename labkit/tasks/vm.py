@@ -22,20 +22,36 @@ def _forget_ssh(s, node: str) -> None:
     ssh_cache_file(s, node).unlink(missing_ok=True)
 
 
+def _in_background(fn, *args):
+    """fn(*args) in a daemon thread, as a Future. Unlike a pool's threads, nothing joins it (not even
+    Python's exit), so an answer we turn out not to need costs no time."""
+    import threading
+    from concurrent.futures import Future
+
+    future = Future()
+
+    def work():
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=work, daemon=True).start()
+    return future
+
+
 def preflight(s, vg, nodes) -> dict:
     """Doctor's checks and `vagrant status`, concurrently. Returns each node's state.
 
-    Nothing to start (all running) → no check can block. Otherwise the first failed check stops
-    us with its fix, before Vagrant can fail with something less clear.
+    Nothing to start (all running) → no check can block, and none is waited for. Otherwise the
+    first failed check stops us with its fix, before Vagrant can fail with something less clear.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     from labkit import doctor
 
-    with ui.step("Checking prerequisites") as st, ThreadPoolExecutor(max_workers=8) as pool:
+    with ui.step("Checking prerequisites") as st:
         probe = doctor.Probe()
-        checks = [pool.submit(check, s, probe) for check in doctor.CHECKS]
-        states = {n.name: pool.submit(vg.status, n.name) for n in nodes}
+        checks = [_in_background(doctor.run_check, check, s, probe) for check in doctor.CHECKS]
+        states = {n.name: _in_background(vg.status, n.name) for n in nodes}
         try:
             found = {name: f.result() for name, f in states.items()}
         except LabkitError as exc:

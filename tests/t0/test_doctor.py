@@ -185,3 +185,103 @@ def test_unreadable_lock_is_reported_not_raised(tmp_path):
     (tmp_path / "bundle.lock.yaml").write_text("artifacts: [")
     r = doctor.check_bundle(settings.load(tmp_path, {}), Laptop())
     assert r.status == doctor.FAIL and "not valid YAML" in r.detail
+
+
+def libvirt_settings(tmp_path):
+    shutil.copy(REPO / "settings.yaml", tmp_path)
+    shutil.copytree(REPO / "provision", tmp_path / "provision")
+    return settings.load(tmp_path, {"LABKIT_PROVIDER": "libvirt"})
+
+
+LIBVIRT_HOST = dict(tools={"vagrant": "/usr/bin/vagrant", "virsh": "/usr/bin/virsh", "rsync": "/usr/bin/rsync"},
+                    outputs={"vagrant": "vagrant-libvirt (0.11.2, system)\n",  # `vagrant plugin list`
+                             "virsh": "Compiled against library: libvirt 9.0.0\nUsing library: libvirt 9.0.0\n"})
+
+
+def test_libvirt_needs_rsync_for_the_bundle_folder(tmp_path):
+    s = libvirt_settings(tmp_path)
+    assert doctor.check_provider(s, Laptop(**LIBVIRT_HOST)).status == doctor.OK
+    tools = {k: v for k, v in LIBVIRT_HOST["tools"].items() if k != "rsync"}
+    r = doctor.check_provider(s, Laptop(tools=tools, outputs=LIBVIRT_HOST["outputs"]))
+    assert r.status == doctor.FAIL and "rsync is not installed" in r.detail and "apt-get install rsync" in r.fix
+
+
+def test_a_typo_in_vbox_networks_conf_is_a_failure_not_a_traceback(s):
+    r = check(doctor.check_network, s, networks_conf="* 10.0.0.0/8 192.168.300.0/24\n")
+    assert r.status == doctor.FAIL and "'192.168.300.0/24', which is not an address range" in r.detail
+    assert r.fix == "correct that line, like '* 192.168.56.0/21'"
+
+
+class UnreadableConf(Laptop):
+    """/etc/vbox/networks.conf exists but this user may not read it."""
+
+    def vbox_networks_conf(self):
+        raise PermissionError(13, "Permission denied", "/etc/vbox/networks.conf")
+
+
+def test_a_check_that_breaks_becomes_its_fail_row(s):
+    rows = {r.name: r for r in doctor.run(s, UnreadableConf())}
+    r = rows["host-only network"]
+    assert r.status == doctor.FAIL and r.fix
+    assert r.detail == ("the host-only network check could not run: PermissionError: [Errno 13] Permission denied: "
+                        "'/etc/vbox/networks.conf'")
+    assert rows["memory"].status == doctor.OK  # the other checks still ran
+
+
+def test_invoke_doctor_reports_a_broken_check_as_a_row(s, monkeypatch, capsys):
+    import json
+
+    from invoke import Config, Context, Exit
+
+    from labkit.tasks.doctor import doctor as doctor_task
+
+    monkeypatch.setattr(doctor, "Probe", UnreadableConf)
+    monkeypatch.setattr(doctor, "CHECKS", [doctor.check_network, doctor.check_cpus])
+    with pytest.raises(Exit):
+        doctor_task(Context(Config(overrides={"labkit": {"root": str(s.root)}})), json=True)
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["status"]) for r in rows] == [("host-only network", "fail"), ("cpus", "ok")]
+
+
+# --- vm.up's preflight --------------------------------------------------------------------------
+
+class RunningVM:
+    """What vm.up's preflight asks Vagrant: every node is running."""
+
+    def status(self, node):
+        return "running"
+
+
+def test_preflight_turns_a_broken_check_into_one_line(s, monkeypatch):
+    from labkit.errors import LabkitError
+    from labkit.tasks.vm import preflight
+
+    class Stopped(RunningVM):
+        def status(self, node):
+            return "poweroff"
+
+    monkeypatch.setattr(doctor, "Probe", UnreadableConf)
+    with pytest.raises(LabkitError) as info:
+        preflight(s, Stopped(), s.nodes)
+    assert info.value.message.startswith("the host-only network check could not run: PermissionError")
+
+
+def test_preflight_does_not_wait_for_checks_when_every_node_runs(s, monkeypatch):
+    import threading
+    import time
+
+    from labkit.tasks.vm import preflight
+
+    released = threading.Event()
+
+    def slow_check(settings, probe):  # like a powershell query on a busy Windows laptop
+        released.wait(3)
+        return doctor.Check("slow", doctor.OK, "done")
+
+    monkeypatch.setattr(doctor, "CHECKS", [slow_check])
+    started = time.monotonic()
+    try:
+        assert preflight(s, RunningVM(), s.nodes) == {"ubuntu": "running"}
+        assert time.monotonic() - started < 1.5
+    finally:
+        released.set()

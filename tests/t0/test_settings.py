@@ -120,6 +120,9 @@ def test_a_bad_value_in_the_local_file_names_the_local_file(project):
     ({"LABKIT_NODES__0__NAME": "Ubuntu_1"}, "is not a valid host name"),
     ({"LABKIT_NODES__0__ROLE": "boss"}, "'boss' is not a role"),
     ({"LABKIT_VM__LIBVIRT_DRIVER": "xen"}, "'xen' is not supported"),
+    ({"LABKIT_VM": "{cpus: 4}"}, "LABKIT_VM cannot set all of 'vm' at once. Fix: set one setting at a time, "
+                                 "like LABKIT_VM__CPUS=2"),
+    ({"LABKIT_BUNDLE": "{dir: x}"}, "LABKIT_BUNDLE cannot set all of 'bundle' at once"),
 ])
 def test_environment_mistakes(project, env, fragment):
     assert fragment in error(project, env=env)
@@ -142,6 +145,12 @@ def test_local_file_mistakes(project, local, fragment):
 def test_broken_yaml_is_one_line(project):
     (project / "settings.local.yaml").write_text("vm:\n  cpus: [2\n")
     assert "settings.local.yaml line" in error(project)
+
+
+def test_a_utf16_local_file_is_one_line(project):
+    # Notepad's "Unicode" encoding: UTF-16 with a byte-order mark
+    (project / "settings.local.yaml").write_bytes(b"\xff\xfe" + "vm:\n  cpus: 4\n".encode("utf-16-le"))
+    assert error(project) == "labkit: settings.local.yaml is not UTF-8 text. Fix: save it as UTF-8"
 
 
 def test_unknown_node_name(project):

@@ -102,12 +102,17 @@ CASES = [
     ({}, {"nodes": [{"name": "a", "ip": "192.168.56.10", "role": "master"},
                     {"name": "b", "ip": "192.168.56.10", "role": "worker"}]}),
     ({"LABKIT_VM__CPUS": "3"}, {"vm": {"cpus": 1}}),  # the environment wins over a bad local value
+    ({"LABKIT_VM": "{cpus: 4}"}, None),  # a whole section from the environment is refused
+    ({"LABKIT_BUNDLE": "{dir: x}"}, None),
+    ({}, b"\xff\xfe" + "vm:\n  cpus: 4\n".encode("utf-16-le")),  # Notepad's "Unicode": UTF-16 with a BOM
 ]
 
 
 @pytest.mark.parametrize("env, local", CASES)
 def test_ruby_and_python_loaders_agree(project, env, local):
-    if local is not None:
+    if isinstance(local, bytes):
+        (project / "settings.local.yaml").write_bytes(local)
+    elif local is not None:
         (project / "settings.local.yaml").write_text(yaml.safe_dump(local))
     full_env = clean_env(**env)
     ruby_code, ruby_out = ruby_load(project, full_env)
