@@ -8,12 +8,14 @@ import sys
 import pytest
 
 from tests.conftest import REPO, need_binary
+from tests.t1.test_vagrantfile import NO_MACHINES
 
 pytestmark = pytest.mark.t1
 
 
 def run(*args, **env):
     full = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
+    full["VAGRANT_DOTFILE_PATH"] = NO_MACHINES  # this machine's answers, not a VM this checkout may hold
     full.update(env)
     return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, env=full, capture_output=True,
                           text=True, timeout=120)

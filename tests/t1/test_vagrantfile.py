@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,13 @@ from tests.conftest import REPO, need_binary
 pytestmark = pytest.mark.t1
 
 
+# Vagrant's machine state for these tests: none, whatever VM this checkout may have in its .vagrant/.
+NO_MACHINES = tempfile.mkdtemp(prefix="labkit-t1-dotfile-")
+
+
 def clean_env(**extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
+    env["VAGRANT_DOTFILE_PATH"] = NO_MACHINES
     env.update(extra)
     return env
 
