@@ -208,9 +208,19 @@ def _image(a, target: Path, opts: Options, sessions: Sessions, on_bytes, cancel)
 
     for digest, desc in unique.items():
         size = desc.get("size")
-        download.download(client.get, [client.blob_url(ref, digest)], path_of(digest),
-                          {"sha256": digest.split(":", 1)[1]}, int(size) if size is not None else None,
-                          (lambda n, total: on_bytes(n, None)) if on_bytes else None, opts.retries, cancel, also=())
+        try:
+            download.download(client.get, [client.blob_url(ref, digest)], path_of(digest),
+                              {"sha256": digest.split(":", 1)[1]}, int(size) if size is not None else None,
+                              (lambda n, total: on_bytes(n, None)) if on_bytes else None, opts.retries, cancel,
+                              also=())
+        except Failure as exc:
+            if exc.kind != "mismatch":
+                raise
+            # the blob's name is its digest: bad bytes are the registry's (or the network's), not the lock's
+            raise LabkitError(f"the registry {ref.registry} sent bytes for blob {digest[:19]}… that do not match "
+                              "that digest (or the size in the manifest); nothing was saved",
+                              "run the same command again (a proxy or a flaky connection may have damaged "
+                              "them), or fetch from a classroom mirror with --from") from None
     part = part_of(target)
     try:
         with open(part, "wb") as fh:

@@ -48,4 +48,7 @@ def problem(artifact, bundle_dir: Path, allow_unpinned: bool = False,
     if pin is None:
         return None if allow_unpinned else "unpinned"
     algo, want = pin
-    return None if file_digest(f, algo, on_bytes) == want else f"corrupt ({algo} mismatch)"
+    try:
+        return None if file_digest(f, algo, on_bytes) == want else f"corrupt ({algo} mismatch)"
+    except OSError as exc:  # permissions, a failing USB stick: a row in the table, not a traceback
+        return f"unreadable ({exc.strerror or exc})"

@@ -13,6 +13,7 @@ import re
 import threading
 from dataclasses import dataclass
 from typing import Optional
+from urllib.parse import urljoin
 
 from labkit.errors import LabkitError
 
@@ -29,6 +30,8 @@ GZIP_LAYERS = ("application/vnd.docker.image.rootfs.diff.tar.gzip", "application
 TAR_LAYERS = ("application/vnd.oci.image.layer.v1.tar", "application/vnd.docker.image.rootfs.diff.tar")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 DOCKER_HUB = "registry-1.docker.io"
+REDIRECTS = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 10
 
 
 class RegistryError(LabkitError):
@@ -128,35 +131,41 @@ class Client:
         self._lock = threading.Lock()
 
     def get(self, url: str, headers: Optional[dict] = None, stream: bool = True):
-        """GET with the registry's token dance: on 401 Bearer, fetch a token for the challenge's
-        scope and retry at the URL that answered (after redirects: another host may ask)."""
+        """GET with the registry's token dance: on 401 Bearer, fetch a token for the challenge's scope
+        and retry. Redirects are followed here, not by requests: it would drop the token at a host
+        change, so registry.k8s.io -> Artifact Registry would ask for a new token on every request."""
         headers = dict(headers or {})
-        resp = self._session().get(url, headers=self._with_token(url, headers), stream=stream,
-                                   timeout=self.timeout)
-        if resp.status_code != 401:
-            return resp
-        challenge = resp.headers.get("WWW-Authenticate", "")
-        where = resp.url
-        resp.close()
-        scheme, params = parse_challenge(challenge)
-        if scheme != "bearer" or "realm" not in params:
-            raise RegistryError(f"{_host(where)} wants a login ({challenge or 'no challenge'})",
-                                "labkit fetches public images anonymously: pin an image that needs no login")
-        token = self._token(params)
-        with self._lock:
-            self._tokens[_scope_key(where)] = token
-        headers["Authorization"] = f"Bearer {token}"
-        resp = self._session().get(where, headers=headers, stream=stream, timeout=self.timeout)
-        if resp.status_code == 401:
+        renewed = set()
+        for _ in range(MAX_REDIRECTS):
+            resp = self._session().get(url, headers=self._with_token(url, headers), stream=stream,
+                                       timeout=self.timeout, allow_redirects=False)
+            if resp.status_code in REDIRECTS and resp.headers.get("Location"):
+                url = urljoin(url, resp.headers["Location"])  # a bucket gets no token: none is cached for it
+                resp.close()
+                continue
+            if resp.status_code != 401:
+                return resp
+            challenge = resp.headers.get("WWW-Authenticate", "")
             resp.close()
-            raise RegistryError(f"{_host(where)} refused the anonymous token for {params.get('scope', '?')}",
-                                "check the image name: private or missing repositories answer like this")
-        return resp
+            scheme, params = parse_challenge(challenge)
+            if scheme != "bearer" or "realm" not in params:
+                raise RegistryError(f"{_host(url)} wants a login ({challenge or 'no challenge'})",
+                                    "labkit fetches public images anonymously: pin an image that needs no login")
+            key = _scope_key(url)
+            if key in renewed:
+                raise RegistryError(f"{_host(url)} refused the anonymous token for {params.get('scope', '?')}",
+                                    "check the image name: private or missing repositories answer like this")
+            token = self._token(params)
+            with self._lock:
+                self._tokens[key] = token  # per repository of the host that asked
+            renewed.add(key)
+        raise RegistryError(f"{_host(url)}: more than {MAX_REDIRECTS} redirects", "try again later, or fetch "
+                            "from a classroom mirror with --from")
 
     def _with_token(self, url: str, headers: dict) -> dict:
         with self._lock:
             token = self._tokens.get(_scope_key(url))
-        return {**headers, "Authorization": f"Bearer {token}"} if token and "Authorization" not in headers else headers
+        return {**headers, "Authorization": f"Bearer {token}"} if token else headers
 
     def _token(self, params: dict) -> str:
         query = {k: params[k] for k in ("service", "scope") if params.get(k)}
@@ -165,10 +174,15 @@ class Client:
             if resp.status_code != 200:
                 raise RegistryError(f"the token service {params['realm']} answered HTTP {resp.status_code}",
                                     "try again later, or fetch from a classroom mirror with --from")
-            body = resp.json()
-        token = body.get("token") or body.get("access_token")
+            try:
+                body = resp.json()
+            except ValueError:  # a captive portal or proxy page instead of the token service
+                body = None
+        token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
         if not token:
-            raise RegistryError(f"the token service {params['realm']} sent no token", "try again later")
+            raise RegistryError(f"the token service {params['realm']} sent no token",
+                                "try again later (log in to the network if a portal asks), or fetch from a "
+                                "classroom mirror with --from")
         return token
 
     def manifest(self, ref: ImageRef, reference: str) -> tuple[bytes, str, str]:
@@ -179,34 +193,39 @@ class Client:
             _raise_for(resp, ref, "manifest")
             body = resp.content
             media = (resp.headers.get("Content-Type") or "").split(";")[0].strip()
-        media = json.loads(body).get("mediaType") or media
         digest = sha256_digest(body)
-        if reference.startswith("sha256:") and digest != reference:
+        if reference.startswith("sha256:") and digest != reference:  # checked first: a portal page is not JSON
             raise RegistryError(f"{ref}: the registry sent a manifest whose sha256 is {digest}, not {reference}",
-                                "the registry or a proxy is corrupting data: fetch from another mirror")
-        return body, media, digest
+                                "the registry, a proxy or a captive portal is changing data: log in to the "
+                                "network if it asks, or fetch from another mirror")
+        return body, _document(body, ref).get("mediaType") or media, digest
 
     def resolve(self, ref: ImageRef, pinned: Optional[str] = None) -> Image:
         """Follow ref (or its pinned digest) to the linux/amd64 manifest."""
         body, media, digest = self.manifest(ref, pinned or ref.digest or ref.tag or "latest")
         top = digest
         if media in LISTS:
-            entry = pick_platform(json.loads(body))
+            entry = pick_platform(_document(body, ref))
+            if not DIGEST.match(str(entry.get("digest", ""))):
+                raise RegistryError(f"{ref}: the manifest list names its linux/amd64 entry without a sha256 digest",
+                                    "pin another image")
             body, media, digest = self.manifest(ref, entry["digest"])
         if media in SCHEMA1:
             raise RegistryError(f"{ref} is an old schema 1 image that Docker 18.09 cannot `docker load` from an archive",
                                 "pin a newer tag of the image (schema 2)")
         if media not in (DOCKER_MANIFEST, OCI_MANIFEST):
             raise RegistryError(f"{ref}: unexpected manifest type {media or 'unknown'}", "pin another image")
-        manifest = json.loads(body)
+        manifest = _document(body, ref)
         layers = tuple(manifest.get("layers", []))
         for layer in layers:
             if layer.get("mediaType") not in GZIP_LAYERS + TAR_LAYERS:
                 raise RegistryError(f"{ref} has a {layer.get('mediaType')} layer that Docker 18.09 cannot load",
                                     "pin a tag built with gzip layers")
-        for d in (manifest["config"], *layers):
-            if not DIGEST.match(d.get("digest", "")):
-                raise RegistryError(f"{ref}: manifest names a blob without a sha256 digest", "pin another image")
+        for d in (manifest.get("config"), *layers):
+            if not isinstance(d, dict) or not DIGEST.match(str(d.get("digest", ""))) or not isinstance(
+                    d.get("size", 0), int):
+                raise RegistryError(f"{ref}: manifest names a blob without a sha256 digest (or lacks its config)",
+                                    "pin another image")
         return Image(ref, top, digest, manifest["config"], layers)
 
     def blob_url(self, ref: ImageRef, digest: str) -> str:
@@ -224,6 +243,21 @@ def _scope_key(url: str) -> str:
         if marker in path:
             return path.split(marker, 1)[0]
     return path
+
+
+def _document(body: bytes, ref: ImageRef) -> dict:
+    """A manifest as a JSON object, or one line saying the registry sent something else."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        start = " ".join(body[:40].decode("utf-8", "replace").split())  # one line, whatever was sent
+        raise RegistryError(f"{ref}: the registry answered with something that is not a manifest "
+                            f"(\"{start}…\": a captive portal or proxy page?)",
+                            "log in to the network if it asks, check the ref, or fetch from a classroom mirror "
+                            "with --from")
+    return doc
 
 
 def _raise_for(resp, ref: ImageRef, what: str) -> None:

@@ -11,6 +11,7 @@ import dataclasses
 import gzip
 import lzma
 import re
+import zlib
 from pathlib import Path, PurePosixPath
 from typing import Optional
 
@@ -52,29 +53,48 @@ def _from_packages(text: str, filename: str) -> Optional[tuple[str, str]]:
     return None
 
 
-def pins_from_publishers(artifacts, sessions, timeout) -> tuple[list, dict]:
-    """Artifacts with `published:` get their pin from it. Returns (artifacts, {name: (algo, hex)})."""
-    found, out = {}, []
-    lists: dict = {}
+def pins_from_publishers(artifacts, sessions, timeout) -> tuple[list, dict, list]:
+    """Artifacts with `published:` get their pin from it. Returns (artifacts that can go on,
+    {name: (algo, hex)}, [LabkitError]): a list that fails costs only the artifacts that need it."""
+    found, out, errors = {}, [], []
+    lists: dict = {}  # URL -> bytes, or the reason it could not be read (asked once per run)
     for a in artifacts:
         if a.kind == "file" and a.published and not a.pinned:
             if a.published not in lists:
-                resp = sessions().get(a.published, timeout=timeout)
-                with resp:
-                    if resp.status_code != 200:
-                        raise LabkitError(f"{a.name}: its checksum list {a.published} answered HTTP {resp.status_code}",
-                                          "fix published: in the lock, or remove it to pin by first download")
-                    lists[a.published] = resp.content
-            filename = PurePosixPath(a.path).name
-            pin = published_pin(lists[a.published], filename) or published_pin(
-                lists[a.published], PurePosixPath(a.urls[0].split("?")[0]).name)
+                lists[a.published] = _read_list(a.published, sessions, timeout)
+            data = lists[a.published]
+            pin = None
+            if isinstance(data, bytes):
+                try:
+                    pin = published_pin(data, PurePosixPath(a.path).name) or published_pin(
+                        data, PurePosixPath(a.urls[0].split("?")[0]).name)
+                except (OSError, EOFError, lzma.LZMAError, zlib.error):  # a truncated or damaged .gz/.xz
+                    data = "is damaged (not a readable .gz or .xz file)"
             if pin is None:
-                raise LabkitError(f"{a.name}: {a.published} lists no checksum for {filename}",
-                                  "fix published: in the lock, or remove it to pin by first download")
+                fix = "fix published: in the lock, or remove it to pin by first download"
+                if isinstance(data, bytes):
+                    data = f"lists no checksum for {PurePosixPath(a.path).name}"
+                else:
+                    fix = "check the network connection and run invoke bundle.lock again, or " + fix
+                errors.append(LabkitError(f"{a.name}: its checksum list {a.published} {data}", fix))
+                continue
             found[a.name] = pin
             a = dataclasses.replace(a, **{pin[0]: pin[1]})
         out.append(a)
-    return out, found
+    return out, found, errors
+
+
+def _read_list(url: str, sessions, timeout):
+    """The list's bytes, or why there are none (a phrase for the error line)."""
+    import requests
+
+    from labkit.bundle.download import _reason
+
+    try:
+        with sessions().get(url, timeout=timeout) as resp:
+            return resp.content if resp.status_code == 200 else f"answered HTTP {resp.status_code}"
+    except requests.RequestException as exc:
+        return f"could not be reached ({_reason(exc)})"
 
 
 def resolve(lock, artifacts, dest: Path, opts, step=None) -> tuple[dict, list]:
@@ -86,7 +106,7 @@ def resolve(lock, artifacts, dest: Path, opts, step=None) -> tuple[dict, list]:
     if not todo:
         return {}, []
     sessions = fetch.Sessions()
-    todo, published = pins_from_publishers(todo, sessions, opts.timeout)
+    todo, published, errors = pins_from_publishers(todo, sessions, opts.timeout)
     outcomes = fetch.fetch(lock, todo, dest, dataclasses.replace(opts, record=True), step)
     updates = {}
     for a, o in zip(todo, outcomes):
@@ -103,4 +123,4 @@ def resolve(lock, artifacts, dest: Path, opts, step=None) -> tuple[dict, list]:
         if a.size is None:
             values["size"] = o.size if o.size is not None else a.file(dest).stat().st_size
         updates[a.name] = values
-    return updates, [o.error for o in outcomes if o.error]
+    return updates, errors + [o.error for o in outcomes if o.error]

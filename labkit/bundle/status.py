@@ -28,9 +28,11 @@ def report(lock, dest: Path, now: float | None = None, provider: str | None = No
     missing = [a for a in needed if a not in present]
     unpinned = [a for a in lock.artifacts if not a.pinned]
     on_disk = sum(a.file(dest).stat().st_size for a in present)
-    sizes = [a.size for a in lock.artifacts]
+    sizes = [a.size for a in needed]  # the same artifacts as "complete" counts
     expected = sum(s for s in sizes if s is not None)
-    parts = [p for p in dest.rglob(f"*{PART}") if p.is_file()] if dest.is_dir() else []
+    # a file's <path>.part, or an image's <path>.blobs.part/ (the blobs inside it are one download)
+    parts = [p for p in dest.rglob(f"*{PART}") if not p.parent.name.endswith(PART)] if dest.is_dir() else []
+    part_bytes = sum(q.stat().st_size for p in parts for q in ([p] if p.is_file() else p.rglob("*")) if q.is_file())
     rows = [
         ["bundle", str(dest)],
         ["complete", f"{len(present)} of {len(needed)} artifacts present"
@@ -49,8 +51,7 @@ def report(lock, dest: Path, now: float | None = None, provider: str | None = No
         rows.append(["unpinned", f"{len(unpinned)}: " + ", ".join(a.name for a in unpinned[:8])
                      + (" …" if len(unpinned) > 8 else "") + " (invoke bundle.lock on a connected machine)"])
     if parts:
-        rows.append(["partial", f"{len(parts)} interrupted download(s), {mb(sum(p.stat().st_size for p in parts))}"
-                                " (bundle.fetch resumes them)"])
+        rows.append(["partial", f"{len(parts)} interrupted download(s), {mb(part_bytes)} (bundle.fetch resumes them)"])
     checks = dest / CHECKSUMS_FILE
     rows.append(["last fetch/verify", age(now - checks.stat().st_mtime) if checks.is_file() else "never"])
     if present:

@@ -27,6 +27,8 @@ class Finding:
             return ""
         if self.problem == "unpinned" or not self.pinned:
             return f"on a connected machine: invoke bundle.lock --only {self.name}, then commit the lock"
+        if self.problem.startswith("unreadable"):
+            return f"make {self.path} readable (permissions, or the disk), or invoke bundle.fetch --only {self.name}"
         return f"invoke bundle.fetch --only {self.name}"
 
 

@@ -36,6 +36,25 @@ def _chosen(c, lk, only, all_boxes):
     return chosen
 
 
+def _write_checksums(lk, dest) -> bool:
+    """CHECKSUMS for the VM; a read-only bundle (a USB stick) keeps the one it has, with a warning."""
+    from labkit import ui
+    from labkit.bundle import checksums
+
+    try:
+        checksums.write(lk, dest)
+        return True
+    except OSError as exc:
+        try:
+            current = (dest / checksums.FILE_NAME).read_text() == checksums.render(lk)
+        except OSError:
+            current = False
+        ui.warn(f"CHECKSUMS not rewritten ({exc.strerror or exc}: {dest})" + (
+            "; the one there matches the lock" if current else "; the one there is missing or does not match the "
+            "lock, so the VM may refuse artifacts: copy the bundle somewhere writable and run bundle.verify there"))
+        return False
+
+
 def _loud_unpinned(artifacts) -> None:
     from labkit import ui
     from labkit.bundle.fetch import unpinned_warning
@@ -95,7 +114,6 @@ def fetch(c, lock=None, dest=None, from_=None, only=None, allow_unpinned=False, 
 def verify(c, lock=None, dest=None, allow_unpinned=False, only=None, all_boxes=False):
     """Hash every artifact against the lock (in parallel); list missing, corrupt and unpinned ones with the fix."""
     from labkit import ui
-    from labkit.bundle import checksums
     from labkit.bundle import verify as verifymod
     from labkit.errors import LabkitError
 
@@ -112,8 +130,8 @@ def verify(c, lock=None, dest=None, allow_unpinned=False, only=None, all_boxes=F
             kinds = sorted({f.problem.split(" ")[0] for f in bad})
             raise LabkitError(f"{len(bad)} of {len(findings)} artifacts are {' or '.join(kinds)}",
                               "run the fix shown for each artifact in the table above")
-        checksums.write(lk, dest)
-        st.note = f"all {len(findings)} intact; CHECKSUMS written"
+        written = _write_checksums(lk, dest)
+        st.note = f"all {len(findings)} intact" + ("; CHECKSUMS written" if written else "")
 
 
 @labtask(help={"lock": LOCK_HELP, "dest": DEST_HELP, "port": f"TCP port (default {SERVE_PORT})",
@@ -124,10 +142,12 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, host="0.0.0.0", allow_unpinn
     import errno
 
     from labkit import ui
-    from labkit.bundle import checksums, serve as servemod
+    from labkit.bundle import serve as servemod
     from labkit.bundle import verify as verifymod
     from labkit.errors import LabkitError
 
+    if not 1 <= int(port) <= 65535:
+        raise LabkitError(f"--port {port} is not a TCP port", f"pass one from 1 to 65535, like --port {SERVE_PORT}")
     lk, dest = _open(c, lock, dest)
     if allow_unpinned:
         _loud_unpinned(lk.artifacts)
@@ -143,7 +163,7 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, host="0.0.0.0", allow_unpinn
         missing = [f.name for f in findings if f.problem == "missing"]
         if len(missing) == len(findings):
             raise LabkitError(f"{dest} holds none of the lock's artifacts", "run invoke bundle.fetch first")
-        checksums.write(lk, dest)
+        _write_checksums(lk, dest)
         st.note = f"{len(findings) - len(missing)} intact" + (f", {len(missing)} missing" if missing else "")
     if missing:
         ui.warn(f"not serving {len(missing)} missing artifact(s): {', '.join(missing)}; students fetching "

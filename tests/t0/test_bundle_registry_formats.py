@@ -47,7 +47,8 @@ class Session:
         self.answer = answer
         self.asked = []
 
-    def get(self, url, headers=None, params=None, stream=False, timeout=None):
+    def get(self, url, headers=None, params=None, stream=False, timeout=None, allow_redirects=True):
+        assert not allow_redirects or "token" in url  # the client follows registry redirects itself
         self.asked.append((url, (headers or {}).get("Authorization"), params))
         return self.answer(url, headers or {}, params or {})
 
@@ -169,28 +170,53 @@ def test_a_pinned_digest_is_fetched_by_digest_and_checked():
 
 
 def test_registry_k8s_io_redirect_then_artifact_registry_challenge():
-    """registry.k8s.io answers with a redirect to Artifact Registry, which asks for its own token."""
-    pause = AMD64
-    ar_manifest = "https://us-west2-docker.pkg.dev/v2/k8s-artifacts-prod/images/pause/manifests/3.1"
+    """registry.k8s.io answers with a 307 to Artifact Registry, which asks for its own token; blobs go on
+    to a storage bucket (signed URL) that must get no token. One token serves every request after it."""
+    ar = "https://us-west2-docker.pkg.dev/v2/k8s-artifacts-prod/images/pause"
+    bucket = "https://storage.googleapis.com/artifacts-bucket/blob?X-Goog-Signature=abc"
     challenge = ('Bearer realm="https://us-west2-docker.pkg.dev/v2/token",service="us-west2-docker.pkg.dev",'
                  'scope="repository:k8s-artifacts-prod/images/pause:pull"')
+    layer = "sha256:" + "2" * 64
 
     def k8s(url, headers, params):
         if url == "https://us-west2-docker.pkg.dev/v2/token":
             return Response(200, {"token": "AR"})
-        if url.startswith("https://registry.k8s.io/") or url == ar_manifest:
-            if headers.get("Authorization") != "Bearer AR":  # requests followed the 307 already
-                return Response(401, b"", {"WWW-Authenticate": challenge}, ar_manifest)
-            return Response(200, pause, {"Content-Type": SCHEMA2}, ar_manifest)
+        if url.startswith("https://registry.k8s.io/v2/pause/"):
+            return Response(307, b"", {"Location": ar + url.split("/v2/pause", 1)[1]}, url)
+        if url.startswith(ar):
+            if headers.get("Authorization") != "Bearer AR":
+                return Response(401, b"", {"WWW-Authenticate": challenge}, url)
+            if url == f"{ar}/blobs/{layer}":
+                return Response(302, b"", {"Location": bucket}, url)
+            return Response(200, AMD64, {"Content-Type": SCHEMA2}, url)
+        if url == bucket:
+            assert "Authorization" not in headers  # a signed URL refuses a second credential
+            return Response(200, b"layer bytes", {}, url)
         return Response(404, b"", {}, url)
 
     c, session = client(k8s)
-    image = c.resolve(registry.parse_ref("registry.k8s.io/pause:3.1"))
-    assert image.digest == digest(pause)
-    assert ("https://us-west2-docker.pkg.dev/v2/token", None,
-            {"service": "us-west2-docker.pkg.dev", "scope": "repository:k8s-artifacts-prod/images/pause:pull"}
-            ) in session.asked
-    assert session.asked[-1] == (ar_manifest, "Bearer AR", None)  # retried where the 401 came from
+    ref = registry.parse_ref("registry.k8s.io/pause:3.1")
+    image = c.resolve(ref)
+    assert image.digest == digest(AMD64)
+    assert c.get(c.blob_url(ref, layer)).content == b"layer bytes"
+    assert session.asked[:4] == [
+        ("https://registry.k8s.io/v2/pause/manifests/3.1", None, None), (f"{ar}/manifests/3.1", None, None),
+        ("https://us-west2-docker.pkg.dev/v2/token", None,
+         {"service": "us-west2-docker.pkg.dev", "scope": "repository:k8s-artifacts-prod/images/pause:pull"}),
+        (f"{ar}/manifests/3.1", "Bearer AR", None)]  # retried where the 401 came from
+    assert session.asked[4:] == [(f"https://registry.k8s.io/v2/pause/blobs/{layer}", None, None),
+                                 (f"{ar}/blobs/{layer}", "Bearer AR", None), (bucket, None, None)]
+
+
+def test_a_token_service_answering_a_web_page_is_one_line():
+    def portal(url, headers, params):
+        if "token" in url:
+            return Response(200, b"<html>Please log in</html>")
+        return Response(401, b"", {"WWW-Authenticate": HUB_CHALLENGE}, url)
+
+    c, _ = client(portal)
+    with pytest.raises(RegistryError, match="sent no token"):
+        c.resolve(registry.parse_ref("nginx:1.17.1"))
 
 
 @pytest.mark.parametrize("status, words", [

@@ -122,3 +122,27 @@ def test_served_files_are_exactly_the_lock(bundle):
     lk, dest = bundle
     files = serve.files_of(lk.artifacts, dest)
     assert sorted(files) == sorted(["/" + a.path for a in lk.artifacts] + ["/CHECKSUMS"])
+
+
+def test_status_counts_only_the_needed_boxes_and_interrupted_image_fetches(tmp_path):
+    entries = [("k8s", "k8s/node.tgz", 100_000, ""),
+               ("box-virtualbox", "boxes/vb.box", 400_000, "\n  box: ubuntu/xenial64\n  provider: virtualbox"),
+               ("box-libvirt", "boxes/lv.box", 900_000, "\n  box: generic/ubuntu1604\n  provider: libvirt")]
+    (tmp_path / "lock.yaml").write_text("artifacts:\n" + "".join(
+        f"  - name: {n}\n    kind: file\n    urls: [https://example.org/{n}]\n    sha256: {'a' * 64}\n"
+        f"    size: {size}\n    path: {path}" + extra.replace("\n", "\n  ") + "\n" for n, path, size, extra in entries))
+    lk, dest = lock.load(tmp_path / "lock.yaml"), tmp_path / "bundle"
+    (dest / "k8s").mkdir(parents=True)
+    (dest / "k8s/node.tgz").write_bytes(b"n" * 100_000)
+    (dest / "boxes").mkdir()
+    (dest / "boxes/vb.box.part").write_bytes(b"v" * 1_000_000)
+    # what an interrupted image fetch leaves: finished blobs, and the one it was downloading
+    blobs = dest / "images/pause.tar.blobs.part"
+    blobs.mkdir(parents=True)
+    (blobs / ("1" * 64)).write_bytes(b"1" * 1_000_000)
+    (blobs / ("2" * 64)).write_bytes(b"2" * 1_000_000)
+    (blobs / ("3" * 64 + ".part")).write_bytes(b"3" * 500_000)
+    rows = dict(status.report(lk, dest, now=time.time(), provider="virtualbox"))
+    assert rows["complete"] == "1 of 2 artifacts present"
+    assert rows["size"] == "0.1 MB on disk of 0.5 MB known"
+    assert rows["partial"] == "2 interrupted download(s), 3.5 MB (bundle.fetch resumes them)"

@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Optional
 
+import pytest
+
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -186,13 +188,34 @@ def file_entry(name: str, path: str, urls: list[str], data: Optional[bytes] = No
     return "\n".join(lines)
 
 
-def invoke(*args: str, timeout: float = 120, env: Optional[dict] = None) -> subprocess.CompletedProcess:
-    """The real command line: `invoke bundle.<task> ...` in the repository."""
+def invoke(*args: str, timeout: float = 120, env: Optional[dict] = None, wrap: tuple = ()
+           ) -> subprocess.CompletedProcess:
+    """The real command line: `invoke bundle.<task> ...` in the repository (`wrap`: a command to run it under)."""
     exe = Path(sys.executable).with_name("invoke")
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
     full_env.update(env or {})
-    return subprocess.run([str(exe), *args], cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                          env=full_env)
+    return subprocess.run([*wrap, str(exe), *map(str, args)], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=full_env)
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """make(size) -> a fresh tmpfs mount point (root only); all unmounted afterwards."""
+    from tests.conftest import need_root
+
+    need_root()
+    mounted = []
+
+    def make(size: str):
+        point = tmp_path / f"mnt{len(mounted)}"
+        point.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], check=True)
+        mounted.append(point)
+        return point
+
+    yield make
+    for point in mounted:
+        subprocess.run(["umount", "-l", str(point)], check=False)
 
 
 def snapshot(path: Path) -> tuple:

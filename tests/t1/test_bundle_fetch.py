@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.t1.bundle_support import (REPO, Fault, file_entry, invoke, sha256, snapshot, write_lock)
-from tests.conftest import need_root
+from tests.t1.bundle_support import tmpfs  # noqa: F401 (a fixture)
 from labkit.bundle import checksums, fetch, lock
 
 pytestmark = pytest.mark.t1
@@ -235,23 +235,6 @@ def test_cli_ctrl_c_keeps_the_partial_download_and_exits_130(srv, tmp_path):
 
 # --- the disk: full, read-only (real tmpfs mounts) --------------------------------------------------
 
-@pytest.fixture
-def tmpfs(tmp_path):
-    need_root()
-    mounted = []
-
-    def make(size: str):
-        point = tmp_path / f"mnt{len(mounted)}"
-        point.mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(point)], check=True)
-        mounted.append(point)
-        return point
-
-    yield make
-    for point in mounted:
-        subprocess.run(["umount", "-l", str(point)], check=False)
-
-
 def test_full_disk_mid_download_one_line_and_the_valid_file_survives(srv, tmp_path, tmpfs):
     dest = tmpfs("2m")
     small_url, big_url = srv.add("/ok.txt", SMALL), srv.add("/big.bin", DATA)
@@ -323,3 +306,58 @@ def test_cli_unreachable_registry_is_one_line(tmp_path):
                                                  f"  ref: 127.0.0.1:{port}/pause:3.1\n  path: images/pause.tar"])
     proc = invoke("bundle.fetch", "--lock", str(lock_file), "--dest", str(tmp_path / "b"), "--allow-unpinned")
     assert_one_line(proc, "pause: cannot reach", f"127.0.0.1:{port}", "connection refused", "--from")
+
+
+# --- a registry (the fault server speaking the registry API's GETs) sending what it should not -------
+
+SCHEMA2 = "application/vnd.docker.distribution.manifest.v2+json"
+PORTAL = b"<html><head><title>Hotel Wi-Fi</title></head><body>Please accept the terms</body></html>\n"
+
+
+def image_lock(tmp_path, srv, repo, digest=None):
+    host = srv.url.split("//", 1)[1]
+    return write_lock(tmp_path / f"{repo}.yaml", [f"- name: {repo}\n  kind: image\n  ref: {host}/labkit/{repo}:1\n"
+                                                  + (f"  digest: {digest}\n" if digest else "")
+                                                  + f"  path: images/{repo}.tar"])
+
+
+def manifest(config: bytes, layers=()) -> bytes:
+    import json
+
+    doc = {"schemaVersion": 2, "mediaType": SCHEMA2, "layers": list(layers)}
+    if config is not None:
+        doc["config"] = {"mediaType": "application/vnd.docker.container.image.v1+json", "size": len(config),
+                         "digest": "sha256:" + sha256(config)}
+    return json.dumps(doc, indent=3).encode()
+
+
+def test_cli_a_captive_portal_instead_of_the_registry_is_one_line(srv, tmp_path):
+    srv.add("/v2/labkit/portal/manifests/1", PORTAL)
+    proc = invoke("bundle.fetch", "--lock", str(image_lock(tmp_path, srv, "portal")), "--dest", str(tmp_path / "b"),
+                  "--allow-unpinned")
+    assert_one_line(proc, "portal: ", "not a manifest", "Hotel Wi-Fi", "captive portal", "log in to the network")
+    # pinned by digest: the digest check comes first, so the page is never parsed
+    srv.add("/v2/labkit/pinned/manifests/sha256:" + "a" * 64, PORTAL)
+    proc = invoke("bundle.fetch", "--lock", str(image_lock(tmp_path, srv, "pinned", "sha256:" + "a" * 64)),
+                  "--dest", str(tmp_path / "b"), "--allow-unpinned")
+    assert_one_line(proc, "pinned: ", f"whose sha256 is sha256:{sha256(PORTAL)}", "captive portal")
+
+
+def test_cli_a_manifest_without_its_config_is_one_line(srv, tmp_path):
+    srv.add("/v2/labkit/noconf/manifests/1", manifest(None))
+    proc = invoke("bundle.fetch", "--lock", str(image_lock(tmp_path, srv, "noconf")), "--dest", str(tmp_path / "b"),
+                  "--allow-unpinned")
+    assert_one_line(proc, "noconf: ", "lacks its config", "pin another image")
+
+
+def test_cli_a_corrupt_registry_blob_is_blamed_on_the_registry_not_the_lock(srv, tmp_path):
+    config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+    srv.add("/v2/labkit/tiny/manifests/1", manifest(config))
+    blob = srv.add("/v2/labkit/tiny/blobs/sha256:" + sha256(config), config)
+    srv.fault(blob.split(srv.url, 1)[1], Fault(wrong=True), times=0)
+    dest = tmp_path / "b"
+    proc = invoke("bundle.fetch", "--lock", str(image_lock(tmp_path, srv, "tiny")), "--dest", str(dest),
+                  "--allow-unpinned")
+    assert_one_line(proc, "tiny: ", f"sent bytes for blob sha256:{sha256(config)[:12]}", "do not match that digest",
+                    "run the same command again")
+    assert "compare the pin" not in proc.stderr and not (dest / "images/tiny.tar").exists()

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.t1.bundle_support import file_entry, invoke, sha256, write_lock
+from tests.t1.bundle_support import Fault, file_entry, invoke, sha256, write_lock
 from labkit.bundle import lock
 
 pytestmark = pytest.mark.t1
@@ -88,3 +88,30 @@ def test_pins_that_worked_are_written_even_when_others_fail(srv, tmp_path):
     assert lines[-1].startswith("labkit: 2 of 3 artifacts could not be pinned") and "1 were pinned" in lines[-1]
     lk = lock.load(lock_file)
     assert lk.get("weave-manifest").sha256 == sha256(YAML) and not lk.get("gone").pinned
+
+
+def test_checksum_lists_that_fail_cost_only_their_artifacts(srv, tmp_path):
+    from tests.conftest import free_port
+
+    deb = "socat_1.7.3.1-1_amd64.deb"
+    down = f"http://127.0.0.1:{free_port()}/Packages.xz"  # nothing listens: no network
+    broken = srv.add("/broken/Packages.xz", packages_index(deb, DEB)[:-40])  # an interrupted download
+    srv.fault("/err/Packages.xz", Fault(status=503), times=0)
+    lock_file = write_lock(tmp_path / "bundle.lock.yaml", [
+        file_entry("weave-manifest", "manifests/weave.yaml", [srv.add("/weave.yaml", YAML)]),
+        file_entry("socat", f"debs/base/{deb}", [srv.add(f"/pool/{deb}", DEB)], extra=f"  published: {down}"),
+        file_entry("pigz", "debs/docker/pigz.deb", [srv.add("/pigz.deb", DEB)], extra=f"  published: {broken}"),
+        file_entry("ethtool", "debs/base/ethtool.deb", [srv.add("/ethtool.deb", DEB)],
+                   extra=f"  published: {srv.url}/err/Packages.xz")])
+    proc = invoke("bundle.lock", "--lock", str(lock_file), "--dest", str(tmp_path / "b"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("labkit: ") and "warning" not in ln]
+    assert lines[0].startswith(f"labkit: socat: its checksum list {down} could not be reached (connection refused)")
+    assert lines[1].startswith(f"labkit: pigz: its checksum list {broken} is damaged")
+    assert lines[2].startswith("labkit: ethtool: its checksum list") and "answered HTTP 503" in lines[2]
+    assert all("Fix: " in ln for ln in lines)
+    assert lines[-1].startswith("labkit: 3 of 4 artifacts could not be pinned") and "1 were pinned" in lines[-1]
+    lk = lock.load(lock_file)
+    assert lk.get("weave-manifest").sha256 == sha256(YAML)
+    assert not any(lk.get(n).pinned for n in ("socat", "pigz", "ethtool"))
+    assert not any(s.path in ("/pool/" + deb, "/pigz.deb", "/ethtool.deb") for s in srv.seen)  # nothing unpinnable

@@ -307,3 +307,51 @@ def test_token_auth_against_the_real_registry(dockerd, registry_dir, registry, p
         guarded.stop()
         tokens.shutdown()
         tokens.server_close()
+
+
+class Redirector(ThreadingHTTPServer):
+    """A front door like registry.k8s.io: every request gets a 307 to the registry that does the auth."""
+
+    daemon_threads = True
+
+    def __init__(self, target: str):
+        self.target = target
+        self.seen: list[str] = []
+        super().__init__(("127.0.0.1", 0), _RedirectHandler)
+        self.host = f"127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+class _RedirectHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802
+        self.server.seen.append(self.path)
+        self.send_response(307)
+        self.send_header("Location", self.server.target + self.path)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_a_redirect_to_a_token_registry_costs_one_token_per_repository(registry_dir, registry, pushed, tmp_path):
+    tokens = TokenService(tmp_path)
+    guarded = Registry(registry_dir, registry_dir / "storage", auth={
+        "realm": tokens.realm, "service": "labkit-test-registry", "issuer": "labkit-test-issuer",
+        "rootcertbundle": str(tokens.cert)})
+    front = Redirector(guarded.url)
+    try:
+        lock_file = write_lock(tmp_path / "lock.yaml", [
+            image_entry("tiny", f"{front.host}/labkit/tiny:1", "k8s.gcr.io/tiny:1", "images/tiny.tar")])
+        lk = lock.load(lock_file)
+        outcomes = fetch.fetch(lk, lk.artifacts, tmp_path / "b", fetch.Options(allow_unpinned=True))
+        assert outcomes[0].error is None, outcomes[0].error
+        assert len(front.seen) >= 3  # the manifest, the config and the layers all went through the redirect
+        assert tokens.asked == [{"service": "labkit-test-registry", "scope": "repository:labkit/tiny:pull"}]
+    finally:
+        for server in (front, tokens):
+            server.shutdown()
+            server.server_close()
+        guarded.stop()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,8 +12,9 @@ import time
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, need_binary, need_root
 from tests.t1.bundle_support import REPO, file_entry, invoke, sha256, start_server, write_lock
+from tests.t1.bundle_support import tmpfs  # noqa: F401 (a fixture)
 from labkit.bundle import fetch, lock, serve
 
 pytestmark = pytest.mark.t1
@@ -207,3 +209,54 @@ def test_cli_status(bundle):
     assert proc.returncode == 0
     assert "2 of 2 artifacts present" in proc.stdout and "2.1 MB on disk" in proc.stdout
     assert "last fetch/verify" in proc.stdout and "s ago" in proc.stdout
+
+
+def test_cli_serve_rejects_a_port_outside_1_to_65535(bundle):
+    lk, dest = bundle
+    for port in ("70000", "0"):
+        proc = invoke("bundle.serve", "--lock", lk.path, "--dest", dest, "--host", "127.0.0.1", "--port", port)
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.strip() == (f"labkit: --port {port} is not a TCP port. "
+                                       "Fix: pass one from 1 to 65535, like --port 8787")
+
+
+def test_cli_verify_and_serve_a_read_only_bundle(bundle, tmpfs):
+    """A USB stick mounted read-only: verify reports and warns, serve serves."""
+    lk, dest = bundle
+    stick = tmpfs("8m")
+    shutil.copytree(dest, stick, dirs_exist_ok=True)
+    subprocess.run(["mount", "-o", "remount,ro", str(stick)], check=True)
+    ok = invoke("bundle.verify", "--lock", lk.path, "--dest", stick)
+    assert ok.returncode == 0 and "all 2 intact" in ok.stdout, ok.stdout + ok.stderr
+    assert "CHECKSUMS not rewritten (Read-only file system" in ok.stderr and "matches the lock" in ok.stderr
+    port = free_port()
+    proc = subprocess.Popen([str(sys.executable.rsplit("/", 1)[0] + "/invoke"), "bundle.serve", "--lock",
+                             str(lk.path), "--dest", str(stick), "--port", str(port), "--host", "127.0.0.1"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while "--from http://" not in line:
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, proc.stderr.read()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/k8s/node.tgz")
+        assert conn.getresponse().read() == BIG
+        conn.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "CHECKSUMS not rewritten" in err, err
+
+
+def test_cli_verify_an_unreadable_artifact_is_a_row_in_the_table(bundle):
+    """Root reads everything, so the command runs without CAP_DAC_OVERRIDE: mode 000 then really denies."""
+    lk, dest = bundle
+    need_root()  # dropping a capability needs it
+    setpriv = need_binary("setpriv")
+    (dest / "k8s/node.tgz").chmod(0)
+    proc = invoke("bundle.verify", "--lock", lk.path, "--dest", dest,
+                  wrap=(setpriv, "--bounding-set=-dac_override,-dac_read_search"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "unreadable (Permission denied)" in proc.stdout and "make k8s/node.tgz readable" in proc.stdout
+    assert proc.stderr.strip() == ("labkit: 1 of 2 artifacts are unreadable. "
+                                   "Fix: run the fix shown for each artifact in the table above")
