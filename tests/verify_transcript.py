@@ -136,12 +136,23 @@ def kube_dns():
     }
 
 
+def coredns_deployment(available=2):
+    """kubeadm's CoreDNS addon: `deployment/coredns  Scaled up replica set coredns-5c98db65d4 to 2`."""
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "coredns", "namespace": "kube-system", "labels": {"k8s-app": "kube-dns"}},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"k8s-app": "kube-dns"}}},
+        "status": {"replicas": 2, "updatedReplicas": 2, "readyReplicas": available, "availableReplicas": available,
+                   **({"unavailableReplicas": 2 - available} if available < 2 else {})},
+    }
+
+
 def snapshot() -> Snapshot:
     """The healthy lab at the end of section 8."""
     return Snapshot(version={"major": "1", "minor": "15", "gitVersion": VERSION, "platform": "linux/amd64"},
                     nodes=[node()], pods={"kube-system": kube_system_pods(), "default": default_pods()},
                     deployment=deployment(), service=service(), endpoints=endpoints(), dns_service=kube_dns(),
-                    seconds=0.05)
+                    coredns=coredns_deployment(), seconds=0.05)
 
 
 # --- the cluster's own view of a fault ---------------------------------------------------------
@@ -185,6 +196,31 @@ def endpoint_missing(snap: Snapshot, name=INV_B) -> Snapshot:
     return snap
 
 
+def selector_typo(snap: Snapshot, selector=None) -> Snapshot:
+    """Service inv applied with a mistyped selector: it selects no pod, so its Endpoints stay empty."""
+    snap = copy.deepcopy(snap)
+    snap.service["spec"]["selector"] = selector or {"app": "inventory"}
+    snap.endpoints = {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "inv", "namespace": "default"}}
+    return snap
+
+
+def coredns_one_pod(snap: Snapshot, name="coredns-5c98db65d4-vkqkj") -> Snapshot:
+    """One CoreDNS pod deleted and not yet replaced: the Deployment still asks for 2."""
+    snap = copy.deepcopy(snap)
+    snap.pods["kube-system"] = [p for p in snap.pods["kube-system"] if p["metadata"]["name"] != name]
+    snap.coredns = coredns_deployment(available=1)
+    return snap
+
+
+UNSCHEDULABLE = "0/1 nodes are available: 1 node(s) had taints that the pod didn't tolerate."
+
+
+def unschedulable(p: dict) -> None:
+    """The transcript's Pending pod: never scheduled, no container status."""
+    p["status"] = {"phase": "Pending", "conditions": [{
+        "type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": UNSCHEDULABLE}]}
+
+
 def no_cni(snap: Snapshot) -> Snapshot:
     """Section 4 of the lab: kubeadm init done, taint removed, no Weave yet."""
     snap = copy.deepcopy(snap)
@@ -195,10 +231,8 @@ def no_cni(snap: Snapshot) -> Snapshot:
                          "message:docker: network plugin is not ready: cni config uninitialized")
     snap.nodes[0]["spec"]["taints"] = [{"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"}]
     for name in COREDNS:
-        p = find(snap, "kube-system", name)
-        p["status"] = {"phase": "Pending", "conditions": [{
-            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-            "message": "0/1 nodes are available: 1 node(s) had taints that the pod didn't tolerate."}]}
+        unschedulable(find(snap, "kube-system", name))
+    snap.coredns = coredns_deployment(available=0)
     snap.pods["default"] = []
     snap.deployment = snap.service = snap.endpoints = None
     return snap

@@ -30,6 +30,7 @@ class Snapshot:
     service: Optional[dict] = None                  # default/inv
     endpoints: Optional[dict] = None                # default/inv
     dns_service: Optional[dict] = None              # kube-system/kube-dns
+    coredns: Optional[dict] = None                  # kube-system/coredns (Deployment): how many pods it wants
     problem: Optional[tuple] = None                 # (hint key, values) when the API could not be read
     seconds: float = 0.0
 
@@ -65,7 +66,7 @@ def fetch(settings, lab: Lab, timeout: float = 8.0) -> Snapshot:
     snap = Snapshot()
     try:
         snap.version = get(client.VersionApi(api).get_code)  # first, alone: fails fast when the API is down
-        with ThreadPoolExecutor(max_workers=7) as pool:
+        with ThreadPoolExecutor(max_workers=8) as pool:
             jobs = {
                 "nodes": pool.submit(get, core.list_node),
                 "kube-system": pool.submit(get, core.list_namespaced_pod, "kube-system"),
@@ -74,6 +75,7 @@ def fetch(settings, lab: Lab, timeout: float = 8.0) -> Snapshot:
                 "service": pool.submit(get, core.read_namespaced_service, lab.service, lab.namespace),
                 "endpoints": pool.submit(get, core.read_namespaced_endpoints, lab.service, lab.namespace),
                 "dns": pool.submit(get, core.read_namespaced_service, "kube-dns", "kube-system"),
+                "coredns": pool.submit(get, apps.read_namespaced_deployment, "coredns", "kube-system"),
             }
             got = {k: f.result() for k, f in jobs.items()}
     except Exception as exc:  # connection refused, TLS, 401... → one failed `api` check with the right hint
@@ -83,7 +85,7 @@ def fetch(settings, lab: Lab, timeout: float = 8.0) -> Snapshot:
     snap.nodes = (got["nodes"] or {}).get("items", [])
     snap.pods = {ns: (got[ns] or {}).get("items", []) for ns in ("kube-system", lab.namespace)}
     snap.deployment, snap.service = got["deployment"], got["service"]
-    snap.endpoints, snap.dns_service = got["endpoints"], got["dns"]
+    snap.endpoints, snap.dns_service, snap.coredns = got["endpoints"], got["dns"], got["coredns"]
     snap.seconds = time.monotonic() - started
     return snap
 
@@ -220,7 +222,9 @@ def node_ready(lab: Lab, snap: Snapshot) -> Outcome:
     if status == "True":
         return passed(f"Ready, kubelet {kubelet}".rstrip(", "))
     if status == "False" and ("NetworkPluginNotReady" in message or "cni" in message.lower()):
-        return failed(f"NotReady: {message[:120]}", hints.make("cni-missing"))
+        # weave's own verdict names the cause (not installed, or installed and not ready);
+        # the plan makes weave wait for this check, so it is said here, once
+        return failed(f"NotReady: {message[:120]}", weave_running(lab, snap).hint or hints.make("cni-missing"))
     if status == "False":
         return failed(f"NotReady: {message[:120]}", hints.make("kubelet-not-ready", node=lab.node, reason=message[:200]))
     return failed(f"Ready is {status or 'missing'}", hints.make("kubelet-down", node=lab.node))
@@ -277,13 +281,15 @@ def coredns_running(lab: Lab, snap: Snapshot) -> Outcome:
     pods = pods_with(snap, "kube-system", {"k8s-app": "kube-dns"})
     if not pods:
         return failed("no CoreDNS pod", hints.make("component-missing", component="CoreDNS"))
+    want = ((snap.coredns or {}).get("spec") or {}).get("replicas") or 2  # kubeadm's CoreDNS runs two
     bad = [p for p in pods if not is_ready(p)]
+    if not bad and len(pods) >= want:
+        return passed(f"{len(pods)}/{want} Running")
     if not bad:
-        return passed(f"{len(pods)}/{len(pods)} Running")
+        return failed(f"{len(pods)}/{want} Running", hints.make("coredns-replicas", found=len(pods), expected=want,
+                                                                node=lab.node))
     p = bad[0]
-    detail = f"{len(pods) - len(bad)}/{len(pods)} ready; {name_of(p)} {phase(p)}: {pod_state(p)}"
-    if phase(p) == "Pending" and weave_running(lab, snap).status != "passed":
-        return failed(detail, hints.make("cni-missing"))  # the lab's section 5 lesson
+    detail = f"{len(pods) - len(bad)}/{want} ready; {name_of(p)} {phase(p)}: {pod_state(p)}"
     problem = pod_problem(lab, p, lab.node)
     if problem.key == "crashloop":
         return failed(detail, hints.make("coredns-crash", state=pod_state(p), node=lab.node))
@@ -371,21 +377,35 @@ def endpoint_addresses(snap: Snapshot, ready: bool = True) -> list:
     return out
 
 
+def service_selector(snap: Snapshot) -> dict:
+    """The Service's own selector (what the endpoints controller uses), not the Deployment's."""
+    return ((snap.service or {}).get("spec") or {}).get("selector") or {}
+
+
+def shown_selector(selector: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in selector.items()) or "(none)"
+
+
 def service_has_endpoints(lab: Lab, snap: Snapshot) -> Outcome:
     ready = endpoint_addresses(snap)
     if ready:
         return passed(f"{len(ready)} ready: " + ", ".join(f"{ip}:{port}" for ip, port, _ in ready))
-    values = {"service": lab.service, "selector": lab.selector, "node": lab.node}
-    if endpoint_addresses(snap, ready=False) or inv_pods(lab, snap):
+    selector = service_selector(snap)
+    values = {"service": lab.service, "selector": shown_selector(selector), "node": lab.node}
+    selected = pods_with(snap, lab.namespace, selector) if selector else []
+    if endpoint_addresses(snap, ready=False) or (selected and not any(is_ready(p) for p in selected)):
         return failed("no ready endpoints", hints.make("endpoints-not-ready", **values))
-    return failed("no endpoints", hints.make("endpoints-no-pods", **values))
+    if not selected:
+        return failed(f"no endpoints; no pod has {values['selector']}", hints.make("endpoints-no-pods", **values))
+    names = ", ".join(f"{name_of(p)} ({pod_ip(p)}:{lab.target_port})" for p in selected if is_ready(p))
+    return failed("no endpoints", hints.make("endpoint-missing", missing=names, **values))
 
 
 def endpoints_match_pods(lab: Lab, snap: Snapshot) -> Outcome:
     ready_pods = {pod_ip(p): name_of(p) for p in inv_pods(lab, snap) if is_ready(p) and pod_ip(p)}
     want = {(ip, lab.target_port) for ip in ready_pods}
     have = {(ip, port) for ip, port, _ in endpoint_addresses(snap)}
-    values = {"service": lab.service, "selector": lab.selector, "node": lab.node,
+    values = {"service": lab.service, "selector": shown_selector(service_selector(snap)), "node": lab.node,
               "deployment": lab.deployment, "target_port": lab.target_port}
     missing, extra = sorted(want - have), sorted(have - want)
     if {ip for ip, _ in missing} & {ip for ip, _ in extra}:  # the right pods on the wrong port

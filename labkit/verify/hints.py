@@ -76,6 +76,10 @@ CATALOG = {
     "coredns-pending": (
         "CoreDNS is Pending: {reason}",
         _on_node("kubectl -n kube-system describe pod -l k8s-app=kube-dns")),
+    "coredns-replicas": (
+        "only {found} of the {expected} CoreDNS pods its Deployment asks for exist: a deleted pod "
+        "was not replaced (kube-controller-manager runs the ReplicaSet that recreates it)",
+        _on_node("kubectl -n kube-system rollout restart deployment coredns")),
     "coredns-crash": (
         "CoreDNS keeps restarting ({state}); the usual cause is a forwarding loop: the node's "
         "resolv.conf names a loopback resolver (127.x) and CoreDNS forwards to itself",

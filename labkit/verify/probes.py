@@ -103,7 +103,8 @@ def _plain(ctx: dict) -> dict:
     return {k: v for k, v in ctx.items() if k not in ("target", "expected")}
 
 
-def decide_resolv_conf(res: Result, lab: Lab, pod: str) -> Outcome:
+def decide_resolv_conf(res: Result, lab: Lab, pod: str, dns_ip: str) -> Outcome:
+    """dns_ip: the kube-dns Service's ClusterIP as the API shows it."""
     problem = transport(res, pod, lab.node, pod)
     if problem:
         return problem
@@ -113,8 +114,8 @@ def decide_resolv_conf(res: Result, lab: Lab, pod: str) -> Outcome:
     found_ns = conf.nameservers[0] if conf.nameservers else "none"
     detail = f"nameserver {found_ns}; search {' '.join(conf.search) or '-'}; options {' '.join(conf.options) or '-'}"
     values = {"pod": pod, "node": lab.node, "service": lab.service}
-    if found_ns != lab.kube_dns_ip:
-        return failed(detail, hints.make("resolv-nameserver", found=found_ns, expected=lab.kube_dns_ip, **values))
+    if found_ns != dns_ip:
+        return failed(detail, hints.make("resolv-nameserver", found=found_ns, expected=dns_ip, **values))
     if not conf.search or conf.search[0] != lab.search_first:
         return failed(detail, hints.make("resolv-search", found=" ".join(conf.search) or "nothing",
                                          expected=lab.search_first, **values))
@@ -152,8 +153,10 @@ def decide_node_name(res: Result, lab: Lab, seconds: float) -> Outcome:
     text = res.stderr.lower()
     if res.exit_code == 6:
         return passed(f"not resolved, as in the lab: {why}")
-    if res.exit_code == TIMEOUT_EXIT or (res.exit_code == 28 and "resolv" in text):
+    if res.exit_code == 28 and "resolv" in text:  # curl's own resolver timeout (-m), not a stalled SSH
         return passed(f"no answer within {seconds:g}s (the lab's long wait): {why}")
+    if res.exit_code == TIMEOUT_EXIT:
+        return failed(short(res.stderr), hints.make("timeout", seconds=f"{res.seconds:.0f}", source=lab.node))
     if res.exit_code == 127:
         return failed("curl is missing", hints.make("tool-missing", tool="curl", source=lab.node,
                                                      tool_fix="invoke vm.provision"))

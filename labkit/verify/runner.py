@@ -11,7 +11,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Callable, Optional
 
 from labkit.verify import hints
-from labkit.verify.model import FAILED, PASSED, SKIPPED, Check, Outcome, Result, failed
+from labkit.verify.model import PASSED, SKIPPED, Check, Outcome, Result, failed
 
 GRACE = 3.0  # beyond a check's own timeout, for the backend to kill and report
 WORKERS = 8  # concurrent probes: each is an SSH channel or a kubectl exec on a 2-CPU VM
@@ -36,7 +36,8 @@ def run(checks: list[Check], on_result: Optional[Callable[[Result], None]] = Non
             if not running:
                 if pending and not progressed:  # a cycle in `needs`: a bug in the plan, say so plainly
                     for c in pending:
-                        record(Result(c, Outcome(FAILED, "its prerequisites form a cycle"), 0.0))
+                        record(Result(c, failed("its prerequisites form a cycle", hints.make(
+                            "unexpected", error=f"a cycle in the prerequisites of {c.id}", source=c.source)), 0.0))
                     pending.clear()
                 continue
             now = time.monotonic()
@@ -70,6 +71,7 @@ def _schedule(pending, by_id, results, record, pool, running) -> bool:
         if blocked:
             root = _root(blocked[0], results)
             why = f"needs: {root.check.title}" + (" (skipped)" if root.status == SKIPPED else "")
+            why += f"; {check.skip}" if check.skip else ""  # the planned reason too (pod X is not Ready)
             record(Result(check, Outcome(SKIPPED, why, blocked_by=root.check.id), 0.0))
         elif check.skip:
             record(Result(check, Outcome(SKIPPED, check.skip), 0.0))

@@ -64,14 +64,29 @@ def test_healthy_transcript_passes_every_api_check(lab):
 
 
 def test_section_4_cluster_without_cni(lab):
-    """The lab's own broken state: kubeadm init done, no Weave: NotReady, CoreDNS Pending."""
+    """The lab's own broken state: kubeadm init done, no Weave: NotReady, CoreDNS Pending.
+
+    Each decision on its own; the plan runs weave and coredns only after node.ready (test_verify_plan)."""
     got = failures(lab, tx.no_cni(tx.snapshot()))
-    assert got["node.ready"] == got["weave"] == got["coredns"] == "cni-missing"
+    assert got["node.ready"] == got["weave"] == "cni-missing"
     assert "node.taint" not in got  # the not-ready taint is not the master taint
     assert got["web.running"] == "not-deployed" and got["svc.ip"] == "svc-missing"
     assert got["svc.endpoints"] == "endpoints-no-pods"
-    out = cluster.coredns_running(lab, tx.no_cni(tx.snapshot()))
-    assert "Pending" in out.detail and out.hint.fix == "invoke cluster.init (it applies Weave Net)"
+    out = cluster.node_ready(lab, tx.no_cni(tx.snapshot()))
+    assert "NetworkPluginNotReady" in out.detail and out.hint.fix == "invoke cluster.init (it applies Weave Net)"
+
+
+def test_node_not_ready_while_weave_starts_names_weave(lab):
+    """The transcript a moment after `kubectl apply` of Weave: weave-net-xjfwm 1/2, node still NotReady."""
+    snap = tx.no_cni(tx.snapshot())
+    snap.pods["kube-system"] += [tx.find(tx.snapshot(), "kube-system", "weave-net-xjfwm")]
+    weave = tx.find(snap, "kube-system", "weave-net-xjfwm")
+    for cond in weave["status"]["conditions"]:
+        if cond["type"] in ("Ready", "ContainersReady"):
+            cond.update(status="False", reason="ContainersNotReady", message="containers with unready status: [weave]")
+    weave["status"]["containerStatuses"][0].update(ready=False, state={"running": {"startedAt": tx.STARTED}})
+    out = cluster.node_ready(lab, snap)
+    assert out.hint.key == "weave-not-ready" and "-c weave" in out.hint.fix
 
 
 def test_master_taint_still_there(lab):
@@ -152,6 +167,60 @@ def test_service_ports_and_range(lab):
     assert cluster.service_ip(lab, snap).status == PASSED
     snap.service["spec"]["clusterIP"] = "192.168.1.5"
     assert cluster.service_ip(lab, snap).hint.key == "svc-ip-outside"
+
+
+def test_coredns_needs_both_replicas(lab):
+    snap = tx.coredns_one_pod(tx.snapshot())
+    out = cluster.coredns_running(lab, snap)
+    assert (out.status, out.detail, out.hint.key) == (FAILED, "1/2 Running", "coredns-replicas")
+    assert "only 1 of the 2 CoreDNS pods" in out.hint.cause
+    snap.coredns = None  # Deployment not readable: kubeadm's two
+    assert cluster.coredns_running(lab, snap).hint.key == "coredns-replicas"
+
+
+def test_coredns_pending_with_the_network_up(lab):
+    """Weave 2/2 and the node Ready, CoreDNS not yet scheduled (the transcript's FailedScheduling events)."""
+    snap = tx.snapshot()
+    for name in tx.COREDNS:
+        tx.unschedulable(tx.find(snap, "kube-system", name))
+    out = cluster.coredns_running(lab, snap)
+    assert out.hint.key == "coredns-pending" and tx.UNSCHEDULABLE in out.hint.cause
+    assert out.hint.fix == 'invoke vm.ssh --command "kubectl -n kube-system describe pod -l k8s-app=kube-dns"'
+
+
+def test_kube_dns_service_missing(lab):
+    snap = tx.snapshot()
+    snap.dns_service = None  # GET kube-system/services/kube-dns: 404
+    out = cluster.kube_dns_service(lab, snap)
+    assert (out.detail, out.hint.key, out.hint.fix) == ("no Service kube-system/kube-dns", "kube-dns-missing",
+                                                        "invoke cluster.init")
+
+
+def test_pod_pending_and_pod_not_ready(lab):
+    snap = tx.snapshot()
+    tx.unschedulable(tx.find(snap, "default", "web"))
+    out = cluster.pod_running("web")(lab, snap)
+    assert out.hint.key == "pod-pending" and out.hint.cause == f"web is Pending: {tx.UNSCHEDULABLE}"
+    # inv's readiness probe failing: the container runs, never restarted, but is not Ready.
+    snap = tx.snapshot()
+    p = tx.find(snap, "default", tx.INV_B)
+    for cond in p["status"]["conditions"]:
+        if cond["type"] in ("Ready", "ContainersReady"):
+            cond.update(status="False", reason="ContainersNotReady", message="containers with unready status: [inv]")
+    p["status"]["containerStatuses"][0]["ready"] = False
+    snap.deployment = tx.deployment(available=1)
+    out = cluster.deployment_available(lab, snap)
+    assert out.hint.key == "pod-not-ready"
+    assert out.hint.cause == f"{tx.INV_B} is Running but not Ready (inv: Running, not ready)"
+
+
+def test_service_selector_is_the_services_own(lab):
+    """A mistyped selector (app: inventory) selects nothing although both inv pods are Ready."""
+    snap = tx.selector_typo(tx.snapshot())
+    out = cluster.service_has_endpoints(lab, snap)
+    assert out.hint.key == "endpoints-no-pods" and "selector's labels app=inventory" in out.hint.cause
+    assert failures(lab, snap) == {"svc.endpoints": "endpoints-no-pods", "svc.endpoints-match": "endpoint-missing"}
+    assert "the selector app=inventory" in cluster.endpoints_match_pods(lab, snap).hint.cause
 
 
 def test_coredns_crash_loop_names_the_loop(lab):

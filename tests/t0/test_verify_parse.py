@@ -25,6 +25,17 @@ Address: 10.103.51.48
 Non-authoritative answer:
 
 """
+# busybox 1.29+ nslookup against CoreDNS: authoritative for cluster.local (no "Non-authoritative
+# answer:"), an A answer, then the AAAA query's empty answer (as in kubernetes/website#24020).
+NSLOOKUP_COREDNS = """Server:\t\t10.96.0.10
+Address:\t10.96.0.10:53
+
+Name:\tinv.default.svc.cluster.local
+Address: 10.103.51.48
+
+*** Can't find inv.default.svc.cluster.local: No answer
+
+"""
 # busybox 1.28 nslookup (libc resolver): the format most Kubernetes DNS tutorials show.
 NSLOOKUP_OLD = """Server:    10.96.0.10
 Address 1: 10.96.0.10 kube-dns.kube-system.svc.cluster.local
@@ -85,6 +96,12 @@ def test_nslookup_both_busybox_formats_give_the_cluster_ip():
         assert found.server == "10.96.0.10"
         assert found.addresses == ["10.103.51.48"]  # the server's own address is not an answer
         assert found.errors == []
+
+
+def test_nslookup_coredns_answer_with_an_empty_aaaa():
+    found = parse.nslookup(NSLOOKUP_COREDNS)
+    assert (found.server, found.addresses) == ("10.96.0.10", ["10.103.51.48"])
+    assert found.errors == ["Can't find inv.default.svc.cluster.local: No answer"]
 
 
 def test_nslookup_failures_are_told_apart():

@@ -3,10 +3,11 @@ import pytest
 
 from tests import verify_transcript as tx
 from labkit import settings as settings_mod
-from labkit.backends import Local, Pod, Result
+from labkit.backends import Backend, Local, Pod, Result
 from labkit.errors import LabkitError
-from labkit.verify import Deferred, plan, select, where_for
-from labkit.verify.model import SECTIONS, Lab
+from labkit.verify import Deferred, plan, run_lab, runner, select, where_for
+from labkit.verify.model import FAILED, PASSED, SECTIONS, SKIPPED, Lab
+from tests.t0.test_verify_parse import LAB_RESOLV
 
 ISSUE_CHECKS = {  # what issue 6 lists, by section
     3: {"api", "node.ready", "node.taint", "cp.etcd", "cp.kube-apiserver", "cp.kube-controller-manager",
@@ -64,12 +65,68 @@ def test_service_probes_stand_on_the_weave_route_but_pod_to_pod_does_not(checks)
         assert "net.route" not in by_id[cid].needs, cid
 
 
+class Replay(Backend):
+    """A node or pod that answers each command (by its program) with a recorded output; never runs anything."""
+
+    def __init__(self, answers: dict):
+        self.answers, self.ran = answers, []
+
+    def run(self, argv, timeout=30, stdin=None) -> Result:
+        self.ran.append(argv[0])
+        return self.answers[argv[0]]
+
+
 def test_a_pod_that_is_not_ready_is_skipped_by_plan(lab):
     snap = tx.inv_pod_stopped(tx.snapshot())
     checks = plan.build(lab, snap, plan.Where(node=Local(), client=Local()))
     skips = {c.id: c.skip for c in checks if c.skip}
     assert skips == {f"inv.node.{tx.INV_B}": f"pod {tx.INV_B} is not Ready",
                      f"inv.client.{tx.INV_B}": f"pod {tx.INV_B} is not Ready"}
+
+
+def test_probes_of_a_pod_that_is_not_ready_name_the_failed_deployment_check(lab):
+    """They wait for deploy.available, whose hint says why the pod is not Ready; the Ready pod does not."""
+    by_id = {c.id: c for c in plan.build(lab, tx.inv_pod_stopped(tx.snapshot()),
+                                         plan.Where(node=Replay({}), client=Replay({})))}
+    ids = ("deploy.available", f"inv.node.{tx.INV_B}", f"inv.client.{tx.INV_B}")
+    results = {r.check.id: r for r in runner.run([by_id[i] for i in ids])}  # their other prerequisites left out
+    assert results["deploy.available"].outcome.hint.key == "crashloop"
+    for cid in ids[1:]:
+        out = results[cid].outcome
+        assert (out.status, out.blocked_by) == (SKIPPED, "deploy.available"), cid
+        assert out.detail == f"needs: can-inventory 2/2 available; pod {tx.INV_B} is not Ready"
+    assert "deploy.available" not in by_id[f"inv.node.{tx.INV_A}"].needs
+
+
+def test_resolv_conf_waits_for_the_kube_dns_service(lab):
+    """Its expected nameserver is kube-dns's ClusterIP: without that Service there is nothing to compare with."""
+    snap = tx.snapshot()
+    snap.dns_service = None
+    client = Replay({"true": Result(0, "", "", 0.1), "cat": Result(0, LAB_RESOLV, "", 0.1)})
+    by_id = {c.id: c for c in plan.build(lab, snap, plan.Where(node=Replay({}), client=client))}
+    results = {r.check.id: r for r in runner.run([by_id["dns.service"], by_id["dns.resolvconf"]])}
+    assert results["dns.service"].outcome.hint.key == "kube-dns-missing"
+    assert results["dns.resolvconf"].outcome.blocked_by == "dns.service" and client.ran == []
+
+
+def test_whole_plan_on_the_cluster_without_cni(lab):
+    """Section 4 of the lab, everything run: one root for the missing network, one for the missing app."""
+    node = Replay({"true": Result(0, "", "", 0.1),
+                   "curl": Result(6, "", "curl: (6) Could not resolve host: inv\n", 0.1)})
+    results = {r.check.id: r for r in run_lab(lab, tx.no_cni(tx.snapshot()), plan.Where(node=node,
+                                                                                         client=Replay({})))}
+    failed = {cid: r.outcome.hint.key for cid, r in results.items() if r.status == FAILED}
+    skipped = {cid: r.outcome.blocked_by for cid, r in results.items() if r.status == SKIPPED}
+    assert failed == {"node.ready": "cni-missing", "svc.ip": "svc-missing"}
+    assert skipped == {
+        **dict.fromkeys(("weave", "coredns", "net.route", "web.running", "client.running", "client.exec", "web.node",
+                         "web.client", "deploy.available", "inv.node", "inv.client", "dns.resolvconf", "dns.lookup",
+                         "svc.client.name", "svc.client.fqdn"), "node.ready"),
+        **dict.fromkeys(("svc.endpoints", "svc.endpoints-match", "svc.node.ip", "svc.lb"), "svc.ip")}
+    assert {cid for cid, r in results.items() if r.status == PASSED} == {
+        "api", "node.ssh", "node.taint", "dns.service", "svc.node.name",
+        *(f"cp.{c}" for c in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"))}
+    assert sorted(node.ran) == ["curl", "true"]  # node.ssh and svc.node.name; nothing ran in the pod
 
 
 def test_no_inv_pods_gives_one_placeholder_row_per_side(lab):

@@ -7,7 +7,8 @@ from labkit import settings as settings_mod
 from labkit.backends import TIMEOUT_EXIT, Result
 from labkit.verify import probes
 from labkit.verify.model import FAILED, PASSED, Lab
-from tests.t0.test_verify_parse import LAB_RESOLV, LAB_ROUTES, NSLOOKUP_DOWN, NSLOOKUP_NEW, NSLOOKUP_NXDOMAIN, WGET_S
+from tests.t0.test_verify_parse import (LAB_RESOLV, LAB_ROUTES, NSLOOKUP_COREDNS, NSLOOKUP_DOWN, NSLOOKUP_NEW,
+                                       NSLOOKUP_NXDOMAIN, WGET_S)
 
 NGINX_PAGE = """<!DOCTYPE html>
 <html>
@@ -88,6 +89,16 @@ def test_curl_from_the_node(lab):
     assert http(res(out='x{"version":"0.1"}'), lab).status == FAILED
 
 
+def test_http_error_status(lab):
+    # curl -f on the node (Ubuntu 16.04's curl 7.47 message) and busybox wget in the pod.
+    curl = http(res(22, err="curl: (22) The requested URL returned error: 404 Not Found"), lab)
+    assert key(curl) == "http-error" and "404 Not Found" in curl.hint.cause
+    assert curl.hint.fix == f'invoke vm.ssh --command "kubectl logs {INV_A}"'
+    wget = http(res(1, err="wget: server returned error: HTTP/1.1 404 Not Found\n"
+                           "command terminated with exit code 1\n"), lab, on_node=False)
+    assert key(wget) == "http-error" and "HTTP/1.1 404 Not Found" in wget.hint.cause
+
+
 def test_wget_from_the_client_pod(lab):
     unreachable = http(res(1, err="wget: can't connect to remote host (10.32.0.6): No route to host\n"
                                   "command terminated with exit code 1\n"), lab, on_node=False)
@@ -118,21 +129,31 @@ def test_missing_tools(lab):
 # --- the client pod's DNS -----------------------------------------------------------------------
 
 def test_resolv_conf_of_the_lab_passes(lab):
-    out = probes.decide_resolv_conf(res(out=LAB_RESOLV), lab, "client")
+    out = probes.decide_resolv_conf(res(out=LAB_RESOLV), lab, "client", "10.96.0.10")
     assert out.status == PASSED
     assert out.detail == ("nameserver 10.96.0.10; search default.svc.cluster.local svc.cluster.local "
                           "cluster.local localdomain; options ndots:5")
 
 
+def test_resolv_conf_is_held_to_the_kube_dns_service_the_api_shows(repo):
+    """The expected nameserver is kube-dns's ClusterIP from the API, not one computed from settings."""
+    other = Lab.from_settings(settings_mod.load(repo, {"LABKIT_NETWORK__SERVICE_CIDR": "10.100.0.0/16"}))
+    assert probes.decide_resolv_conf(res(out=LAB_RESOLV), other, "client", "10.96.0.10").status == PASSED
+    out = probes.decide_resolv_conf(res(out=LAB_RESOLV), other, "client", "10.100.0.10")
+    assert key(out) == "resolv-nameserver" and "not kube-dns 10.100.0.10" in out.hint.cause
+
+
 def test_resolv_conf_wrong_nameserver_or_search(lab):
-    node_like = probes.decide_resolv_conf(res(out="nameserver 10.0.2.3\nsearch localdomain\n"), lab, "client")
+    node_like = probes.decide_resolv_conf(res(out="nameserver 10.0.2.3\nsearch localdomain\n"), lab, "client",
+                                          "10.96.0.10")
     assert key(node_like) == "resolv-nameserver"
     assert "names nameserver 10.0.2.3, not kube-dns 10.96.0.10" in node_like.hint.cause
     assert 'kubectl delete pod client' in node_like.hint.fix
     bad_search = LAB_RESOLV.replace("search default.svc.cluster.local ", "search ")
-    out = probes.decide_resolv_conf(res(out=bad_search), lab, "client")
+    out = probes.decide_resolv_conf(res(out=bad_search), lab, "client", "10.96.0.10")
     assert key(out) == "resolv-search" and "must start with default.svc.cluster.local" in out.hint.cause
-    unreadable = probes.decide_resolv_conf(res(1, err="cat: can't open '/etc/resolv.conf': No such file"), lab, "client")
+    unreadable = probes.decide_resolv_conf(res(1, err="cat: can't open '/etc/resolv.conf': No such file"), lab,
+                                           "client", "10.96.0.10")
     assert key(unreadable) == "resolv-unreadable"
 
 
@@ -145,6 +166,10 @@ def test_lookup(lab):
     assert key(down) == "dns-down" and "rollout restart deployment coredns" in down.hint.fix
     nx = probes.decide_lookup(res(1, out=NSLOOKUP_NXDOMAIN), lab, "client", "10.103.51.48")
     assert key(nx) == "dns-nxdomain"
+    # CoreDNS's answer: the A record, then "*** Can't find ...: No answer" for AAAA; exit 0 or 1.
+    for code in (0, 1):
+        coredns = probes.decide_lookup(res(code, out=NSLOOKUP_COREDNS), lab, "client", "10.103.51.48")
+        assert coredns.status == PASSED and coredns.detail.endswith("→ 10.103.51.48 (server 10.96.0.10)")
     stale = probes.decide_lookup(res(out=NSLOOKUP_NEW), lab, "client", "10.100.0.1")
     assert key(stale) == "dns-wrong-answer"
 
@@ -153,7 +178,9 @@ def test_bare_name_on_the_node_is_expected_to_fail(lab):
     assert probes.decide_node_name(res(6, err="curl: (6) Could not resolve host: inv"), lab, 4).status == PASSED
     slow = probes.decide_node_name(res(28, err="curl: (28) Resolving timed out after 4000 milliseconds"), lab, 4)
     assert slow.status == PASSED and "long wait" in slow.detail
-    assert probes.decide_node_name(res(TIMEOUT_EXIT, err="timed out after 8s"), lab, 4).status == PASSED
+    # Our backend's kill (a stalled SSH channel, say) is no evidence that the name does not resolve.
+    stalled = probes.decide_node_name(Result(TIMEOUT_EXIT, "", "timed out after 8s", 8.0), lab, 4)
+    assert (stalled.status, key(stalled)) == (FAILED, "timeout") and "within 8s from ubuntu" in stalled.hint.cause
     resolved = probes.decide_node_name(res(7, err="curl: (7) Failed to connect to inv port 80: Connection refused"),
                                        lab, 4)
     assert key(resolved) == "node-resolves-cluster"

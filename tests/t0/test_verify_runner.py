@@ -98,3 +98,5 @@ def test_the_timeout_is_handed_to_the_check():
 def test_a_cycle_is_reported_not_hung():
     results = by_id(runner.run([check("a", needs=["b"]), check("b", needs=["a"])]))
     assert {r.status for r in results.values()} == {FAILED}
+    assert {r.outcome.hint.key for r in results.values()} == {"unexpected"}
+    assert "a cycle in the prerequisites of a" in results["a"].outcome.hint.cause

@@ -26,6 +26,7 @@ def routes() -> dict:
         "/api/v1/namespaces/default/services/inv": snap.service,
         "/api/v1/namespaces/default/endpoints/inv": snap.endpoints,
         "/api/v1/namespaces/kube-system/services/kube-dns": snap.dns_service,
+        "/apis/apps/v1/namespaces/kube-system/deployments/coredns": snap.coredns,
     }
 
 
@@ -70,8 +71,8 @@ def test_fetch_reads_every_object_the_checks_use(lab_settings, lab, api):
     want = tx.snapshot()
     assert snap.problem is None
     assert (snap.version, snap.nodes, snap.pods) == (want.version, want.nodes, want.pods)
-    assert (snap.deployment, snap.service, snap.endpoints, snap.dns_service) == \
-        (want.deployment, want.service, want.endpoints, want.dns_service)
+    assert (snap.deployment, snap.service, snap.endpoints, snap.dns_service, snap.coredns) == \
+        (want.deployment, want.service, want.endpoints, want.dns_service, want.coredns)
     assert set(api.seen) == set(routes())
     assert cluster.api_reachable(lab, snap).status == PASSED
 
