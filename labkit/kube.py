@@ -14,6 +14,25 @@ def kubeconfig_path(settings) -> Path:
     return settings.state_dir / "kubeconfig"
 
 
+def api_problem(server: str, status: int, reason: str, message: str = "") -> tuple[str, str]:
+    """(message, fix) for an API answer the user must act on; cluster and app tasks word it alike."""
+    if status in (401, 403):  # typically a kubeconfig from before a kubeadm reset/init
+        return (f"the API server at {server} refused labkit's kubeconfig ({status})",
+                "run invoke cluster.init again to re-export it")
+    said = f": {message.strip()[:200]}" if message and message.strip() != reason else ""
+    return (f"the API server at {server} answered {status} {reason}{said}",
+            "run invoke cluster.status; if it persists, invoke cluster.reset then cluster.init")
+
+
+def untrusted_server(server: str, exc: Exception):
+    """(message, fix) if `exc` is a TLS verify failure, else None: after a kubeadm reset/init the API server
+    has a new CA, so the exported kubeconfig no longer trusts it. Not "unreachable": waiting cannot help."""
+    if "CERTIFICATE_VERIFY_FAILED" not in str(exc):
+        return None
+    return (f"the API server at {server} has a certificate labkit's kubeconfig does not trust "
+            "(the cluster was initialized again since it was exported)", "run invoke cluster.init again to re-export it")
+
+
 def api_client(settings):
     """A kubernetes.client.ApiClient for the lab cluster, or a one-line error saying how to get one."""
     from kubernetes import client, config

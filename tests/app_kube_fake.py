@@ -60,6 +60,7 @@ class FakeApiServer:
         self.linger = linger  # reads a deleted pod stays Terminating
         self.refuse: dict[tuple[str, str], tuple[int, str, str]] = {}  # (plural, name) → (code, reason, message)
         self.after_write = None  # called as after_write(self) after each create/patch: plays controllers and kubelet
+        self.outage = None  # (code, reason, message): every request answered so, e.g. a stale kubeconfig's 401
         self._rv = itertools.count(1000)
         self._lock = threading.RLock()  # after_write runs under it and may call put()
         self._terminating: dict[tuple[str, str], int] = {}
@@ -124,6 +125,16 @@ class FakeApiServer:
 
 class _Handler(JsonHandler):
     fake: FakeApiServer
+
+    def parse_request(self):
+        if not super().parse_request():
+            return False
+        if self.fake.outage is None:
+            return True
+        self.fake.requests.append({"method": self.command, "path": self.path, "outage": self.fake.outage})
+        self.close_connection = True  # the body stays unread
+        self.reply(self.fake.outage[0], status(*self.fake.outage))
+        return False
 
     def _route(self):
         url = urlsplit(self.path)

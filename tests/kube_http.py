@@ -61,10 +61,50 @@ class Loopback:
         self.httpd.server_close()
 
 
-def write_kubeconfig(path: Path, server: str, token: str) -> None:
-    """A kubeconfig with one cluster at `server` and a token user, written 0600 like labkit's own."""
+def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key (PEM files), like a kubeadm CA-signed serving cert
+    as far as a client holding some other CA is concerned."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def serve_tls(loopback: Loopback, cert: Path, key: Path) -> str:
+    """Make `loopback` speak HTTPS with this certificate; returns its https:// URL."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    loopback.httpd.socket = ctx.wrap_socket(loopback.httpd.socket, server_side=True)
+    return loopback.url.replace("http://", "https://")
+
+
+def write_kubeconfig(path: Path, server: str, token: str, ca: Path | None = None) -> None:
+    """A kubeconfig with one cluster at `server` (trusting `ca`, if given) and a token user, written 0600 like labkit's own."""
+    import base64
+
+    cluster = {"server": server, **({"certificate-authority-data": base64.b64encode(ca.read_bytes()).decode()} if ca else {})}
     write_private(path, json.dumps({
         "apiVersion": "v1", "kind": "Config", "current-context": "lab",
-        "clusters": [{"name": "lab", "cluster": {"server": server}}],
+        "clusters": [{"name": "lab", "cluster": cluster}],
         "contexts": [{"name": "lab", "context": {"cluster": "lab", "user": "admin"}}],
         "users": [{"name": "admin", "user": {"token": token}}]}))

@@ -28,10 +28,14 @@ APIS = {
 }
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, reason: str, message: str):
-        super().__init__(f"{status} {reason}: {message}")
-        self.status, self.reason, self.message = status, reason, message
+class ApiError(LabkitError):
+    """An API answer other than success. A LabkitError, so one not handled below is one line, not a traceback."""
+
+    def __init__(self, server: str, status: int, reason: str, message: str):
+        from labkit.kube import api_problem
+
+        super().__init__(*api_problem(server, status, reason, message))
+        self.status, self.reason, self.detail = status, reason, message
 
 
 class Cluster:
@@ -49,12 +53,18 @@ class Cluster:
     def _call(self, method, *args, **kwargs):
         from kubernetes.client.exceptions import ApiException
 
+        from labkit.kube import untrusted_server
+
         try:
             resp = method(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
         except ApiException as exc:
             body = _json(exc.body)
-            raise ApiError(exc.status, body.get("reason") or exc.reason or "", body.get("message") or str(exc.body)) from None
+            raise ApiError(self.server, exc.status, body.get("reason") or exc.reason or "",
+                           body.get("message") or str(exc.body)) from None
         except Exception as exc:  # urllib3: refused, timed out, TLS: the cluster is not there
+            untrusted = untrusted_server(self.server, exc)
+            if untrusted:
+                raise LabkitError(*untrusted) from None
             if type(exc).__module__.startswith(("urllib3", "ssl", "socket")) or isinstance(exc, OSError):
                 raise LabkitError(f"cannot reach the Kubernetes API at {self.server} ({_short(exc)})",
                                   "start the VM and the cluster: invoke vm.up, then invoke cluster.init") from None
@@ -128,7 +138,9 @@ def apply(cluster: Cluster, obj: dict, wait_gone: Callable[[str, str], None]) ->
                 return "replaced"
             raise
     except ApiError as exc:
-        raise LabkitError(f"the API server refused {ref(obj)}: {exc.message}",
+        if exc.status in (401, 403) or exc.status >= 500:  # credentials or the server, not the manifest
+            raise
+        raise LabkitError(f"the API server refused {ref(obj)}: {exc.detail}",
                           "fix the manifest in manifests/ (invoke app.deploy --dry-run shows what is sent)") from None
     same = new["metadata"].get("resourceVersion") == live["metadata"].get("resourceVersion")
     return "unchanged" if same else "configured"

@@ -7,10 +7,12 @@ so the logic in health.py/status.py reads exactly what the server sent.
 from __future__ import annotations
 
 import json
+import time
 
 from labkit.errors import LabkitError
 
 REQUEST_TIMEOUT = 15
+STILL_WAITING_EVERY = 30  # seconds between "still no answer" lines
 
 
 class ClusterApi:
@@ -27,17 +29,18 @@ class ClusterApi:
     def _call(self, method, *args, **kwargs):
         from kubernetes.client.exceptions import ApiException
 
+        from labkit.kube import api_problem, untrusted_server
+
         try:
             resp = method(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            if exc.status in (401, 403):
-                raise LabkitError(f"the API server at {self.server} refused labkit's kubeconfig ({exc.status})",
-                                  "run invoke cluster.init again to re-export it") from None
-            raise LabkitError(f"the API server at {self.server} answered {exc.status} {exc.reason}",
-                              "run invoke cluster.status; if it persists, invoke cluster.reset then cluster.init") from None
+            raise LabkitError(*api_problem(self.server, exc.status, exc.reason)) from None
         except Exception as exc:  # urllib3 connection errors: the API server is unreachable
+            untrusted = untrusted_server(self.server, exc)
+            if untrusted:
+                raise LabkitError(*untrusted) from None
             raise Unreachable(f"cannot reach the API server at https://{self.server}:6443 ({type(exc).__name__})",
                               "check that the VM runs (invoke vm.status) and that no VPN or firewall blocks "
                               "the host-only network 192.168.56.0/21") from None
@@ -67,3 +70,28 @@ class ClusterApi:
 
 class Unreachable(LabkitError):
     """The API server did not answer (yet): waits retry on this, everything else stops."""
+
+
+def wait_reachable(call, timeout: float, show, interval: float = 3.0, clock=time.monotonic, sleep=None) -> bool:
+    """Retry `call` until the API server answers: after a VM boot it needs a minute or two.
+
+    True if it answered at once, False after waiting; LabkitError once `timeout` seconds pass.
+    """
+    sleep = sleep or time.sleep
+    start = clock()
+    shown = None
+    while True:
+        try:
+            call()
+            return shown is None
+        except Unreachable as exc:
+            waited = clock() - start
+            if waited >= timeout:
+                raise LabkitError(f"the API server did not answer within {timeout:g}s: {exc.message}", exc.fix) from None
+            if shown is None:
+                show(f"{exc.message}; waiting up to {timeout:g}s")
+                shown = waited
+            elif waited - shown >= STILL_WAITING_EVERY:
+                show(f"still no answer after {waited:.0f}s")
+                shown = waited
+        sleep(interval)

@@ -5,6 +5,8 @@ in a VirtualBox classroom:
   * kubernetesVersion: without it kubeadm fetches https://dl.k8s.io/release/stable-1.txt;
   * advertiseAddress and the kubelet's node-ip: without them both pick the NAT address
     (10.0.2.15, the same on every VirtualBox VM), which breaks kubectl logs/exec;
+  * the API server's bind-address and the kubelet's address: 6443 and 10250 listen on the
+    host-only address only (by default they listen on every interface, NAT included);
   * the service subnet: kube-dns gets its 10th address (10.96.0.10 with 10.96.0.0/12);
   * the kubelet's cgroup driver: the one provision/files/docker-daemon.json gives Docker.
 """
@@ -103,7 +105,9 @@ def documents(settings, node=None) -> list[dict]:
         "nodeRegistration": {
             "name": node.name,
             "criSocket": CRI_SOCKET,
-            "kubeletExtraArgs": {"node-ip": node.ip},
+            # address: the kubelet API (10250, used by kubectl logs/exec via InternalIP) on the host-only
+            # address only. A flag, not KubeletConfiguration: that one is shared by every node that joins.
+            "kubeletExtraArgs": {"node-ip": node.ip, "address": node.ip},
         },
     }
     cluster = {
@@ -113,7 +117,10 @@ def documents(settings, node=None) -> list[dict]:
         "clusterName": "kubernetes",
         "imageRepository": IMAGE_REPOSITORY,
         # The laptop reaches the API server at the host-only address, by IP or by the node's name.
-        "apiServer": {"certSANs": [node.ip, node.name, "localhost", "127.0.0.1"]},
+        # bind-address: 6443 on the host-only address only, not on NAT. Nothing needs it elsewhere: kubeadm
+        # 1.15 points the liveness probe and every kubeconfig at the advertise address (this same IP).
+        "apiServer": {"certSANs": [node.ip, node.name, "localhost", "127.0.0.1"],
+                      "extraArgs": {"bind-address": node.ip}},
         "networking": {
             "serviceSubnet": str(service_network(settings)),
             "podSubnet": str(pod_network(settings)),

@@ -5,6 +5,7 @@ decisions are pure functions of the node's answers (tested without a VM).
 """
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import time
@@ -46,12 +47,12 @@ rm -f /etc/labkit/kubeadm.yaml
 rm -f "$(getent passwd vagrant | cut -d: -f6)/.kube/config"
 """
 
-# The VM user's kubeconfig: a copy of admin.conf, 0600, only rewritten when it differs.
+# The VM user's kubeconfig: a copy of admin.conf, only rewritten when it differs, always 0600 (the admin key).
 USER_KUBECONFIG_SCRIPT = r"""
 set -e
 umask 077
 mkdir -p "$HOME/.kube"
-if sudo -n cmp -s /etc/kubernetes/admin.conf "$HOME/.kube/config"; then echo unchanged; exit 0; fi
+if sudo -n cmp -s /etc/kubernetes/admin.conf "$HOME/.kube/config"; then chmod 600 "$HOME/.kube/config"; echo unchanged; exit 0; fi
 sudo -n cat /etc/kubernetes/admin.conf >"$HOME/.kube/config.part"
 mv -f "$HOME/.kube/config.part" "$HOME/.kube/config"
 echo written
@@ -75,8 +76,36 @@ def images_list_argv() -> list[str]:
     return ["sudo", "-n", "kubeadm", "config", "images", "list", "--config", GUEST_CONFIG]
 
 
-def apply_argv(guest_path: str) -> list[str]:
-    return ["sudo", "-n", *KUBECTL, "apply", "-f", guest_path]
+def apply_argv() -> list[str]:
+    """kubectl apply of the manifest on stdin (the Weave manifest after weave_with_range)."""
+    return ["sudo", "-n", *KUBECTL, "apply", "-f", "-"]
+
+
+def weave_with_range(manifest: str, cidr: str) -> str:
+    """The Weave manifest (a v1 List or a YAML stream) as JSON, IPALLOC_RANGE=cidr on the weave container.
+
+    kubeadm's podSubnet only tells kube-proxy what is pod traffic; Weave allocates from IPALLOC_RANGE
+    (default 10.32.0.0/12) and keeps its allocations in /var/lib/weave, so it must be right on first apply.
+    """
+    import yaml
+
+    fix = "on the laptop run invoke bundle.fetch --only weave-manifest, then invoke vm.provision"
+    try:
+        docs = [d for d in yaml.safe_load_all(manifest) if isinstance(d, dict)]
+    except yaml.YAMLError:
+        raise LabkitError("the bundle's Weave Net manifest is not YAML", fix) from None
+    objs = [o for d in docs for o in (d.get("items") or [] if d.get("kind") == "List" else [d])]
+    found = 0
+    for obj in objs:
+        if obj.get("kind") == "DaemonSet" and obj.get("metadata", {}).get("name") == "weave-net":
+            for c in ((obj.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []:
+                if c.get("name") == "weave":
+                    env = [e for e in c.get("env") or [] if e.get("name") != "IPALLOC_RANGE"]
+                    c["env"] = env + [{"name": "IPALLOC_RANGE", "value": cidr}]
+                    found += 1
+    if found != 1:
+        raise LabkitError("the bundle's Weave Net manifest has no weave-net DaemonSet with a weave container", fix)
+    return json.dumps({"apiVersion": "v1", "kind": "List", "items": objs})
 
 
 def redact(line: str) -> str:

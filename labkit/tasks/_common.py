@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 
 from invoke import Exit, task
@@ -32,6 +33,15 @@ def labtask(*args, **kwargs):
         body, args = args[0], ()
         return decorate(body)
     return decorate
+
+
+def seconds(value, option: str = "--timeout") -> int:
+    """A positive whole number of seconds from the command line (taken as text: Invoke's int parsing would traceback)."""
+    text = str(value).strip()
+    if not re.fullmatch(r"[0-9]+", text) or int(text) == 0:
+        raise LabkitError(f"{option} '{value}' is not a positive whole number of seconds",
+                          f"give one like {option} 600")
+    return int(text)
 
 
 def project_root(c) -> Path:

@@ -5,14 +5,17 @@ through the exported kubeconfig (.labkit/kubeconfig) and the official client.
 """
 from __future__ import annotations
 
+import os
 import shlex
+import time
 
 from labkit import ui
 from labkit.errors import LabkitError
-from labkit.tasks._common import labtask, settings, vagrant_for
+from labkit.tasks._common import labtask, seconds, settings, vagrant_for
 
 DRY_RUN_HELP = "print what would be done (rendered config, commands) and change nothing; no VM needed"
 INIT_TIMEOUT = 900  # kubeadm init itself; its own control-plane wait is 4 minutes
+WAIT_TIMEOUT = 600
 
 
 def _ssh(s, vg, node, purpose: str):
@@ -43,22 +46,24 @@ def _weave_guest_path(s) -> str:
 
 # --- init ------------------------------------------------------------------------------------
 
+# timeout defaults to None so Invoke takes it as text: `seconds` gives a bad value one line.
 @labtask(help={"dry_run": DRY_RUN_HELP,
-               "timeout": "seconds to wait for node Ready, CoreDNS and Weave Net (default 600)"})
-def init(c, dry_run=False, timeout=600):
+               "timeout": f"seconds to wait for the API server, node Ready, CoreDNS and Weave Net (default {WAIT_TIMEOUT})"})
+def init(c, dry_run=False, timeout=None):
     """Initialize Kubernetes with kubeadm, export a kubeconfig, install Weave Net, wait until ready. Safe to re-run."""
     from labkit.cluster import kubeadm
 
+    wait = seconds(WAIT_TIMEOUT if timeout is None else timeout)
     s = settings(c)
     master = s.master
     config = kubeadm.render(s, master)
     if dry_run:
-        _init_plan(s, config, int(timeout))
+        _init_plan(s, config, wait)
         return
     vg = vagrant_for(s)
     ssh = _ssh(s, vg, master, "init the cluster")
     try:
-        _init(s, ssh, master, config, int(timeout))
+        _init(s, ssh, master, config, wait)
     finally:
         ssh.close()
 
@@ -82,11 +87,13 @@ def _init_plan(s, config: str, timeout: int) -> None:
         steps.append("laptop: keep the master taint (worker nodes run the pods)")
     else:
         steps.append(f"laptop: remove the taint {_taint()} from {m.name} (Kubernetes API)")
+    steps.insert(-1, f"laptop: wait up to {timeout}s for the API server to answer (after a VM boot it needs a minute)")
     weave = _weave_guest_path(s)
     steps += [
         f"{m.name}: check the Weave Net manifest (the manifests/weave* file CHECKSUMS pins) and that its images are loaded",
-        f"{m.name}: {_cmd(nodeops.apply_argv(weave))}   # only if the weave-net DaemonSet does not exist",
-        f"laptop: wait up to {timeout}s for every node Ready, CoreDNS Running, weave-net 2/2 (Kubernetes API)",
+        f"{m.name}: {weave} with IPALLOC_RANGE={kubeadm.pod_network(s)} on the weave container, piped to "
+        f"{_cmd(nodeops.apply_argv())}   # only if the weave-net DaemonSet does not exist",
+        f"laptop: wait, within the same {timeout}s, for every node Ready, CoreDNS Running, weave-net 2/2 (Kubernetes API)",
         f"laptop: check that kube-dns has ClusterIP {kubeadm.dns_ip(s)} and each node reports its host-only IP",
     ]
     ui.say("Steps (each one is skipped when already done):")
@@ -158,7 +165,9 @@ def _export_kubeconfigs(s, ssh, master) -> None:
         text = kubeconfig.for_laptop(admin.stdout, kubeadm.api_server_url(master))
         path = kubeconfig_path(s)
         laptop_current = path.is_file() and path.read_text(encoding="utf-8") == text
-        if not laptop_current:
+        if laptop_current:
+            os.chmod(path, 0o600)  # it holds the admin key: 0600 even if someone widened it
+        else:
             write_private(path, text)
         if laptop_current and user.stdout.strip() == "unchanged":
             st.skip("both already current")
@@ -168,9 +177,14 @@ def _export_kubeconfigs(s, ssh, master) -> None:
 
 def _finish(s, ssh, master, timeout: int) -> None:
     from labkit.cluster import health, kubeadm, status
-    from labkit.cluster.api import ClusterApi, Unreachable
+    from labkit.cluster.api import ClusterApi, Unreachable, wait_reachable
 
     api = ClusterApi(s)
+    deadline = time.monotonic() + timeout
+    # Skipping kubeadm init right after a VM boot, the API server is still starting.
+    with ui.step("Waiting for the API server") as st:
+        if wait_reachable(api.nodes, timeout, st.log):
+            st.skip("it answers")
     with ui.step(f"Removing the master taint from {master.name}") as st:
         if any(n.role == "worker" for n in s.nodes):
             st.skip("worker nodes run the pods")
@@ -189,7 +203,7 @@ def _finish(s, ssh, master, timeout: int) -> None:
             return exc.message
 
     with ui.step("Waiting for node Ready, CoreDNS Running, weave-net 2/2") as st:
-        ok, state = health.wait(probe, timeout, st.log)
+        ok, state = health.wait(probe, max(1.0, deadline - time.monotonic()), st.log)
         if not ok:
             if isinstance(state, str):
                 raise LabkitError(f"the cluster was not ready after {timeout}s: {state}", "see invoke doctor")
@@ -228,22 +242,28 @@ def _remove_master_taint(api, master, st) -> None:
 
 
 def _apply_weave(s, ssh, master, st) -> None:
-    from labkit.cluster import node as nodeops
+    from labkit.cluster import kubeadm, node as nodeops
 
     path = nodeops.verify_on_node(ssh, s.bundle_guest_dir, nodeops.WEAVE_MANIFEST_PREFIX, "Weave Net manifest")
     manifest = ssh.run(["cat", path], timeout=30)
+    if not manifest.ok:  # an empty listing would pass the image check and apply nothing
+        raise LabkitError(f"cannot read the Weave Net manifest {path} on {master.name}: {manifest.stderr.strip()[:200]}",
+                          f"check the bundle in the VM (invoke vm.ssh --command 'ls -l {path}'), then invoke cluster.init")
+    # Weave allocates from its own default range unless told: give it the podSubnet kubeadm was given.
+    patched = nodeops.weave_with_range(manifest.stdout, str(kubeadm.pod_network(s)))
     images = nodeops.manifest_images(manifest.stdout)
     present = ssh.run(nodeops.PRESENT_IMAGES_ARGV, timeout=60)
     missing = nodeops.missing_images(images, present.stdout)
     if missing:
         raise LabkitError(f"{master.name} lacks the Weave Net image(s) {', '.join(missing)} (nothing may be pulled)",
                           "on the laptop run invoke bundle.fetch, then invoke vm.provision --step docker")
-    applied = ssh.run(nodeops.apply_argv(path), timeout=120)
+    applied = ssh.run(nodeops.apply_argv(), timeout=120, stdin=patched.encode())
     for line in applied.stdout.splitlines():
         st.log(line)
     if not applied.ok:
         raise LabkitError(f"kubectl apply of the Weave Net manifest failed: {applied.stderr.strip()[:300]}",
                           "see invoke cluster.status; then invoke cluster.init again")
+    st.log(f"IPALLOC_RANGE={kubeadm.pod_network(s)} (network.pod_cidr)")
 
 
 # --- status ----------------------------------------------------------------------------------

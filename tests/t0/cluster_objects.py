@@ -109,3 +109,63 @@ FAILED_SCHEDULING = [
      "involvedObject": {"kind": "Pod", "name": "coredns-5c98db65d4-vkqkj", "namespace": "kube-system"},
      "message": "0/1 nodes are available: 1 node(s) had taints that the pod didn't tolerate."},
 ]
+
+
+# weave-daemonset-k8s-1.11.yaml of Weave Net 2.8.1 (the bundle's release asset), abridged to the objects and
+# fields that matter here: a v1 List; the DaemonSet's weave container has HOSTNAME and INIT_CONTAINER only.
+WEAVE_MANIFEST = """apiVersion: v1
+kind: List
+items:
+  - apiVersion: v1
+    kind: ServiceAccount
+    metadata:
+      name: weave-net
+      labels:
+        name: weave-net
+      namespace: kube-system
+  - apiVersion: apps/v1
+    kind: DaemonSet
+    metadata:
+      name: weave-net
+      labels:
+        name: weave-net
+      namespace: kube-system
+    spec:
+      minReadySeconds: 5
+      selector:
+        matchLabels:
+          name: weave-net
+      template:
+        metadata:
+          labels:
+            name: weave-net
+        spec:
+          containers:
+            - name: weave
+              command:
+                - /home/weave/launch.sh
+              env:
+                - name: HOSTNAME
+                  valueFrom:
+                    fieldRef:
+                      apiVersion: v1
+                      fieldPath: spec.nodeName
+                - name: INIT_CONTAINER
+                  value: 'true'
+              image: 'docker.io/weaveworks/weave-kube:2.8.1'
+            - name: weave-npc
+              env:
+                - name: HOSTNAME
+                  valueFrom:
+                    fieldRef:
+                      apiVersion: v1
+                      fieldPath: spec.nodeName
+              image: 'docker.io/weaveworks/weave-npc:2.8.1'
+          hostNetwork: true
+          initContainers:
+            - name: weave-init
+              command:
+                - /home/weave/init.sh
+              image: 'docker.io/weaveworks/weave-kube:2.8.1'
+          serviceAccountName: weave-net
+"""

@@ -145,3 +145,61 @@ def test_app_delete_dry_run_touches_nothing(project, lab, fake):
     assert out.returncode == 0
     assert out.stdout.strip() == "would delete: pod/web, pod/client, deployment.apps/can-inventory, service/inv"
     assert fake.requests == [] and len(fake.store) == 4
+
+
+# Status bodies as a 1.15 API server sends them: a stale kubeconfig after a manual kubeadm re-init (its
+# client certificate signed by the old CA), RBAC refusing a user, etcd not answering.
+UNAUTHORIZED = (401, "Unauthorized", "Unauthorized")
+FORBIDDEN = (403, "Forbidden", 'services "inv" is forbidden: User "kubernetes-admin" cannot get resource "services" '
+                               'in API group "" in the namespace "default"')
+ETCD_DOWN = (500, "InternalError", "Internal error occurred: etcdserver: request timed out")
+
+
+@pytest.mark.parametrize("outage, line", [
+    (UNAUTHORIZED, "refused labkit's kubeconfig (401). Fix: run invoke cluster.init again to re-export it"),
+    (ETCD_DOWN, "answered 500 InternalError: Internal error occurred: etcdserver: request timed out. "
+                "Fix: run invoke cluster.status; if it persists, invoke cluster.reset then cluster.init"),
+])
+def test_app_delete_turns_an_api_refusal_into_one_line(project, fake, outage, line):
+    fake.outage = outage
+    out = invoke(project, "app.delete")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == f"labkit: the API server at {fake.url} {line}"
+    assert fake.requests and all(r.get("outage") for r in fake.requests)
+
+
+def test_credentials_or_server_trouble_while_applying_is_not_blamed_on_the_manifest(lab, fake):
+    _s, cluster, objs = lab
+    for outage, says in ((FORBIDDEN, "refused labkit's kubeconfig (403)"), (ETCD_DOWN, "answered 500 InternalError")):
+        fake.outage = outage
+        with pytest.raises(LabkitError) as err:
+            apply_mod.apply(cluster, objs[0], lambda k, n: None)
+        assert says in err.value.message and "manifest" not in err.value.line()
+
+
+def test_waiting_on_a_refusing_api_server_stops_with_one_line(lab, fake):
+    from labkit.app import rollout
+
+    _s, cluster, objs = lab
+    fake.outage = UNAUTHORIZED
+    with pytest.raises(LabkitError) as err:
+        rollout.states(cluster, objs)
+    assert "refused labkit's kubeconfig (401)" in err.value.message
+
+
+def test_a_kubeconfig_from_before_a_re_init_is_one_line_not_unreachable(tmp_path, lab, fake):
+    # kubeadm init makes a new CA: the old kubeconfig's CA no longer verifies the API server's certificate.
+    from tests.kube_http import self_signed, serve_tls, write_kubeconfig
+
+    s, _cluster, objs = lab
+    new_cert, new_key = self_signed(tmp_path, "kubernetes-new")
+    old_ca, _ = self_signed(tmp_path, "kubernetes-old")
+    url = serve_tls(fake._loopback, new_cert, new_key)
+    write_kubeconfig(s.state_dir / "kubeconfig", url, "not-a-secret", ca=old_ca)
+    with pytest.raises(LabkitError) as err:
+        apply_mod.Cluster(kube.api_client(s)).get("Service", "inv")
+    assert err.value.line() == (f"labkit: the API server at {url} has a certificate labkit's kubeconfig does not trust "
+                                "(the cluster was initialized again since it was exported). "
+                                "Fix: run invoke cluster.init again to re-export it")
+    write_kubeconfig(s.state_dir / "kubeconfig", url, "not-a-secret", ca=new_cert)  # the re-exported one works
+    assert apply_mod.Cluster(kube.api_client(s)).get("Service", "inv") is None

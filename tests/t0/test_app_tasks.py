@@ -167,3 +167,12 @@ def test_docker_in_the_vm_problems_are_named_with_their_fix(result, message, fix
         assert err.value.message.startswith(message)
         assert err.value.fix.startswith(fix)
     assert ssh.commands == ["docker version --format '{{.Server.Version}}'"]
+
+
+@pytest.mark.parametrize("task", ["app.deploy", "app.delete"])
+@pytest.mark.parametrize("value", ["abc", "0", "2.5"])
+def test_a_bad_timeout_is_one_line_from_the_real_cli(task, value):
+    out = invoke(REPO, task, "--dry-run", "--timeout", value)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == (f"labkit: --timeout '{value}' is not a positive whole number of seconds. "
+                                  "Fix: give one like --timeout 600")

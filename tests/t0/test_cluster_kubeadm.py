@@ -60,7 +60,7 @@ def test_default_settings_pin_version_addresses_and_networks():
     assert cluster["kubernetesVersion"] == "v1.15.12" == s.versions["kubernetes"]
     assert init["localAPIEndpoint"] == {"advertiseAddress": master.ip, "bindPort": 6443}
     assert init["nodeRegistration"]["name"] == master.name
-    assert init["nodeRegistration"]["kubeletExtraArgs"] == {"node-ip": master.ip}
+    assert init["nodeRegistration"]["kubeletExtraArgs"] == {"node-ip": master.ip, "address": master.ip}
     assert init["nodeRegistration"]["criSocket"] == "/var/run/dockershim.sock"
     assert "10.0.2.15" not in kubeadm.render(s)  # VirtualBox's NAT address appears nowhere
     assert cluster["networking"] == {"serviceSubnet": "10.96.0.0/12", "podSubnet": "10.32.0.0/12",
@@ -70,6 +70,18 @@ def test_default_settings_pin_version_addresses_and_networks():
     assert cluster["imageRepository"] == "k8s.gcr.io"
     assert kubelet["clusterDNS"] == ["10.96.0.10"]
     assert kubelet["clusterDomain"] == "cluster.local"
+
+
+def test_the_api_server_and_the_kubelet_listen_on_the_host_only_address_only():
+    s = load()
+    docs = parsed(s)
+    # 6443 and 10250 otherwise listen on every interface (VirtualBox NAT included). kubeadm 1.15 probes the
+    # API server at the advertise address and the kubelet's healthz stays on 127.0.0.1:10248.
+    assert docs["ClusterConfiguration"]["apiServer"]["extraArgs"] == {"bind-address": s.master.ip}
+    assert docs["InitConfiguration"]["localAPIEndpoint"]["advertiseAddress"] == s.master.ip
+    assert docs["InitConfiguration"]["nodeRegistration"]["kubeletExtraArgs"]["address"] == s.master.ip
+    # Per node (a kubelet flag), not in the KubeletConfiguration every joining node would download.
+    assert "address" not in docs["KubeletConfiguration"] and "healthzBindAddress" not in docs["KubeletConfiguration"]
 
 
 def test_kubelet_cgroup_driver_is_the_one_docker_is_given():
@@ -101,6 +113,8 @@ def test_overridden_settings_flow_into_every_field():
     assert init["nodeRegistration"]["name"] == "lab-master"
     assert init["nodeRegistration"]["kubeletExtraArgs"]["node-ip"] == "192.168.57.30"
     assert cluster["apiServer"]["certSANs"][:2] == ["192.168.57.30", "lab-master"]
+    assert init["nodeRegistration"]["kubeletExtraArgs"]["address"] == "192.168.57.30"
+    assert cluster["apiServer"]["extraArgs"] == {"bind-address": "192.168.57.30"}
     assert cluster["kubernetesVersion"] == "v1.15.11"
     assert cluster["networking"] == {"serviceSubnet": "10.100.0.0/16", "podSubnet": "10.244.0.0/16", "dnsDomain": "lab.local"}
     assert kubelet["clusterDNS"] == ["10.100.0.10"] and kubelet["clusterDomain"] == "lab.local"

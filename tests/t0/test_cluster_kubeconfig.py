@@ -115,3 +115,26 @@ def test_export_writes_both_copies_0600_then_skips_and_never_prints_the_key(tmp_
     assert "bmV3a2V5" in laptop.read_text() and "bmV3a2V5" in vm_user.read_text()
     assert "already current" not in capsys.readouterr().out
 
+
+
+@pytest.mark.skipif(os.name != "posix", reason="file modes")
+def test_a_widened_mode_goes_back_to_0600_even_when_the_content_is_current(tmp_path, capsys):
+    root = tmp_path / "project"
+    root.mkdir()
+    shutil.copy(REPO / "settings.yaml", root)
+    shutil.copytree(REPO / "provision", root / "provision")
+    s = settings_mod.load(root, {})
+    node_root = tmp_path / "node"
+    (node_root / "etc/kubernetes").mkdir(parents=True)
+    (node_root / "home").mkdir()
+    (node_root / "etc/kubernetes/admin.conf").write_text(ADMIN_CONF)
+    backend = NodeOnDisk(node_root)
+    cluster_tasks._export_kubeconfigs(s, backend, s.master)
+    laptop, vm_user = s.state_dir / "kubeconfig", node_root / "home/.kube/config"
+    for path in (laptop, vm_user):
+        path.chmod(0o644)  # e.g. a copy made readable by hand
+
+    cluster_tasks._export_kubeconfigs(s, backend, s.master)
+    assert "(both already current)" in capsys.readouterr().out
+    assert stat.S_IMODE(laptop.stat().st_mode) == 0o600
+    assert stat.S_IMODE(vm_user.stat().st_mode) == 0o600

@@ -149,3 +149,38 @@ def test_run_logged_shows_lines_while_the_command_runs_and_hides_tokens(tmp_path
     assert shown[:3] == ["[phase] step 1", "[phase] step 2", "[phase] step 3"]
     assert shown[3] == "kubeadm join 10.0.0.195:6443 --token <token hidden>"
     assert len(shown) == 4  # every line exactly once
+
+
+def _weave_env(applied: str, container: str) -> list:
+    import json
+
+    ds = next(o for o in json.loads(applied)["items"] if o["kind"] == "DaemonSet")
+    return next(c for c in ds["spec"]["template"]["spec"]["containers"] if c["name"] == container).get("env")
+
+
+def test_the_weave_manifest_gets_the_pod_cidr_as_ipalloc_range():
+    import json
+
+    from tests.t0.cluster_objects import WEAVE_MANIFEST
+
+    applied = nodeops.weave_with_range(WEAVE_MANIFEST, "10.200.0.0/16")
+    assert [o["kind"] for o in json.loads(applied)["items"]] == ["ServiceAccount", "DaemonSet"]
+    env = _weave_env(applied, "weave")
+    assert [e["name"] for e in env] == ["HOSTNAME", "INIT_CONTAINER", "IPALLOC_RANGE"]
+    assert env[-1] == {"name": "IPALLOC_RANGE", "value": "10.200.0.0/16"}
+    assert [e["name"] for e in _weave_env(applied, "weave-npc")] == ["HOSTNAME"]  # npc has no allocator
+    # Applied again (or to a manifest that already sets it): replaced, never listed twice.
+    again = nodeops.weave_with_range(applied, "10.32.0.0/12")
+    assert [e for e in _weave_env(again, "weave") if e["name"] == "IPALLOC_RANGE"] == [
+        {"name": "IPALLOC_RANGE", "value": "10.32.0.0/12"}]
+
+
+def test_a_weave_manifest_as_a_yaml_stream_works_too_and_one_without_the_daemonset_is_refused():
+    import yaml
+
+    from tests.t0.cluster_objects import WEAVE_MANIFEST
+
+    stream = yaml.safe_dump_all(yaml.safe_load(WEAVE_MANIFEST)["items"])
+    assert _weave_env(nodeops.weave_with_range(stream, "10.32.0.0/12"), "weave")[-1]["value"] == "10.32.0.0/12"
+    with pytest.raises(LabkitError, match="no weave-net DaemonSet"):
+        nodeops.weave_with_range("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: weave-net}\n", "10.32.0.0/12")

@@ -39,7 +39,8 @@ def test_init_dry_run_prints_the_config_and_the_commands_without_a_vm(project):
     assert "kubeadm init --config /etc/labkit/kubeadm.yaml" in text
     assert "kubeadm config images list --config /etc/labkit/kubeadm.yaml" in text
     assert "remove the taint node-role.kubernetes.io/master:NoSchedule from ubuntu" in text
-    assert "apply -f /opt/labkit/bundle/manifests/weave" in text
+    assert ("ubuntu: /opt/labkit/bundle/manifests/weave-daemonset-k8s-1.11.yaml with IPALLOC_RANGE=10.32.0.0/12 "
+            "on the weave container, piped to sudo -n kubectl --kubeconfig /etc/kubernetes/admin.conf apply -f -") in text
     assert "kube-dns has ClusterIP 10.96.0.10" in text
     assert not (project / ".labkit").exists()  # nothing written
 
@@ -55,10 +56,13 @@ def test_init_dry_run_follows_overrides_and_a_multi_node_setup(project):
 
 
 def test_init_dry_run_reads_the_weave_path_from_the_bundle_checksums(project):
+    # A name other than the fallback (WEAVE_MANIFEST_DEFAULT), so only CHECKSUMS can have put it there.
     (project / "bundle").mkdir()
-    (project / "bundle/CHECKSUMS").write_text(f"weave-manifest sha256 {'a' * 64} manifests/weave-daemonset-k8s-1.11.yaml\n")
+    (project / "bundle/CHECKSUMS").write_text(f"weave-manifest sha256 {'a' * 64} manifests/weave-net-2.8.1.yaml\n")
     out = invoke(project, "cluster.init", "--dry-run")
-    assert "apply -f /opt/labkit/bundle/manifests/weave-daemonset-k8s-1.11.yaml" in out.stdout
+    assert out.returncode == 0, out.stderr
+    assert "ubuntu: /opt/labkit/bundle/manifests/weave-net-2.8.1.yaml with IPALLOC_RANGE" in out.stdout
+    assert "weave-daemonset-k8s-1.11.yaml" not in out.stdout
 
 
 def test_reset_dry_run_lists_nodes_workers_first(project):
@@ -89,3 +93,19 @@ def test_cluster_tasks_are_listed_with_help(project):
         assert task in out.stdout
     helped = invoke(project, "cluster.init", "--help").stdout
     assert "--dry-run" in helped and "--timeout" in helped
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5", "10m"])
+def test_a_bad_timeout_is_one_line_from_the_real_cli(value):
+    from tests.app_helpers import invoke as invoke_at
+
+    out = invoke_at(REPO, "cluster.init", "--dry-run", f"--timeout={value}")
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert out.stderr.strip() == (f"labkit: --timeout '{value}' is not a positive whole number of seconds. "
+                                  "Fix: give one like --timeout 600")
+
+
+def test_a_good_timeout_reaches_the_plan(project):
+    out = invoke(project, "cluster.init", "--dry-run", "--timeout", "42")
+    assert out.returncode == 0, out.stderr
+    assert "wait up to 42s for the API server" in out.stdout

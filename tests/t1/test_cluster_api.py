@@ -105,3 +105,24 @@ def test_an_unreachable_api_server_is_its_own_error(tmp_path):
     with pytest.raises(Unreachable) as err:
         api.nodes()
     assert "cannot reach the API server" in err.value.message and "host-only network" in err.value.fix
+
+
+def test_a_kubeconfig_from_before_a_re_init_stops_at_once_instead_of_waiting(tmp_path):
+    from tests.kube_http import self_signed, serve_tls
+
+    new_cert, new_key = self_signed(tmp_path, "kubernetes-new")
+    old_ca, _ = self_signed(tmp_path, "kubernetes-old")
+    server = Loopback(FakeApiServer)
+    try:
+        url = serve_tls(server, new_cert, new_key)
+        s = project(tmp_path, url)
+        write_kubeconfig(s.state_dir / "kubeconfig", url, TOKEN, ca=old_ca)
+        with pytest.raises(LabkitError) as err:
+            ClusterApi(s).nodes()
+        assert not isinstance(err.value, Unreachable)  # waits retry Unreachable; this cannot get better
+        assert "does not trust (the cluster was initialized again" in err.value.message
+        assert err.value.fix == "run invoke cluster.init again to re-export it"
+        write_kubeconfig(s.state_dir / "kubeconfig", url, TOKEN, ca=new_cert)
+        assert [n["metadata"]["name"] for n in ClusterApi(s).nodes()] == [objs.NODE]
+    finally:
+        server.close()

@@ -90,6 +90,8 @@ def test_web_and_client_pods_are_the_labs_kubectl_run_pods():
     # kept running with a shell on stdin, so `kubectl attach client -it` works as in the lab
     assert (c["command"], c["stdin"], c["tty"]) == (["sh"], True, True)
     assert "stdinOnce" not in c
+    # verify's probes in it (wget, nslookup, cat) need no root, so it runs as busybox's nobody
+    assert c["securityContext"] == {"runAsUser": 65534, "runAsNonRoot": True, "allowPrivilegeEscalation": False}
 
 
 @pytest.mark.parametrize("name", FILES)
