@@ -81,17 +81,21 @@ class NodeOnDisk(Local):
         return super().run(argv, timeout, stdin)
 
 
-def test_export_writes_both_copies_0600_then_skips_and_never_prints_the_key(tmp_path, capsys):
+def project_and_node(tmp_path):
+    """A project (settings + provision/) and a node on disk whose kubeadm wrote admin.conf."""
     root = tmp_path / "project"
     root.mkdir()
     shutil.copy(REPO / "settings.yaml", root)
     shutil.copytree(REPO / "provision", root / "provision")
-    s = settings_mod.load(root, {})
     node_root = tmp_path / "node"
     (node_root / "etc/kubernetes").mkdir(parents=True)
     (node_root / "home").mkdir()
     (node_root / "etc/kubernetes/admin.conf").write_text(ADMIN_CONF)
-    backend = NodeOnDisk(node_root)
+    return settings_mod.load(root, {}), NodeOnDisk(node_root), node_root
+
+
+def test_export_writes_both_copies_0600_then_skips_and_never_prints_the_key(tmp_path, capsys):
+    s, backend, node_root = project_and_node(tmp_path)
 
     cluster_tasks._export_kubeconfigs(s, backend, s.master)
     laptop = s.state_dir / "kubeconfig"
@@ -116,19 +120,9 @@ def test_export_writes_both_copies_0600_then_skips_and_never_prints_the_key(tmp_
     assert "already current" not in capsys.readouterr().out
 
 
-
 @pytest.mark.skipif(os.name != "posix", reason="file modes")
 def test_a_widened_mode_goes_back_to_0600_even_when_the_content_is_current(tmp_path, capsys):
-    root = tmp_path / "project"
-    root.mkdir()
-    shutil.copy(REPO / "settings.yaml", root)
-    shutil.copytree(REPO / "provision", root / "provision")
-    s = settings_mod.load(root, {})
-    node_root = tmp_path / "node"
-    (node_root / "etc/kubernetes").mkdir(parents=True)
-    (node_root / "home").mkdir()
-    (node_root / "etc/kubernetes/admin.conf").write_text(ADMIN_CONF)
-    backend = NodeOnDisk(node_root)
+    s, backend, node_root = project_and_node(tmp_path)
     cluster_tasks._export_kubeconfigs(s, backend, s.master)
     laptop, vm_user = s.state_dir / "kubeconfig", node_root / "home/.kube/config"
     for path in (laptop, vm_user):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -120,28 +121,37 @@ def test_thirty_concurrent_students(bundle, server):
     assert not errors and results == [sha256(BIG)] * 30
 
 
-def test_cli_serve_prints_the_url_and_the_cli_fetches_from_it(bundle, tmp_path):
-    lk, dest = bundle
+@contextmanager
+def cli_serve(lock_path, dest):
+    """`invoke bundle.serve` on loopback until its URL line appears; Ctrl-C at the end of the block.
+    Yields (port, served): served gets the printed lines, then out, err and code once it stopped."""
     port = free_port()
     proc = subprocess.Popen([str(sys.executable.rsplit("/", 1)[0] + "/invoke"), "bundle.serve", "--lock",
-                             str(lk.path), "--dest", str(dest), "--port", str(port), "--host", "127.0.0.1"],
+                             str(lock_path), "--dest", str(dest), "--port", str(port), "--host", "127.0.0.1"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    served = {"lines": []}
     try:
-        lines = []
         deadline = time.monotonic() + 30
-        while not any("--from http://" in ln for ln in lines):
-            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines) + proc.stderr.read()
-            lines.append(proc.stdout.readline())
-        assert any(f":{port}" in ln and "invoke bundle.fetch --from" in ln for ln in lines)
+        while not any("--from http://" in ln for ln in served["lines"]):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(served["lines"]) + proc.stderr.read()
+            served["lines"].append(proc.stdout.readline())
+        yield port, served
+    finally:
+        proc.send_signal(signal.SIGINT)
+        served["out"], served["err"] = proc.communicate(timeout=20)
+        served["code"] = proc.returncode
+
+
+def test_cli_serve_prints_the_url_and_the_cli_fetches_from_it(bundle, tmp_path):
+    lk, dest = bundle
+    with cli_serve(lk.path, dest) as (port, served):
+        assert any(f":{port}" in ln and "invoke bundle.fetch --from" in ln for ln in served["lines"])
         fetched = invoke("bundle.fetch", "--lock", str(lk.path), "--dest", str(tmp_path / "student"),
                          "--from", f"http://127.0.0.1:{port}")
         assert fetched.returncode == 0, fetched.stderr
         assert (tmp_path / "student/k8s/node.tgz").read_bytes() == BIG
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0, err
-    assert "Stopped after serving" in out
+    assert served["code"] == 0, served["err"]
+    assert "Stopped after serving" in served["out"]
 
 
 def test_cli_serve_refuses_a_damaged_bundle(bundle):
@@ -156,24 +166,13 @@ def test_cli_serve_refuses_a_damaged_bundle(bundle):
 def test_cli_serve_with_a_missing_artifact_serves_the_rest_and_says_so(bundle, tmp_path):
     lk, dest = bundle
     (dest / "manifests/weave.yaml").unlink()
-    port = free_port()
-    proc = subprocess.Popen([str(sys.executable.rsplit("/", 1)[0] + "/invoke"), "bundle.serve", "--lock",
-                             str(lk.path), "--dest", str(dest), "--port", str(port), "--host", "127.0.0.1"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = ""
-        while "--from http://" not in line:
-            line = proc.stdout.readline()
-            assert line or proc.poll() is None, proc.stderr.read()
+    with cli_serve(lk.path, dest) as (port, served):
         fetched = invoke("bundle.fetch", "--lock", str(lk.path), "--dest", str(tmp_path / "s"),
                          "--from", f"http://127.0.0.1:{port}")
         assert fetched.returncode == 1
         assert "weave-manifest" in fetched.stderr and "classroom mirror does not have it" in fetched.stderr
         assert (tmp_path / "s/k8s/node.tgz").read_bytes() == BIG
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    assert "not serving 1 missing artifact(s): weave-manifest" in err
+    assert "not serving 1 missing artifact(s): weave-manifest" in served["err"]
 
 
 def test_cli_serve_port_in_use(bundle):
@@ -229,23 +228,12 @@ def test_cli_verify_and_serve_a_read_only_bundle(bundle, tmpfs):
     ok = invoke("bundle.verify", "--lock", lk.path, "--dest", stick)
     assert ok.returncode == 0 and "all 2 intact" in ok.stdout, ok.stdout + ok.stderr
     assert "CHECKSUMS not rewritten (Read-only file system" in ok.stderr and "matches the lock" in ok.stderr
-    port = free_port()
-    proc = subprocess.Popen([str(sys.executable.rsplit("/", 1)[0] + "/invoke"), "bundle.serve", "--lock",
-                             str(lk.path), "--dest", str(stick), "--port", str(port), "--host", "127.0.0.1"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = ""
-        while "--from http://" not in line:
-            line = proc.stdout.readline()
-            assert line or proc.poll() is None, proc.stderr.read()
+    with cli_serve(lk.path, stick) as (port, served):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", "/k8s/node.tgz")
         assert conn.getresponse().read() == BIG
         conn.close()
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0 and "CHECKSUMS not rewritten" in err, err
+    assert served["code"] == 0 and "CHECKSUMS not rewritten" in served["err"], served["err"]
 
 
 def test_cli_verify_an_unreadable_artifact_is_a_row_in_the_table(bundle):
