@@ -62,26 +62,30 @@ def pins_from_publishers(artifacts, sessions, timeout) -> tuple[list, dict, list
         if a.kind == "file" and a.published and not a.pinned:
             if a.published not in lists:
                 lists[a.published] = _read_list(a.published, sessions, timeout)
-            data = lists[a.published]
-            pin = None
-            if isinstance(data, bytes):
-                try:
-                    pin = published_pin(data, PurePosixPath(a.path).name) or published_pin(
-                        data, PurePosixPath(a.urls[0].split("?")[0]).name)
-                except (OSError, EOFError, lzma.LZMAError, zlib.error):  # a truncated or damaged .gz/.xz
-                    data = "is damaged (not a readable .gz or .xz file)"
+            pin, why = _pin_in(lists[a.published], a)
             if pin is None:
                 fix = "fix published: in the lock, or remove it to pin by first download"
-                if isinstance(data, bytes):
-                    data = f"lists no checksum for {PurePosixPath(a.path).name}"
-                else:
+                if not why.startswith("lists no checksum"):  # the list itself could not be had
                     fix = "check the network connection and run invoke bundle.lock again, or " + fix
-                errors.append(LabkitError(f"{a.name}: its checksum list {a.published} {data}", fix))
+                errors.append(LabkitError(f"{a.name}: its checksum list {a.published} {why}", fix))
                 continue
             found[a.name] = pin
             a = dataclasses.replace(a, **{pin[0]: pin[1]})
         out.append(a)
     return out, found, errors
+
+
+def _pin_in(data, a) -> tuple[Optional[tuple[str, str]], Optional[str]]:
+    """(pin, None) from a checksum list's bytes, else (None, why) as a phrase for the error line.
+    `data` is what _read_list returned: the bytes, or already the reason there are none."""
+    if not isinstance(data, bytes):
+        return None, data
+    name = PurePosixPath(a.path).name
+    try:
+        pin = published_pin(data, name) or published_pin(data, PurePosixPath(a.urls[0].split("?")[0]).name)
+    except (OSError, EOFError, lzma.LZMAError, zlib.error):  # a truncated or damaged .gz/.xz
+        return None, "is damaged (not a readable .gz or .xz file)"
+    return (pin, None) if pin else (None, f"lists no checksum for {name}")
 
 
 def _read_list(url: str, sessions, timeout):

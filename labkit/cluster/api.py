@@ -72,12 +72,12 @@ class Unreachable(LabkitError):
     """The API server did not answer (yet): waits retry on this, everything else stops."""
 
 
-def wait_reachable(call, timeout: float, show, interval: float = 3.0, clock=time.monotonic, sleep=None) -> bool:
+def wait_reachable(call, timeout: float, show, interval: float = 3.0, clock=time.monotonic,
+                   sleep=time.sleep) -> bool:
     """Retry `call` until the API server answers: after a VM boot it needs a minute or two.
 
     True if it answered at once, False after waiting; LabkitError once `timeout` seconds pass.
     """
-    sleep = sleep or time.sleep
     start = clock()
     shown = None
     while True:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import re
 from pathlib import Path
@@ -14,19 +15,33 @@ INTERRUPTED = 130
 
 
 def labtask(*args, **kwargs):
-    """`invoke.task` whose body turns LabkitError into one line on stderr (exit 1), never a traceback."""
+    """`invoke.task` whose body turns LabkitError into one line on stderr (exit 1), never a traceback.
+
+    Invoke types an option by its default and parses an int default with int(), so `--port abc`
+    would end in a ValueError traceback before the body runs. Options with an int default are
+    therefore shown to Invoke as text (default None) and turned into numbers here.
+    """
 
     def decorate(body):
+        sig = inspect.signature(body)
+        numbers = {n: p.default for n, p in sig.parameters.items() if type(p.default) is int}
+
         @functools.wraps(body)
         def wrapper(*a, **kw):
             try:
-                return body(*a, **kw)
+                bound = sig.bind(*a, **kw)
+                for name, default in numbers.items():
+                    given = bound.arguments.get(name)
+                    bound.arguments[name] = default if given is None else _number(name, given)
+                return body(*bound.args, **bound.kwargs)
             except LabkitError as exc:
                 raise Exit(exc.line(), code=1) from None
             except KeyboardInterrupt:
                 raise Exit("labkit: interrupted. Finished files were kept and partial ones removed; "
                            "run the same command again to continue.", code=INTERRUPTED) from None
 
+        wrapper.__signature__ = sig.replace(parameters=[
+            p.replace(default=None) if p.name in numbers else p for p in sig.parameters.values()])
         return task(wrapper, *args, **kwargs)
 
     if len(args) == 1 and callable(args[0]) and not kwargs:
@@ -35,12 +50,17 @@ def labtask(*args, **kwargs):
     return decorate
 
 
-def seconds(value, option: str = "--timeout") -> int:
-    """A positive whole number of seconds from the command line (taken as text: Invoke's int parsing would traceback)."""
+def _number(name: str, value) -> int:
+    """A whole number from the command line; a --timeout must be positive (seconds)."""
+    option = "--" + name.replace("_", "-")
     text = str(value).strip()
-    if not re.fullmatch(r"[0-9]+", text) or int(text) == 0:
+    whole = re.fullmatch(r"[0-9]+", text) is not None
+    if name == "timeout" and not (whole and int(text) > 0):
         raise LabkitError(f"{option} '{value}' is not a positive whole number of seconds",
                           f"give one like {option} 600")
+    if not whole:
+        raise LabkitError(f"{option} '{value}' is not a whole number",
+                          "give one without a sign or unit (the task's --help says what it means)")
     return int(text)
 
 

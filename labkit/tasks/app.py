@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from labkit import ui
 from labkit.errors import LabkitError
-from labkit.tasks._common import labtask, seconds, settings
+from labkit.tasks._common import labtask, settings
 
 DEPLOY_TIMEOUT = 180
 DELETE_TIMEOUT = 90
@@ -78,13 +78,12 @@ def _objects(s):
 
 @labtask(help={"dry_run": "print the objects that would be applied (YAML), change nothing",
                "timeout": f"seconds to wait for the pods (default {DEPLOY_TIMEOUT})"})
-def deploy(c, dry_run=False, timeout=None):
+def deploy(c, dry_run=False, timeout=DEPLOY_TIMEOUT):
     """Build the image if needed, apply manifests/ (create or update) and wait for can-inventory 2/2, web, client."""
     from labkit.app import apply as apply_mod
     from labkit.app import build as build_mod
     from labkit.app import objects, rollout
 
-    timeout = seconds(DEPLOY_TIMEOUT if timeout is None else timeout)  # None: Invoke passes text, checked here
     s = settings(c)
     plan, objs = _objects(s)
     if dry_run:
@@ -117,12 +116,11 @@ def deploy(c, dry_run=False, timeout=None):
 
 @labtask(help={"dry_run": "list what would be deleted, change nothing",
                "timeout": f"seconds to wait until everything is gone (default {DELETE_TIMEOUT})"})
-def delete(c, dry_run=False, timeout=None):
+def delete(c, dry_run=False, timeout=DELETE_TIMEOUT):
     """Delete the lab's Deployment, Service and pods from the cluster (the image stays in the VM)."""
     from labkit.app import apply as apply_mod
     from labkit.app import objects
 
-    timeout = seconds(DELETE_TIMEOUT if timeout is None else timeout)
     s = settings(c)
     _plan, objs = _objects(s)
     doomed = list(reversed(objs))

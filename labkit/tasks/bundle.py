@@ -85,7 +85,7 @@ def fetch(c, lock=None, dest=None, from_=None, only=None, allow_unpinned=False, 
                           "like http://192.168.1.20:8787")
     if allow_unpinned:
         _loud_unpinned(artifacts)
-    opts = fetchmod.Options(from_url=from_, allow_unpinned=allow_unpinned, workers=max(1, int(workers)))
+    opts = fetchmod.Options(from_url=from_, allow_unpinned=allow_unpinned, workers=max(1, workers))
     source = f" from {from_}" if from_ else ""
     with ui.step(f"Fetching {len(artifacts)} artifacts into {dest}{source}") as st:
         try:
@@ -146,7 +146,7 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, host="0.0.0.0", allow_unpinn
     from labkit.bundle import verify as verifymod
     from labkit.errors import LabkitError
 
-    if not 1 <= int(port) <= 65535:
+    if not 1 <= port <= 65535:
         raise LabkitError(f"--port {port} is not a TCP port", f"pass one from 1 to 65535, like --port {SERVE_PORT}")
     lk, dest = _open(c, lock, dest)
     if allow_unpinned:
@@ -170,10 +170,10 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, host="0.0.0.0", allow_unpinn
                 "them get 'not found' (invoke bundle.fetch --all-boxes fills the bundle)")
     served = [a for a in lk.artifacts if a.name not in missing]
     try:
-        server = servemod.BundleServer((host, int(port)), servemod.files_of(served, dest))
+        server = servemod.BundleServer((host, port), servemod.files_of(served, dest))
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise LabkitError(f"port {port} is already in use", f"pass another one: --port {int(port) + 1}") from None
+            raise LabkitError(f"port {port} is already in use", f"pass another one: --port {port + 1}") from None
         raise LabkitError(f"cannot listen on {host}:{port} ({exc.strerror})", "pass --host and --port that this "
                           "machine can listen on") from None
     ui.say(f"Serving {len(served)} artifacts from {dest} on port {port}. Students run:")
@@ -221,7 +221,7 @@ def pin(c, lock=None, dest=None, only=None, dry_run=False, workers=4):
                  [[a.name, a.kind, _source(a)] for a in todo])
         return
     with ui.step(f"Pinning {len(todo)} artifacts (downloading each into {dest})") as st:
-        opts = fetchmod.Options(workers=max(1, int(workers)))
+        opts = fetchmod.Options(workers=max(1, workers))
         try:
             updates, errors = resolve.resolve(lk, todo, dest, opts, st)
         except KeyboardInterrupt:

@@ -11,7 +11,7 @@ import time
 
 from labkit import ui
 from labkit.errors import LabkitError
-from labkit.tasks._common import labtask, seconds, settings, vagrant_for
+from labkit.tasks._common import labtask, settings, vagrant_for
 
 DRY_RUN_HELP = "print what would be done (rendered config, commands) and change nothing; no VM needed"
 INIT_TIMEOUT = 900  # kubeadm init itself; its own control-plane wait is 4 minutes
@@ -46,24 +46,22 @@ def _weave_guest_path(s) -> str:
 
 # --- init ------------------------------------------------------------------------------------
 
-# timeout defaults to None so Invoke takes it as text: `seconds` gives a bad value one line.
 @labtask(help={"dry_run": DRY_RUN_HELP,
                "timeout": f"seconds to wait for the API server, node Ready, CoreDNS and Weave Net (default {WAIT_TIMEOUT})"})
-def init(c, dry_run=False, timeout=None):
+def init(c, dry_run=False, timeout=WAIT_TIMEOUT):
     """Initialize Kubernetes with kubeadm, export a kubeconfig, install Weave Net, wait until ready. Safe to re-run."""
     from labkit.cluster import kubeadm
 
-    wait = seconds(WAIT_TIMEOUT if timeout is None else timeout)
     s = settings(c)
     master = s.master
     config = kubeadm.render(s, master)
     if dry_run:
-        _init_plan(s, config, wait)
+        _init_plan(s, config, timeout)
         return
     vg = vagrant_for(s)
     ssh = _ssh(s, vg, master, "init the cluster")
     try:
-        _init(s, ssh, master, config, wait)
+        _init(s, ssh, master, config, timeout)
     finally:
         ssh.close()
 
@@ -83,11 +81,11 @@ def _init_plan(s, config: str, timeout: int) -> None:
         f"{m.name}: copy {nodeops.ADMIN_CONF} to ~/.kube/config of the VM user (0600)",
         f"laptop: write {kubeconfig_path(s)} (0600) with server {kubeadm.api_server_url(m)}",
     ]
+    steps.append(f"laptop: wait up to {timeout}s for the API server to answer (after a VM boot it needs a minute)")
     if any(n.role == "worker" for n in s.nodes):
         steps.append("laptop: keep the master taint (worker nodes run the pods)")
     else:
         steps.append(f"laptop: remove the taint {_taint()} from {m.name} (Kubernetes API)")
-    steps.insert(-1, f"laptop: wait up to {timeout}s for the API server to answer (after a VM boot it needs a minute)")
     weave = _weave_guest_path(s)
     steps += [
         f"{m.name}: check the Weave Net manifest (the manifests/weave* file CHECKSUMS pins) and that its images are loaded",

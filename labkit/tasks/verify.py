@@ -21,7 +21,6 @@ def verify(c, section=0, json=None):
     from labkit.verify import cluster, report, run_lab, where_for
     from labkit.verify.model import SECTION_LABEL, SECTIONS, Lab, section_group
 
-    section = int(section or 0)
     if section and section_group(section) not in SECTIONS:
         raise LabkitError(f"there is no section {section} to verify", "use --section 3, 4, 5, 6, 7 or 8")
     s = settings(c)

@@ -83,3 +83,13 @@ def test_bad_snapshot_name_is_refused_before_vagrant_runs():
 
 def test_unknown_node_is_refused():
     assert "there is no node named 'worker-7'" in one_line_error(run("vm.ssh", "--node", "worker-7"))
+
+
+@pytest.mark.parametrize("args, option", [(("bundle.serve", "--port", "abc"), "--port"),
+                                          (("bundle.fetch", "--workers", "4x"), "--workers"),
+                                          (("verify", "--section", "-8"), "--section")])
+def test_a_number_option_that_is_not_a_number_is_one_line(args, option):
+    # Invoke would parse these with int() and end in a traceback before any task code runs.
+    line = one_line_error(run(*args))
+    assert line == (f"labkit: {option} '{args[2]}' is not a whole number. "
+                    "Fix: give one without a sign or unit (the task's --help says what it means)")
