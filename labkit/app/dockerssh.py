@@ -94,7 +94,10 @@ class DialStdioForwarder:
             except OSError:
                 pass
             conn.close()
-            chan.close()
+            try:
+                chan.close()
+            except (EOFError, OSError):  # the SSH transport went first: the channel is closed already
+                pass
             upstream.join(timeout=5)
 
     @staticmethod
