@@ -162,14 +162,29 @@ def check_provider(s: Settings, p: Probe) -> Check:
 
 
 def check_memory(s: Settings, p: Probe) -> Check:
-    need = s.memory * 1024 ** 2
+    count = len(s.nodes)
+    need = s.memory * count * 1024 ** 2  # every node is a VM with vm.memory
     avail, total = p.memory_available(), p.memory_total()
-    detail = f"{avail / GIB:.1f} GiB free of {total / GIB:.1f} GiB; the VM takes {s.memory} MB"
+    vms = f"the VM takes {s.memory} MB" if count == 1 else f"{count} VMs take {s.memory} MB each"
+    detail = f"{avail / GIB:.1f} GiB free of {total / GIB:.1f} GiB; {vms}"
     if total < need + GIB:
-        return Check("memory", FAIL, detail, "this laptop is too small for the lab; use one with 4 GiB or more")
+        return Check("memory", FAIL, detail, _fewer_nodes_fix(s, (total - GIB) // 1024 ** 2)
+                     or "this laptop is too small for the lab; use one with 4 GiB or more")
     if avail < need + 512 * 1024 ** 2:
         return Check("memory", WARN, detail, "close browsers and other programs before vm.up")
     return Check("memory", OK, detail)
+
+
+def _fewer_nodes_fix(s: Settings, room_mb: int) -> str:
+    """With workers, what fits in `room_mb`: fewer workers, or less memory for each node."""
+    if not s.workers:
+        return ""
+    fits = room_mb // s.memory - (len(s.nodes) - len(s.workers))
+    each = room_mb // len(s.nodes)
+    options = [f"use at most {fits} worker(s) (LABKIT_WORKERS, or the nodes list)"] if fits >= 0 else []
+    if each >= s.data["limits"]["min_memory"]:
+        options.append(f"give each node less memory (LABKIT_VM__MEMORY={each})")
+    return " or ".join(options)
 
 
 def check_disk(s: Settings, p: Probe) -> Check:
@@ -183,12 +198,17 @@ def check_disk(s: Settings, p: Probe) -> Check:
 
 
 def check_cpus(s: Settings, p: Probe) -> Check:
-    have = p.cpus()
-    detail = f"{have} logical CPUs; the VM takes {s.cpus}"
+    have, count = p.cpus(), len(s.nodes)
+    total = s.cpus * count
+    detail = f"{have} logical CPUs; the VM takes {s.cpus}" if count == 1 else \
+        f"{have} logical CPUs; {count} VMs take {s.cpus} each ({total})"
     if have < s.cpus:
         return Check("cpus", FAIL, detail, f"set LABKIT_VM__CPUS={max(2, have)} or use a bigger laptop (the lab needs 2)")
-    if have == s.cpus:
-        return Check("cpus", WARN, detail, "the laptop will be sluggish while the VM is busy; close other programs")
+    if have <= total:
+        fix = "the laptop will be sluggish while the VM is busy; close other programs"
+        if count > 1:
+            fix = "the VMs share the CPUs and kubeadm's timeouts may run out; use fewer workers (LABKIT_WORKERS)"
+        return Check("cpus", WARN, detail, fix)
     return Check("cpus", OK, detail)
 
 

@@ -64,6 +64,15 @@ class Settings:
     def master(self) -> Node:
         return next(n for n in self.nodes if n.role == "master")
 
+    @property
+    def workers(self) -> list[Node]:
+        return [n for n in self.nodes if n.role == "worker"]
+
+    @property
+    def untaint_master(self) -> bool:
+        """Pods may run on the master: always on a single node, with workers only if master_runs_pods."""
+        return not self.workers or self.data["master_runs_pods"]
+
     def node(self, name: str | None) -> Node:
         if name is None:
             return self.master
@@ -248,6 +257,7 @@ def _check(data: dict, root: Path, origin) -> None:
         if vm[key] not in limits[allowed]:
             fail(("vm", key), f"'{vm[key]}' is not supported", f"use one of: {', '.join(limits[allowed])}")
     _check_nodes(data["nodes"], limits, fail)
+    _add_workers(data, limits, fail)
     guest = data["bundle"]["guest_dir"]
     if not PurePosixPath(guest).is_absolute():
         fail(("bundle", "guest_dir"), f"'{guest}' is not an absolute path in the VM", "use a path like /opt/labkit/bundle")
@@ -292,3 +302,27 @@ def _check_nodes(nodes: list, limits: dict, fail) -> None:
         seen_ips.add(node["ip"])
     if not any(n["role"] == "master" for n in nodes):
         fail(("nodes",), "has no node with role master", "make the first node role: master")
+
+
+def _add_workers(data: dict, limits: dict, fail) -> None:
+    """`workers: N` appends N worker nodes (worker-1, ...: the first free names) on the addresses after the
+    highest listed one. Checked before any is added: the range must hold them all, none may be reserved."""
+    count, nodes = data["workers"], data["nodes"]
+    if count < 0:
+        fail(("workers",), f"= {count} is not a number of workers", "use 0 or more, like LABKIT_WORKERS=2")
+    allowed = ipaddress.ip_network(limits["hostonly_range"])
+    last = max(int(ipaddress.IPv4Address(n["ip"])) for n in nodes)
+    if last + count > int(allowed.broadcast_address):
+        fail(("workers",), f"= {count} does not fit: the addresses after {ipaddress.IPv4Address(last)} leave "
+             f"VirtualBox's host-only range {allowed}", "use fewer workers, or list the nodes in settings.local.yaml")
+    names = {n["name"] for n in nodes}
+    number = 0
+    for ip in (ipaddress.IPv4Address(last + k) for k in range(1, count + 1)):
+        if ip.packed[-1] in (0, 1, 255):
+            fail(("workers",), f"= {count} would give a worker the reserved address {ip}",
+                 "use fewer workers, or list the nodes in settings.local.yaml")
+        number += 1
+        while f"worker-{number}" in names:
+            number += 1
+        names.add(f"worker-{number}")
+        nodes.append({"name": f"worker-{number}", "ip": str(ip), "role": "worker"})

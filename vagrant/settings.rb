@@ -153,6 +153,7 @@ module LabkitSettings
       end
     end
     check_nodes(data["nodes"], limits, fail_at)
+    add_workers(data, limits, fail_at)
     guest = data["bundle"]["guest_dir"]
     fail_at.call(%w[bundle guest_dir], "'#{guest}' is not an absolute path in the VM", "use a path like /opt/labkit/bundle") unless guest.start_with?("/")
     data["provision"].each_with_index do |step, i|
@@ -195,6 +196,33 @@ module LabkitSettings
       ips << node["ip"]
     end
     fail_at.call(["nodes"], "has no node with role master", "make the first node role: master") unless nodes.any? { |n| n["role"] == "master" }
+  end
+
+  # `workers: N` appends N worker nodes (worker-1, ...: the first free names) on the addresses after the
+  # highest listed one (labkit/settings.py _add_workers).
+  def add_workers(data, limits, fail_at)
+    count = data["workers"]
+    nodes = data["nodes"]
+    fail_at.call(["workers"], "= #{count} is not a number of workers", "use 0 or more, like LABKIT_WORKERS=2") if count.negative?
+    allowed = IPAddr.new(limits["hostonly_range"])
+    last = nodes.map { |n| IPAddr.new(n["ip"]).to_i }.max
+    if last + count > allowed.to_range.last.to_i
+      fail_at.call(["workers"], "= #{count} does not fit: the addresses after #{IPAddr.new(last, Socket::AF_INET)} leave " \
+                                "VirtualBox's host-only range #{limits['hostonly_range']}", "use fewer workers, or list the nodes in settings.local.yaml")
+    end
+    names = nodes.map { |n| n["name"] }
+    number = 0
+    (1..count).each do |k|
+      ip = IPAddr.new(last + k, Socket::AF_INET)
+      if [0, 1, 255].include?(ip.to_i & 0xff)
+        fail_at.call(["workers"], "= #{count} would give a worker the reserved address #{ip}",
+                     "use fewer workers, or list the nodes in settings.local.yaml")
+      end
+      number += 1
+      number += 1 while names.include?("worker-#{number}")
+      names << "worker-#{number}"
+      nodes << { "name" => "worker-#{number}", "ip" => ip.to_s, "role" => "worker" }
+    end
   end
 end
 

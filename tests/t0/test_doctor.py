@@ -132,6 +132,39 @@ def test_cpus(s, cpus, status):
     assert check(doctor.check_cpus, s, cpus=cpus).status == status
 
 
+def with_workers(s, count, memory=2048):
+    return settings.load(s.root, {"LABKIT_WORKERS": str(count), "LABKIT_VM__MEMORY": str(memory)})
+
+
+def test_memory_adds_up_every_node(s):
+    # 8 GiB holds one 2 GiB VM easily, but not a master and three workers (8 GiB + 1 GiB for the host)
+    assert check(doctor.check_memory, s, total=8 * GIB, available=7 * GIB).status == doctor.OK
+    three = check(doctor.check_memory, with_workers(s, 3), total=8 * GIB, available=7 * GIB)
+    assert three.status == doctor.FAIL
+    assert "4 VMs take 2048 MB each" in three.detail
+    # 7 GiB of room: two workers of 2048 MB fit, or four nodes of 1792 MB
+    assert three.fix == ("use at most 2 worker(s) (LABKIT_WORKERS, or the nodes list) "
+                         "or give each node less memory (LABKIT_VM__MEMORY=1792)")
+
+
+def test_memory_fix_without_room_for_a_smaller_node(s):
+    # 5 GiB: room 4096 MB; one worker fits at 2048, but 3 nodes at 1365 MB are below kubeadm's 1700
+    got = check(doctor.check_memory, with_workers(s, 2), total=5 * GIB, available=5 * GIB)
+    assert got.status == doctor.FAIL and got.fix == "use at most 1 worker(s) (LABKIT_WORKERS, or the nodes list)"
+    # 3.5 GiB: no worker fits at all, and two nodes at 1280 MB are too small too
+    none = check(doctor.check_memory, with_workers(s, 1), total=int(3.5 * GIB), available=3 * GIB)
+    assert none.fix == "use at most 0 worker(s) (LABKIT_WORKERS, or the nodes list)"
+    tiny = check(doctor.check_memory, with_workers(s, 1, memory=4096), total=4 * GIB, available=3 * GIB)
+    assert tiny.fix == "this laptop is too small for the lab; use one with 4 GiB or more"  # not even the master fits
+
+
+@pytest.mark.parametrize("cpus, status", [(2, doctor.WARN), (4, doctor.WARN), (8, doctor.OK)])
+def test_cpus_add_up_every_node(s, cpus, status):
+    got = check(doctor.check_cpus, with_workers(s, 1), cpus=cpus)
+    assert got.status == status
+    assert "2 VMs take 2 each (4)" in got.detail
+
+
 @pytest.mark.parametrize("free, status", [(3 * GIB, doctor.FAIL), (8 * GIB, doctor.WARN), (50 * GIB, doctor.OK)])
 def test_disk(s, free, status):
     assert check(doctor.check_disk, s, free_disk=free).status == status

@@ -161,3 +161,44 @@ def test_unknown_node_name(project):
 
 def test_unrelated_environment_is_ignored(project):
     assert load(project, env={"PATH": "/bin", "LABKITX": "1", "VAGRANT_HOME": "/x"}).provider == "virtualbox"
+
+
+# --- workers -------------------------------------------------------------------------------------
+
+def test_workers_follow_the_highest_listed_address(project):
+    s = load(project, env={"LABKIT_WORKERS": "2"})
+    assert s.nodes == [settings.Node("ubuntu", "192.168.56.10", "master"),
+                       settings.Node("worker-1", "192.168.56.11", "worker"),
+                       settings.Node("worker-2", "192.168.56.12", "worker")]
+    assert [n.name for n in s.workers] == ["worker-1", "worker-2"]
+
+
+def test_generated_workers_take_the_first_free_names_and_follow_listed_workers(project):
+    nodes = [{"name": "m", "ip": "192.168.56.10", "role": "master"},
+             {"name": "worker-1", "ip": "192.168.56.30", "role": "worker"}]
+    s = load(project, env={"LABKIT_WORKERS": "1"}, local={"nodes": nodes})
+    assert s.nodes[-1] == settings.Node("worker-2", "192.168.56.31", "worker")
+
+
+def test_the_master_keeps_its_taint_only_when_workers_exist(project):
+    assert load(project).untaint_master is True  # a single node must run the pods itself
+    assert load(project, env={"LABKIT_WORKERS": "1"}).untaint_master is False
+    assert load(project, env={"LABKIT_WORKERS": "1", "LABKIT_MASTER_RUNS_PODS": "true"}).untaint_master is True
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"LABKIT_WORKERS": "-1"}, "labkit: workers = -1 is not a number of workers (from LABKIT_WORKERS). "
+                               "Fix: use 0 or more, like LABKIT_WORKERS=2"),
+    ({"LABKIT_WORKERS": "3", "LABKIT_NODES__0__IP": "192.168.63.253"},
+     "labkit: workers = 3 does not fit: the addresses after 192.168.63.253 leave VirtualBox's host-only range "
+     "192.168.56.0/21 (from LABKIT_WORKERS). Fix: use fewer workers, or list the nodes in settings.local.yaml"),
+    ({"LABKIT_WORKERS": "250"}, "labkit: workers = 250 would give a worker the reserved address 192.168.56.255 "
+                                "(from LABKIT_WORKERS). Fix: use fewer workers, or list the nodes in settings.local.yaml"),
+    ({"LABKIT_WORKERS": "many"}, "'workers' must be a whole number"),
+])
+def test_bad_worker_counts_are_one_line(project, env, expected):
+    assert expected in error(project, env=env)
+
+
+def test_a_worker_count_from_the_local_file_names_it(project):
+    assert "(from settings.local.yaml)" in error(project, local={"workers": -2})

@@ -47,6 +47,14 @@ def test_vagrantfile_validates_with_libvirt_provider_settings():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_vagrantfile_defines_one_machine_per_worker():
+    out = vagrant("status", "--machine-readable",
+                  env=clean_env(LABKIT_PROVIDER="libvirt", LABKIT_WORKERS="2", LABKIT_VM__LIBVIRT_DRIVER="qemu"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    machines = {line.split(",")[1] for line in out.stdout.splitlines() if ",state," in line}
+    assert machines == {"ubuntu", "worker-1", "worker-2"}
+
+
 def test_vagrant_reports_virtualbox_missing_on_this_machine():
     out = vagrant("validate")
     assert out.returncode != 0
@@ -111,6 +119,19 @@ CASES = [
     ({"LABKIT_VM": "{cpus: 4}"}, None),  # a whole section from the environment is refused
     ({"LABKIT_BUNDLE": "{dir: x}"}, None),
     ({}, b"\xff\xfe" + "vm:\n  cpus: 4\n".encode("utf-16-le")),  # Notepad's "Unicode": UTF-16 with a BOM
+    # workers: generated after the listed nodes, on the next addresses, first free names
+    ({"LABKIT_WORKERS": "2"}, None),
+    ({"LABKIT_WORKERS": "1", "LABKIT_MASTER_RUNS_PODS": "true"}, None),
+    ({"LABKIT_WORKERS": "2"}, {"nodes": [{"name": "m", "ip": "192.168.56.10", "role": "master"},
+                                         {"name": "worker-1", "ip": "192.168.56.30", "role": "worker"}]}),
+    ({"LABKIT_WORKERS": "-1"}, None),
+    ({"LABKIT_WORKERS": "two"}, None),
+    ({"LABKIT_WORKERS": "true"}, None),
+    ({"LABKIT_MASTER_RUNS_PODS": "1"}, None),
+    ({"LABKIT_WORKERS": "3", "LABKIT_NODES__0__IP": "192.168.63.253"}, None),  # past the end of the range
+    ({"LABKIT_WORKERS": "250"}, None),  # would reach 192.168.56.255
+    ({}, {"workers": 1, "nodes": [{"name": "m", "ip": "192.168.56.10", "role": "master"},
+                                  {"name": "w", "ip": "192.168.56.10", "role": "worker"}]}),
 ]
 
 
