@@ -93,6 +93,18 @@ def check_networks(settings) -> None:
                               "pick node addresses in 192.168.56.0/21 and cluster ranges elsewhere")
 
 
+def node_registration(settings, node) -> dict:
+    """nodeRegistration for kubeadm init (the master) and kubeadm join (a worker) alike."""
+    return {
+        "name": node.name,
+        "criSocket": CRI_SOCKET,
+        # node-ip: the host-only address, never the NAT one (10.0.2.15 on every VirtualBox VM).
+        # address: the kubelet API (10250, used by kubectl logs/exec via InternalIP) on the host-only
+        # address only. Flags, not KubeletConfiguration: that one is shared by every node that joins.
+        "kubeletExtraArgs": {"node-ip": node.ip, "address": node.ip},
+    }
+
+
 def documents(settings, node=None) -> list[dict]:
     """InitConfiguration, ClusterConfiguration and KubeletConfiguration for `node` (default: the master)."""
     node = node or settings.master
@@ -102,13 +114,7 @@ def documents(settings, node=None) -> list[dict]:
         "apiVersion": API_VERSION,
         "kind": "InitConfiguration",
         "localAPIEndpoint": {"advertiseAddress": node.ip, "bindPort": API_PORT},
-        "nodeRegistration": {
-            "name": node.name,
-            "criSocket": CRI_SOCKET,
-            # address: the kubelet API (10250, used by kubectl logs/exec via InternalIP) on the host-only
-            # address only. A flag, not KubeletConfiguration: that one is shared by every node that joins.
-            "kubeletExtraArgs": {"node-ip": node.ip, "address": node.ip},
-        },
+        "nodeRegistration": node_registration(settings, node),
     }
     cluster = {
         "apiVersion": API_VERSION,
