@@ -82,7 +82,7 @@ def _init_plan(s, config: str, timeout: int) -> None:
         f"laptop: write {kubeconfig_path(s)} (0600) with server {kubeadm.api_server_url(m)}",
     ]
     steps.append(f"laptop: wait up to {timeout}s for the API server to answer (after a VM boot it needs a minute)")
-    if any(n.role == "worker" for n in s.nodes):
+    if not s.untaint_master:
         steps.append("laptop: keep the master taint (worker nodes run the pods)")
     else:
         steps.append(f"laptop: remove the taint {_taint()} from {m.name} (Kubernetes API)")
@@ -184,7 +184,7 @@ def _finish(s, ssh, master, timeout: int) -> None:
         if wait_reachable(api.nodes, timeout, st.log):
             st.skip("it answers")
     with ui.step(f"Removing the master taint from {master.name}") as st:
-        if any(n.role == "worker" for n in s.nodes):
+        if not s.untaint_master:
             st.skip("worker nodes run the pods")
         else:
             _remove_master_taint(api, master, st)

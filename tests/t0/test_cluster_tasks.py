@@ -109,3 +109,12 @@ def test_a_good_timeout_reaches_the_plan(project):
     out = invoke(project, "cluster.init", "--dry-run", "--timeout", "42")
     assert out.returncode == 0, out.stderr
     assert "wait up to 42s for the API server" in out.stdout
+
+
+def test_with_workers_the_master_keeps_its_taint_unless_settings_say_otherwise(project):
+    kept = invoke(project, "cluster.init", "--dry-run", env={"LABKIT_WORKERS": "1"})
+    assert "keep the master taint (worker nodes run the pods)" in kept.stdout
+    removed = invoke(project, "cluster.init", "--dry-run", env={"LABKIT_WORKERS": "1", "LABKIT_MASTER_RUNS_PODS": "true"})
+    assert removed.returncode == 0, removed.stderr
+    assert "remove the taint node-role.kubernetes.io/master:NoSchedule" in removed.stdout
+    assert "keep the master taint" not in removed.stdout
