@@ -91,6 +91,8 @@ def _init_plan(s, config: str, timeout: int) -> None:
         f"{m.name}: check the Weave Net manifest (the manifests/weave* file CHECKSUMS pins) and that its images are loaded",
         f"{m.name}: {weave} with IPALLOC_RANGE={kubeadm.pod_network(s)} on the weave container, piped to "
         f"{_cmd(nodeops.apply_argv())}   # only if the weave-net DaemonSet does not exist",
+        *([f"each worker ({', '.join(w.name for w in s.workers)}): kubeadm join, as invoke cluster.join --dry-run shows"]
+          if s.workers else []),
         f"laptop: wait, within the same {timeout}s, for every node Ready, CoreDNS Running, weave-net 2/2 (Kubernetes API)",
         f"laptop: check that kube-dns has ClusterIP {kubeadm.dns_ip(s)} and each node reports its host-only IP",
     ]
@@ -193,6 +195,7 @@ def _finish(s, ssh, master, timeout: int) -> None:
             st.skip("the weave-net DaemonSet exists")
         else:
             _apply_weave(s, ssh, master, st)
+    _join_workers(s, vagrant_for(s), ssh, s.workers)
 
     def probe():
         try:
@@ -262,6 +265,65 @@ def _apply_weave(s, ssh, master, st) -> None:
         raise LabkitError(f"kubectl apply of the Weave Net manifest failed: {applied.stderr.strip()[:300]}",
                           "see invoke cluster.status; then invoke cluster.init again")
     st.log(f"IPALLOC_RANGE={kubeadm.pod_network(s)} (network.pod_cidr)")
+
+
+# --- join ------------------------------------------------------------------------------------
+
+@labtask(help={"dry_run": DRY_RUN_HELP, "node": "only this worker (default: every worker in settings)"})
+def join(c, dry_run=False, node=None):
+    """Join the worker nodes with kubeadm join (token and CA pin from the master, never shown). Safe to re-run."""
+    from labkit.cluster import join as joinmod
+
+    s = settings(c)
+    workers = [s.node(node)] if node else s.workers
+    if node and workers[0].role != "worker":
+        raise LabkitError(f"{node} is the {workers[0].role}, not a worker", "name a node with role: worker")
+    if not workers:
+        ui.say("No worker nodes in settings: nothing to join (LABKIT_WORKERS=2 adds two).")
+        return
+    if dry_run:
+        ui.say("Dry run: nothing is changed and no VM is needed.\n")
+        ui.say(f"{s.master.name}: reuse labkit's bootstrap token while it has {joinmod.TOKEN_MIN_LEFT // 60} minutes left, "
+               f"else {_cmd(joinmod.create_token_argv())}; the CA pin from {joinmod.CA_CERT}")
+        for w in workers:
+            ui.say(f"\nkubeadm join configuration for {w.name} (token masked; root-only {joinmod.GUEST_JOIN_CONFIG}, "
+                   "removed after the join):")
+            ui.say(joinmod.render(s, w))
+            ui.say(f"{w.name}: skipped if joined (kubelet.conf and a Node {w.name}); reset first if it holds an older "
+                   f"cluster; TCP {joinmod.WEAVE_TCP} and {joinmod.kubeadm.API_PORT} to {s.master.name} and back checked; "
+                   f"then {_cmd(joinmod.join_argv())}")
+        return
+    vg = vagrant_for(s)
+    master = _ssh(s, vg, s.master, "join workers")
+    try:
+        _join_workers(s, vg, master, workers)
+    finally:
+        master.close()
+    ui.say("Joined. invoke cluster.status shows the nodes; they turn Ready once weave-net runs on each.")
+
+
+def _join_workers(s, vg, master, workers) -> None:
+    from labkit.cluster import join as joinmod
+
+    found = []
+
+    def discovery():  # asked of the master once, only if some worker needs it
+        if not found:
+            found.append(joinmod.discovery_from(master))
+            ui.say(f"  join token: {found[0][1]} (hidden), CA pin {found[0][0].ca_hash}")
+        return found[0][0]
+
+    for w in workers:
+        with ui.step(f"Joining {w.name} ({w.ip}) to the cluster") as st:
+            backend = _ssh(s, vg, w, "join workers")
+            try:
+                note = joinmod.ensure_joined(s, master, w, backend, discovery, st.log)
+            finally:
+                backend.close()
+            if note == "already joined":
+                st.skip(note)
+            else:
+                st.note = note
 
 
 # --- status ----------------------------------------------------------------------------------

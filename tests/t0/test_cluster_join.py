@@ -198,3 +198,69 @@ def test_the_worker_keeps_no_copy_of_the_token():
     script = join.join_argv()[-1]
     assert f"rm -f {join.GUEST_JOIN_CONFIG}" in script and script.endswith("exit $rc")
     assert "umask 077" in join.upload_argv()[-1]
+
+
+# --- ensure_joined against stand-ins for the two nodes (kubeadm 1.15 cannot run here) -------------
+
+from labkit.backends import Result  # noqa: E402
+
+
+class Node:
+    """A node answering the commands join sends it; records them (argv, stdin)."""
+
+    def __init__(self, name, answers):
+        self.name, self.answers, self.seen = name, answers, []
+
+    def run(self, argv, timeout=30, stdin=None):
+        text = " ".join(argv)
+        self.seen.append((text, stdin))
+        for needle, result in self.answers:
+            if needle in text:
+                return result
+        return Result(0, "", "", 0.0)
+
+
+def ok(out=""):
+    return Result(0, out, "", 0.0)
+
+
+def worker_node(facts_text, refused=True):
+    return Node("worker-1", [("kubeadm version", ok(facts_text)),
+                             ("/dev/tcp/", Result(1, "", "bash: connect: Connection refused", 0.0) if refused
+                              else Result(124, "", "", 3.0))])
+
+
+def master_node(registered):
+    return Node("ubuntu", [("get node worker-1", ok("node/worker-1\n" if registered else ""))])
+
+
+FRESH = "kubeadm=v1.15.12\ndocker=18.09.9\nadmin_conf=\nkubelet_conf=\nmanifests=0\netcd_data=\ncni_conf=0\n"
+JOINED_FACTS = FRESH.replace("kubelet_conf=", "kubelet_conf=yes").replace("cni_conf=0", "cni_conf=1")
+
+
+def test_a_recreated_worker_replaces_its_stale_node_and_joins_with_the_real_token(s):
+    master, worker, shown = master_node(registered=True), worker_node(FRESH), []
+    note = join.ensure_joined(s, master, s.node("worker-1"), worker, lambda: join.Discovery(TOKEN, HASH), shown.append)
+    assert note == "joined"
+    assert any("delete node worker-1" in cmd for cmd, _ in master.seen)
+    [config] = [stdin for cmd, stdin in worker.seen if join.GUEST_JOIN_CONFIG in cmd and stdin]
+    assert TOKEN.encode() in config and b"node-ip: 192.168.56.11" in config
+    assert any("kubeadm join --config" in cmd for cmd, _ in worker.seen)
+    assert not any(TOKEN in line for line in shown)
+
+
+def test_a_joined_worker_is_skipped_without_asking_for_a_token(s):
+    def no_token():
+        raise AssertionError("a joined worker needs no token")
+
+    got = join.ensure_joined(s, master_node(True), s.node("worker-1"), worker_node(JOINED_FACTS), no_token, print)
+    assert got == "already joined"
+
+
+def test_a_blocked_weave_port_stops_the_join_naming_both_nodes(s):
+    worker, shown = worker_node(FRESH, refused=False), []
+    with pytest.raises(LabkitError) as info:
+        join.ensure_joined(s, master_node(False), s.node("worker-1"), worker, lambda: join.Discovery(TOKEN, HASH),
+                           shown.append)
+    assert info.value.line().startswith("labkit: worker-1 cannot reach ubuntu (192.168.56.10) on TCP 6783: no answer")
+    assert not any("kubeadm join" in cmd for cmd, _ in worker.seen)

@@ -118,3 +118,22 @@ def test_with_workers_the_master_keeps_its_taint_unless_settings_say_otherwise(p
     assert removed.returncode == 0, removed.stderr
     assert "remove the taint node-role.kubernetes.io/master:NoSchedule" in removed.stdout
     assert "keep the master taint" not in removed.stdout
+
+
+def test_join_dry_run_shows_each_workers_config_with_the_token_masked(project):
+    out = invoke(project, "cluster.join", "--dry-run", env={"LABKIT_WORKERS": "2"})
+    assert out.returncode == 0, out.stderr
+    configs = [yaml.safe_load(part.split("\nworker-")[0]) for part in out.stdout.split("removed after the join):\n")[1:]]
+    assert [c["nodeRegistration"]["kubeletExtraArgs"]["node-ip"] for c in configs] == ["192.168.56.11", "192.168.56.12"]
+    assert all(c["discovery"]["bootstrapToken"]["token"] == "******.****************" for c in configs)
+    assert "kubeadm join --config /etc/labkit/kubeadm-join.yaml" in out.stdout
+    init = invoke(project, "cluster.init", "--dry-run", env={"LABKIT_WORKERS": "2"})
+    assert "each worker (worker-1, worker-2): kubeadm join" in init.stdout
+
+
+def test_join_without_workers_or_on_the_master(project):
+    none = invoke(project, "cluster.join")
+    assert none.returncode == 0 and "nothing to join" in none.stdout
+    master = invoke(project, "cluster.join", "--node", "ubuntu", env={"LABKIT_WORKERS": "1"})
+    assert master.returncode == 1
+    assert master.stderr.strip() == "labkit: ubuntu is the master, not a worker. Fix: name a node with role: worker"
