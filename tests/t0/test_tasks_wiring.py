@@ -10,7 +10,7 @@ from tests.conftest import REPO
 EXPECTED = {
     "lab", "doctor", "verify",
     "vm.up", "vm.halt", "vm.destroy", "vm.ssh", "vm.status", "vm.snapshot", "vm.provision",
-    "cluster.init", "cluster.status", "cluster.reset",
+    "cluster.init", "cluster.join", "cluster.status", "cluster.reset",
     "app.build", "app.deploy", "app.delete",
     "bundle.fetch", "bundle.verify", "bundle.serve", "bundle.status", "bundle.lock",
 }
