@@ -8,6 +8,9 @@ from labkit.errors import LabkitError
 from labkit.tasks._common import labtask, settings, vagrant_for
 
 NODE_HELP = "only this node (default: every node in settings)"
+# Providers registered with `parallel: true`: vagrant-libvirt 0.11.2 (lib/vagrant-libvirt/plugin.rb); Vagrant 2.3.4's
+# own VirtualBox provider is not (plugins/providers/virtualbox/plugin.rb), so there vm.up goes node by node.
+PARALLEL_PROVIDERS = {"libvirt"}
 SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
@@ -102,6 +105,10 @@ def up(c, node=None):
         return
     ensure_box(s, vg)
     s.bundle_dir.mkdir(parents=True, exist_ok=True)
+    todo = [n for n in nodes if states[n.name] != "running"]
+    if s.provider in PARALLEL_PROVIDERS and len(todo) > 1:
+        _up_in_parallel(s, vg, nodes, states)
+        return
     for n in nodes:
         verb = "Creating" if states[n.name] == "not_created" else "Starting"
         with ui.step(f"{verb} VM {n.name} ({s.provider}, {s.box}, {n.ip})") as st:
@@ -110,6 +117,23 @@ def up(c, node=None):
                 continue
             _forget_ssh(s, n.name)
             vg.stream(st, "up", n.name, f"--provider={s.provider}")
+
+
+def _up_in_parallel(s, vg, nodes, states) -> None:
+    """One `vagrant up` for every node: Vagrant brings them up at once where the provider allows it
+    (vagrant-libvirt does, VirtualBox does not). Vagrant prefixes each line with the node's name."""
+    todo = [n for n in nodes if states[n.name] != "running"]
+    for n in nodes:
+        if states[n.name] == "running":
+            with ui.step(f"Starting VM {n.name}") as st:
+                st.skip("already running")
+    names = ", ".join(n.name for n in todo)
+    with ui.step(f"Creating/starting VMs {names} in parallel ({s.provider}, {s.box})") as st:
+        for n in todo:
+            _forget_ssh(s, n.name)
+        vg.stream(st, "up", "--parallel", f"--provider={s.provider}", *(n.name for n in todo))
+        for n in todo:
+            st.log(f"{n.name}: {vg.status(n.name)} on {n.ip}")
 
 
 @labtask(help={"node": NODE_HELP, "step": "run only this provision/ script (e.g. base)"})
@@ -199,10 +223,10 @@ def status(c, node=None):
 
 
 @labtask(help={"save": "save a snapshot with this name (e.g. fresh, cluster-ready)",
-               "restore": "return the VM to this snapshot", "delete": "delete this snapshot",
-               "list": "list snapshots (the default)", "node": "the node (default: the master)"})
+               "restore": "return the VM(s) to this snapshot", "delete": "delete this snapshot",
+               "list": "list snapshots (the default)", "node": NODE_HELP})
 def snapshot(c, save=None, restore=None, delete=None, list=False, node=None):  # noqa: A002 (invoke flag name)
-    """Save, restore, list or delete VM snapshots: go back to 'fresh' or 'cluster-ready' in seconds."""
+    """Save, restore, list or delete VM snapshots of every node: go back to 'fresh' or 'cluster-ready' in seconds."""
     chosen = [x for x in (save, restore, delete) if x]
     if len(chosen) > 1:
         raise LabkitError("give only one of --save, --restore, --delete", "run them one after the other")
@@ -210,21 +234,28 @@ def snapshot(c, save=None, restore=None, delete=None, list=False, node=None):  #
     if name is not None and not SNAPSHOT_NAME.match(name):
         raise LabkitError(f"'{name}' is not a usable snapshot name", "use letters, digits, '.', '_' and '-', like cluster-ready")
     s = settings(c)
-    n = s.node(node)
     vg = vagrant_for(s)
-    state = vg.status(n.name)
-    if state == "not_created":
-        raise LabkitError(f"{n.name} does not exist yet", "run invoke vm.up first")
-    existing = vg.snapshots(n.name)
+    targets = _targets(s, node)
+    existing = {}
+    for n in targets:  # every node checked before any is changed: a cluster is restored whole or not at all
+        if vg.status(n.name) == "not_created":
+            raise LabkitError(f"{n.name} does not exist yet", "run invoke vm.up first")
+        existing[n.name] = vg.snapshots(n.name)
+        if restore and restore not in existing[n.name]:
+            have = existing[n.name]
+            raise LabkitError(f"{n.name} has no snapshot '{restore}'",
+                              "use one of: " + ", ".join(have) if have else "save one first: invoke vm.snapshot --save fresh")
+    for n in targets:
+        _snapshot_one(s, vg, n, existing[n.name], save, restore, delete)
+
+
+def _snapshot_one(s, vg, n, existing, save, restore, delete) -> None:
     if save:
         with ui.step(f"Saving snapshot {save} of {n.name}") as st:
             if save in existing:
                 vg.stream(st, "snapshot", "delete", n.name, save)  # save means "now", not "the old one"
             vg.stream(st, "snapshot", "save", n.name, save)
     elif restore:
-        if restore not in existing:
-            raise LabkitError(f"{n.name} has no snapshot '{restore}'",
-                              "use one of: " + ", ".join(existing) if existing else "save one first: invoke vm.snapshot --save fresh")
         _forget_ssh(s, n.name)
         with ui.step(f"Restoring {n.name} to snapshot {restore}") as st:
             vg.stream(st, "snapshot", "restore", "--no-provision", n.name, restore)
