@@ -178,8 +178,9 @@ def classroom_fetch(env: dict, lock: Path, staging: Path, bundle: Path, port: in
 
 
 def pytest_collection_modifyitems(config, items):
-    """The lifecycle test halts and destroys the shared VM: run it after every other T2 test."""
-    items.sort(key=lambda item: "test_vm_lifecycle" in item.nodeid)
+    """The lifecycle test halts and destroys the shared VM: run it after every other T2 test; the
+    acceptance run (snapshot, halt, up) just before it."""
+    items.sort(key=lambda item: ("test_vm_lifecycle" in item.nodeid, "test_acceptance" in item.nodeid))
 
 
 def strip_ansi(text: str) -> str:
