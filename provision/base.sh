@@ -72,6 +72,9 @@ other_default=$(ip -4 route show default | grep -v ' dev labkit0 ' || true)
 if [[ -n $other_default ]]; then
   skip "default route" "the node has one: ${other_default%% proto *}"
 else
+  [[ -d /sys/module/dummy ]] || modprobe -q dummy ||
+    die "the node has no default route and its kernel has no dummy network module to give it one" \
+      "set vm.libvirt_management_network to nat (the guest then gets its default route from DHCP), then invoke vm.up"
   if install_file "$labkit_files/labkit-default-route.service" /etc/systemd/system/labkit-default-route.service 644; then
     systemctl daemon-reload
   fi
