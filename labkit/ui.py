@@ -204,33 +204,6 @@ def width() -> int:
     return shutil.get_terminal_size((80, 24)).columns
 
 
-# Result words that get a colour on a terminal (rich leaves colour out for NO_COLOR, TERM=dumb and pipes).
-STYLES = {"ok": "green", "passed": "green", "warn": "yellow", "skipped": "yellow", "not": "dim",
-          "fail": "bold red", "failed": "bold red", "interrupted": "bold red"}
-
-
-NO_WRAP = {"section", "time", "result", "check"}  # short columns: long text wraps in the others
-
-
-def _style(cell: str) -> str | None:
-    words = [w.strip(":") for w in cell.split()[:2]]
-    return next((STYLES[w] for w in words if w in STYLES), None)
-
-
-def width() -> int:
-    """The terminal's columns; 80 when output goes to a pipe or a file."""
-    import shutil
-
-    return shutil.get_terminal_size((80, 24)).columns
-
-
-def _wrapped(lead: str, text: str, indent: int) -> str:
-    import textwrap
-
-    lines = textwrap.wrap(text, width=max(width() - indent, 30), break_long_words=False, break_on_hyphens=False)
-    return (lead + ("\n" + " " * indent).join(lines or [""])).rstrip()
-
-
 def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     """A table: rich box drawing on a terminal, aligned plain text elsewhere.
 

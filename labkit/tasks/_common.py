@@ -34,8 +34,13 @@ class LabTask(Task):
     """Invoke's Task with labkit's flags: SHORT_FLAGS instead of first-free-letter short flags."""
 
     def get_arguments(self, ignore_unknown_help=None):
+        helps = dict(self.help)  # Invoke pops each help text it uses: keep them for the next caller
+        try:
+            made = super().get_arguments(ignore_unknown_help)
+        finally:
+            self.help = helps
         args = []
-        for arg in super().get_arguments(ignore_unknown_help):
+        for arg in made:
             short = SHORT_FLAGS.get(arg.attr_name or arg.name)
             names = [arg.names[0]] + ([short] if short else [])
             kind = int if arg.name in getattr(self, "numbers", ()) else arg.kind
