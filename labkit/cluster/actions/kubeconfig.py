@@ -1,11 +1,9 @@
 """The admin kubeconfig, for the VM user (~/.kube/config) and for the laptop (.labkit/kubeconfig, 0600)."""
 from __future__ import annotations
 
-import os
-
 from labkit.cluster import kubeadm, kubeconfig, node as nodeops
 from labkit.errors import LabkitError
-from labkit.fsutil import write_private
+from labkit.fsutil import make_private, write_private
 from labkit.kube import kubeconfig_path
 from labkit.steps import Step
 
@@ -34,7 +32,7 @@ class ExportKubeconfig(Step):
         path = kubeconfig_path(ctx.settings)
         laptop_current = path.is_file() and path.read_text(encoding="utf-8") == text
         if laptop_current:
-            os.chmod(path, 0o600)  # it holds the admin key: 0600 even if someone widened it
+            make_private(path)  # it holds the admin key: only this user, even if someone widened it
         else:
             write_private(path, text)
         if laptop_current and user.stdout.strip() == "unchanged":
