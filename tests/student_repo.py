@@ -46,6 +46,6 @@ def build(bundle: Path, version: str, debs: list) -> Path:
         entries.append({"name": f"deb-{d.package}", "kind": "file", "urls": [f"http://127.0.0.1:8787/{path}"],
                         "sha256": provision_bundle.sha256(bundle / path), "path": path})
     lock = bundle.parent / f"{bundle.name}.lock.yaml"
-    lock.write_text(yaml.safe_dump({"artifacts": entries}))
+    lock.write_text(yaml.safe_dump({"artifacts": entries, "count": len(entries)}, sort_keys=False))
     checksums.write(lockmod.load(lock), bundle)
     return lock

@@ -115,11 +115,15 @@ def chroot(built, tmp_path):
     (root / "etc/apt/sources.list.d/kubernetes.list").write_text(source)
 
     def run(command: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["chroot", str(root), "sh", "-c", command], capture_output=True, text=True,
-                              timeout=300, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"})
+        return subprocess.run(["chroot", str(root), "sh", "-c", command], capture_output=True, text=True, timeout=300,
+                              env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"})
 
     run.root = root
-    return run
+    subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
+    try:
+        yield run
+    finally:
+        subprocess.run(["umount", "--lazy", str(root / "proc")], check=True)
 
 
 def installed(run) -> dict:
@@ -187,3 +191,36 @@ def test_a_corrupt_tarball_is_refused_before_anything_is_built(built, tmp_path):
                                   "(sha512 mismatch). Fix: on the laptop run invoke bundle.fetch --only cni-plugins, "
                                   "then invoke vm.provision")
     assert not (tmp_path / "apt").exists()
+
+
+def test_the_kits_kubernetes_step_installs_through_the_same_repository_then_skips(chroot):
+    """provision/kubernetes.sh in the chroot: sections 1-2 the kit's way (source line, apt-get), then a
+    second run that changes nothing. systemd cannot run here (no systemd as PID 1): a stand-in
+    `systemctl` records what the step and the packages' scripts ask of it."""
+    root = chroot.root
+    shutil.copytree(REPO / "provision", root / "opt/provision")
+    (root / "etc/labkit").mkdir(parents=True)
+    (root / "etc/labkit/resolv.conf").write_text("nameserver 10.0.2.3\n")
+    # /usr/bin: apt runs dpkg, and so the packages' scripts, with PATH=/usr/sbin:/usr/bin:/sbin:/bin
+    (root / "usr/bin/systemctl").write_text('#!/bin/sh\necho "$*" >> /tmp/systemctl.log\n'
+                                           'case "$1" in is-enabled|is-active) exit 1 ;; esac\n')
+    (root / "usr/bin/systemctl").chmod(0o755)
+    env = ("LABKIT_BUNDLE=/nonexistent LABKIT_NODE_NAME=ubuntu LABKIT_NODE_IP=127.0.0.1 LABKIT_NODE_ROLE=master "
+           f"LABKIT_MASTER_IP=127.0.0.1 LABKIT_K8S_VERSION={VERSION} LABKIT_DOCKER_VERSION=18.09.9")
+    box = chroot("apt-get update -qq && apt-get install -y -qq iproute2")  # every Ubuntu box has `ip`
+    assert box.returncode == 0, box.stderr
+    first = chroot(f"env {env} bash /opt/provision/kubernetes.sh")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "labkit[kubernetes]: installed kubeadm=1.15.12-00 kubectl=1.15.12-00 kubelet=1.15.12-00 from the local package repository" in first.stdout
+    assert "wrote /etc/default/kubelet" in first.stdout and "skip: /etc/apt/sources.list.d/kubernetes.list" in first.stdout
+    assert installed(chroot) == {"kubelet": "1.15.12-00", "kubeadm": "1.15.12-00", "kubectl": "1.15.12-00",
+                                 "kubernetes-cni": "0.7.5-00", "cri-tools": "1.13.0-00"}
+    assert (root / "etc/default/kubelet").read_text() == (
+        "KUBELET_EXTRA_ARGS=--node-ip=127.0.0.1 --resolv-conf=/etc/labkit/resolv.conf\n")
+    calls = (root / "tmp/systemctl.log").read_text().splitlines()
+    assert calls.index("enable kubelet") < calls.index("start kubelet")  # the kubelet package's postinst
+    assert "restart kubelet" in calls  # kubeadm's: its drop-in takes effect
+    second = chroot(f"env {env} bash /opt/provision/kubernetes.sh")
+    assert second.returncode == 0, second.stderr
+    assert "skip: kubeadm kubectl kubelet (already 1.15.12-00)" in second.stdout
+    assert not re.search(r"labkit\[kubernetes\]: (installed|wrote|removed)", second.stdout)
