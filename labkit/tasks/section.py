@@ -84,6 +84,21 @@ def _show_section(state) -> None:
     ui.table(f"Section {state.number}: {state.title}", ["check", "", "cause"], rows)
 
 
+def _states(c, upto: int):
+    """Sections 1..upto judged on the live lab (one SSH connection, closed after)."""
+    lab = _Lab(c)
+    try:
+        return lab, lab.evaluate(upto)
+    finally:
+        lab.close()
+
+
+def _tell(section: int, finding) -> None:
+    ui.say(f"  Cause: {finding.cause}")
+    ui.say(f"  Next:  {finding.next}")
+    ui.say(f"  Or let the kit do it: invoke section.solve {section}")
+
+
 @labtask(positional=["n"], help={"n": N_HELP})
 def check(c, n=None):
     """Check section N on the live VM: 'done', or the cause and the next command to type (plus what the kit can do)."""
@@ -92,30 +107,20 @@ def check(c, n=None):
     from labkit.student.progress import DONE
 
     number = _number(n, "check", c)
-    lab = _Lab(c)
-    try:
-        states = lab.evaluate(number)
-    finally:
-        lab.close()
+    _, states = _states(c, number)
     last = states[-1]
     if last.blocked_by is not None:
         earlier = states[last.blocked_by - 1]
-        f = earlier.failure
         _show_section(earlier)
         ui.say(f"Section {number} cannot be checked yet: section {earlier.number} ({earlier.title}) is not done.")
-        ui.say(f"  Cause: {f.finding.cause}")
-        ui.say(f"  Next:  {f.finding.next}")
-        ui.say(f"  Or let the kit do it: invoke section.solve {earlier.number}")
+        _tell(earlier.number, earlier.failure.finding)
         raise Exit(code=1)
     _show_section(last)
     if last.status == DONE:
         ui.say(f"Section {number} is done." + (f" Next: section {number + 1}." if number < 8 else " That was the last one."))
         return
-    f = last.failure
     ui.say(f"Section {number} is not done yet.")
-    ui.say(f"  Cause: {f.finding.cause}")
-    ui.say(f"  Next:  {f.finding.next}")
-    ui.say(f"  Or let the kit do it: invoke section.solve {number}")
+    _tell(number, last.failure.finding)
     raise Exit(code=1)
 
 
@@ -125,11 +130,7 @@ def progress(c, json=None):
     from labkit.fsutil import write_atomic
     from labkit.student import progress as prog
 
-    lab = _Lab(c)
-    try:
-        states = lab.evaluate(8)
-    finally:
-        lab.close()
+    lab, states = _states(c, 8)
     rows = []
     for st in states:
         f = st.failure
