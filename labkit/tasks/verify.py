@@ -38,7 +38,8 @@ def verify(c, section=0, json=None):
             results = run_lab(lab, snapshot, where, section or None)
             st.note = f"{len(results)} checks"
     finally:
-        where.node.close()
+        for backend in (where.node, *where.nodes.values()):
+            backend.close()
     seconds = time.monotonic() - started
     report.show(results, seconds)
     if json:

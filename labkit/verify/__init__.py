@@ -75,10 +75,13 @@ class Deferred(Backend):
 
 
 def where_for(settings) -> plan.Where:
-    """The live lab: the master node over Vagrant's SSH, the client pod through kubectl exec there."""
+    """The live lab: each node over Vagrant's SSH, the client pod through kubectl exec on the master."""
     from labkit.backends import Pod, Ssh
     from labkit.vagrant import Vagrant
 
-    node = settings.master.name
-    node_backend = Deferred(node, lambda: Ssh.for_node(settings, Vagrant(settings.root), node))
-    return plan.Where(node=node_backend, client=Pod(node_backend, Lab.from_settings(settings).client_pod))
+    def backend(name: str) -> Deferred:
+        return Deferred(name, lambda: Ssh.for_node(settings, Vagrant(settings.root), name))
+
+    node_backend = backend(settings.master.name)
+    return plan.Where(node=node_backend, client=Pod(node_backend, Lab.from_settings(settings).client_pod),
+                      nodes={w.name: backend(w.name) for w in settings.workers})
