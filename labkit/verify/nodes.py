@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from labkit.backends import Backend, Pod
+from labkit.kube import objects
 from labkit.verify import cluster, hints, parse, probes
 from labkit.verify.model import Check, Lab, Outcome, failed, passed
 
@@ -67,18 +68,12 @@ def master_tainted(lab: Lab, snap) -> Outcome:
     node = cluster.node_of(lab, snap)
     if node is None:
         return failed(f"no node {lab.node}", hints.make("node-missing", node=lab.node))
-    taints = node.get("spec", {}).get("taints") or []
-    if any(t.get("key") == cluster.MASTER_TAINT and t.get("effect") == "NoSchedule" for t in taints):
-        return passed(f"{cluster.MASTER_TAINT}:NoSchedule")
+    if objects.master_tainted(node):
+        return passed(f"{objects.MASTER_TAINT}:NoSchedule")
     return failed("no master taint", hints.make("master-untainted", node=lab.node))
 
 
 # --- nodes in the API --------------------------------------------------------------------------
-
-def internal_ip(node: dict) -> Optional[str]:
-    return next((a.get("address") for a in node.get("status", {}).get("addresses") or []
-                 if a.get("type") == "InternalIP"), None)
-
 
 def worker_ready(name: str):
     def check(lab: Lab, snap) -> Outcome:
@@ -98,7 +93,7 @@ def node_ip(name: str, ip: str):
         node = cluster.node_of(on(lab, name), snap)
         if node is None:
             return failed(f"no node {name}", hints.make("worker-missing", node=name))
-        found = internal_ip(node)
+        found = objects.internal_ip(node)
         if found == ip:
             return passed(f"InternalIP {ip}")
         return failed(f"InternalIP {found or 'none'}, not {ip}",
@@ -125,7 +120,7 @@ def weave_on(name: str):
         if not pods:
             return failed(f"no weave-net pod on {name}", hints.make("weave-missing-on", node=name))
         p = pods[0]
-        ready, total = cluster.ready_counts(p)
+        ready, total = objects.ready_count(p)
         if not cluster.is_ready(p) or ready < total:
             return failed(f"{cluster.name_of(p)} {ready}/{total} {cluster.phase(p)}", hints.make(
                 "weave-not-ready-on", node=name, ready=f"{ready}/{total}", state=cluster.pod_state(p),
