@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from labkit.backends import Backend, Pod
+from labkit.backends import Backend
 from labkit.kube import objects
 from labkit.verify import cluster, hints, parse, probes
 from labkit.verify.model import Check, Lab, Outcome, failed, passed
@@ -277,7 +277,7 @@ def build(lab: Lab, snap, where) -> list[Check]:
         pod_name = cluster.name_of(pod) if pod else None
         check = Check(f"dns.{name}", 8, f"a pod on {name} resolves the Service", pod_name or name,
                       f"{lab.service_fqdn} @{lab.kube_dns_ip}",
-                      lambda t, n=name, p=pod_name: _dns(lab, n, p, Pod(where.node, p).run(
+                      lambda t, n=name, p=pod_name: _dns(lab, n, p, where.pod(p).run(
                           ["nslookup", lab.service_fqdn], timeout=t), svc_ip),
                       ("node.ssh", "coredns", "dns.service", "svc.ip", f"weave.peers.{name}"))
         if pod is None:
@@ -302,7 +302,7 @@ def _cross(lab: Lab, snap, where, backend, src: str, dst: str) -> Check:
     target = target_pod(lab, snap, dst)
     needs = ("api", f"weave.peers.{src}", f"weave.peers.{dst}")
     if pod is not None:
-        source, via, tool = cluster.name_of(pod), Pod(where.node, cluster.name_of(pod)), "wget"
+        source, via, tool = cluster.name_of(pod), where.pod(cluster.name_of(pod)), "wget"
         needs = ("node.ssh",) + needs
         title = f"pod {source} on {src} reaches a pod on {dst}"
     else:
@@ -317,7 +317,7 @@ def _cross(lab: Lab, snap, where, backend, src: str, dst: str) -> Check:
         if tool == "curl":
             argv = ["curl", "-sS", "-f", "-m", str(max(int(t) - 1, 1)), target.url]
         else:
-            argv = ["wget", "-q", "-T", str(max(int(t) - 1, 1)), "-O", "-", target.url]
+            argv = ["wget", "-q", "-O", "-", target.url]  # as the single-node probes (busybox 1.35 wget -T crashes)
         res = via.run(argv, timeout=t)
         return probes.decide_http(res, tool=tool, expect=target.expect, exact=target.exact, ctx=ctx,
                                   on_refused="http-refused", on_unreachable="xnode-unreachable",

@@ -9,8 +9,9 @@ pod-to-pod traffic (bridged on weave) does not.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, Optional
 
-from labkit.backends import Backend
+from labkit.backends import Backend, Pod
 from labkit.verify import cluster, nodes, probes
 from labkit.verify.model import Check, Lab
 
@@ -22,6 +23,11 @@ class Where:
     node: Backend
     client: Backend
     nodes: dict = field(default_factory=dict)  # the other nodes (workers): name → backend
+    exec_in: Optional[Callable[[str, str], Backend]] = None  # (pod, namespace) → backend; tests give their own
+
+    def pod(self, name: str, namespace: str = "default") -> Backend:
+        """Commands in a pod: kubectl exec on the master, unless exec_in says otherwise."""
+        return self.exec_in(name, namespace) if self.exec_in else Pod(self.node, name, namespace)
 
 
 def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
