@@ -18,13 +18,28 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from labkit.backends import Netns
-from tests.conftest import stop_process
+from tests.conftest import need_binary, need_root, stop_process
 
 GATEWAY = "10.32.0.1"
 NAT_GW, NAT_DNS, NODE_NAT_IP = "10.0.2.2", "10.0.2.3", "10.0.2.15"
+
+
+@contextmanager
+def running(network: "PodNetwork"):
+    """Build the network (skipping the test where this machine cannot), and leave nothing behind."""
+    need_root()
+    for tool in ("ip", "iptables", "dnsmasq", "nginx", "busybox", "unshare", "curl"):
+        need_binary(tool)
+    try:
+        network.build()
+        yield network
+    finally:
+        network.destroy()
+        assert network.leftovers() == []
 
 
 class BusyboxNetns(Netns):

@@ -16,13 +16,12 @@ import pytest
 
 from tests import multinode_cluster as mc
 from tests import verify_transcript as tx
-from tests.conftest import need_binary, need_root
 from labkit import settings as settings_mod
 from labkit.backends import Netns
 from labkit.verify import run_lab
 from labkit.verify.model import FAILED, PASSED, SKIPPED, Lab
 from labkit.verify.plan import Where
-from tests.verify_podnet import BusyboxNetns
+from tests.verify_podnet import BusyboxNetns, running
 from tests.verify_twonodes import TwoNodes
 
 pytestmark = pytest.mark.t1
@@ -39,19 +38,11 @@ def lab(repo) -> Lab:
 
 @pytest.fixture(scope="module")
 def net(repo, lab, tmp_path_factory):
-    need_root()
-    for tool in ("ip", "iptables", "dnsmasq", "nginx", "busybox", "unshare", "curl"):
-        need_binary(tool)
     pods = {role: (name, IPS[role]) for role, name in ROLES.items()}
     placement = {role: "node" if role == "coredns" else "worker" for role in ROLES}
-    network = TwoNodes(uuid.uuid4().hex[:6], tmp_path_factory.mktemp("twonodes"), repo, lab, pods, tx.SERVICE_IP,
-                       placement, {"node": M, "worker": W})
-    try:
-        network.build()
+    with running(TwoNodes(uuid.uuid4().hex[:6], tmp_path_factory.mktemp("twonodes"), repo, lab, pods,
+                          tx.SERVICE_IP, placement, {"node": M, "worker": W})) as network:
         yield network
-    finally:
-        network.destroy()
-        assert network.leftovers() == []
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """T2: two real VMs (master + worker-1, LABKIT_WORKERS=1) from the test box, through the project's own tasks.
 
+The session's lab (tests/t2/conftest.py lab_vm: its bundle, box and offline settings) plus LABKIT_WORKERS=1.
 Both are created and provisioned offline by one `invoke vm.up` (in parallel: libvirt), then each must
 reach the other on the host-only network and on Weave's ports (TCP 6783, UDP 6783-6784), the join step
 runs on the worker up to where the test box allows (it has no Kubernetes 1.15 binaries), and
@@ -8,15 +9,14 @@ single-node session VM is gone by then, and the two nodes reuse its name for the
 """
 from __future__ import annotations
 
-import os
+import dataclasses
 import time
+from dataclasses import dataclass
 
 import pytest
 
 from labkit import libvirt
-from tests.conftest import REPO, free_port
-from tests.t2 import testbundle
-from tests.t2.conftest import NODE_IP, classroom_fetch, forget_test_box, invoke, strip_ansi, virsh
+from tests.t2.conftest import LabVM, strip_ansi, virsh
 
 pytestmark = pytest.mark.t2
 
@@ -39,36 +39,37 @@ while True:
 """
 
 
+@dataclass
+class Pair:
+    vm: LabVM  # the session's lab, with LABKIT_WORKERS=1 added
+    up_output: str
+    base: str  # the stand-in base image the docker step loaded on each node
+
+    @property
+    def settings(self):
+        return self.vm.settings
+
+    def invoke(self, *args, timeout=1800):
+        return self.vm.invoke(*args, timeout=timeout)
+
+
 @pytest.fixture(scope="module")
-def pair(t2_host, tmp_path_factory, dockerd, stand_in_image):
+def pair(lab_vm):
+    """The session's lab (its bundle, box and settings) with one worker more. Destroyed first, so that one
+    `vm.up` creates and provisions both nodes (run alone, lab_vm has just booted the master)."""
     from labkit import settings as settings_mod
 
-    work = tmp_path_factory.mktemp("t2-two")
-    base = stand_in_image(settings_mod.load(REPO, {}).data["images"]["inv_base"])
-    port = free_port()
-    staging = work / "instructor-bundle"
-    lock, facts = testbundle.build(staging, mirror=f"http://127.0.0.1:{port}", docker_url=dockerd.url, images=(base,))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
-    env.update({
-        "LABKIT_PROVIDER": "libvirt", "LABKIT_BOXES__LIBVIRT": testbundle.BOX_NAME,
-        "LABKIT_VM__LIBVIRT_DRIVER": "qemu", "LABKIT_VM__LIBVIRT_MANAGEMENT_NETWORK": "none",
-        "LABKIT_NODES__0__IP": NODE_IP, "LABKIT_WORKERS": "1",
-        "LABKIT_BUNDLE__DIR": str(work / "bundle"), "LABKIT_BUNDLE__LOCK": str(lock),
-        "LABKIT_PROVISION": "[base, docker]", "LABKIT_VERSIONS__DOCKER": facts["docker_version"],
-    })
-    settings = settings_mod.load(REPO, env)
-    classroom_fetch(env, lock, staging, work / "bundle", port)
-    invoke(env, "vm.destroy")
+    env = {**lab_vm.env, "LABKIT_WORKERS": "1"}
+    vm = dataclasses.replace(lab_vm, env=env, settings=settings_mod.load(lab_vm.settings.root, env))
+    vm.invoke("vm.destroy")
     started = time.monotonic()
-    up = invoke(env, "vm.up", timeout=3600)
-    seconds = time.monotonic() - started
-    print(f"\nvm.up of master + 1 worker (box add, boot, provision base+docker): {seconds:.0f} s")
+    up = vm.invoke("vm.up", timeout=3600)
+    print(f"\nvm.up of master + 1 worker (boot, provision base+docker): {time.monotonic() - started:.0f} s")
     try:
         assert up.returncode == 0, "invoke vm.up failed (output above)"
-        yield env, settings, strip_ansi(up.stdout + up.stderr), base
+        yield Pair(vm, strip_ansi(up.stdout + up.stderr), vm.settings.data["images"]["inv_base"])
     finally:
-        invoke(env, "vm.destroy")
-        forget_test_box()
+        vm.invoke("vm.destroy")
 
 
 def backends(settings):
@@ -80,17 +81,17 @@ def backends(settings):
 
 
 def test_one_vm_up_created_and_provisioned_both_in_parallel(pair):
-    env, settings, out, _base = pair
+    settings, out = pair.settings, pair.up_output
     master, worker = settings.master, settings.workers[0]
-    assert (worker.name, worker.ip) == ("worker-1", NODE_IP.rsplit(".", 1)[0] + "." + str(int(NODE_IP.rsplit(".", 1)[1]) + 1))
+    assert worker.name == "worker-1" and int(worker.ip.rsplit(".", 1)[1]) == int(master.ip.rsplit(".", 1)[1]) + 1
     assert f"Creating/starting VMs {master.name}, {worker.name} in parallel (libvirt" in out
     assert f"{master.name}: running on {master.ip}" in out and f"{worker.name}: running on {worker.ip}" in out
-    status = invoke(env, "vm.status")
+    status = pair.invoke("vm.status")
     rows = {line.split()[0]: line.split() for line in strip_ansi(status.stdout).splitlines()
             if line.split() and line.split()[0] in (master.name, worker.name)}
     assert rows[master.name][1:3] == ["master", "running"] and rows[worker.name][1:3] == ["worker", "running"]
     for n in settings.nodes:  # each provisioned offline from the bundle: Docker runs, no default route
-        got = invoke(env, "vm.ssh", "--node", n.name, "--command",
+        got = pair.invoke("vm.ssh", "--node", n.name, "--command",
                      "hostname; sudo -n docker info --format '{{.ServerVersion}}'; ip route")
         lines = got.stdout.splitlines()
         assert got.returncode == 0 and lines[0] == n.name and lines[1]
@@ -100,7 +101,7 @@ def test_one_vm_up_created_and_provisioned_both_in_parallel(pair):
 def test_each_node_reaches_the_other_on_the_host_only_network_and_weave_ports(pair):
     from labkit.cluster import join
 
-    _env, settings, _out, base = pair
+    settings, base = pair.settings, pair.base
     ssh = backends(settings)
     master, worker = settings.master, settings.workers[0]
     try:
@@ -140,13 +141,13 @@ def test_each_node_reaches_the_other_on_the_host_only_network_and_weave_ports(pa
 
 
 def test_join_runs_on_the_worker_up_to_what_the_test_box_has(pair):
-    env, settings, _out, _base = pair
+    settings = pair.settings
     worker = settings.workers[0]
-    dry = invoke(env, "cluster.join", "--dry-run")
+    dry = pair.invoke("cluster.join", "--dry-run")
     assert dry.returncode == 0
     assert f"node-ip: {worker.ip}" in dry.stdout and f"apiServerEndpoint: {settings.master.ip}:6443" in dry.stdout
     assert "token: '******.****************'" in dry.stdout
-    real = invoke(env, "cluster.join", timeout=600)
+    real = pair.invoke("cluster.join", timeout=600)
     # The box has no Kubernetes 1.15: the join stops when it asks the master about the node, in one line.
     assert real.returncode == 1
     lines = [line for line in real.stderr.splitlines() if line.strip()]
@@ -156,10 +157,10 @@ def test_join_runs_on_the_worker_up_to_what_the_test_box_has(pair):
 
 
 def test_destroy_removes_both_vms(pair):
-    env, settings, _out, _base = pair
-    assert invoke(env, "vm.destroy").returncode == 0
+    settings = pair.settings
+    assert pair.invoke("vm.destroy").returncode == 0
     running = virsh("list", "--all", "--name").stdout.split()
     for n in settings.nodes:
-        assert libvirt.domain_name(REPO, n.name) not in running
-    status = strip_ansi(invoke(env, "vm.status").stdout)
+        assert libvirt.domain_name(settings.root, n.name) not in running
+    status = strip_ansi(pair.invoke("vm.status").stdout)
     assert status.count("not_created") == 2
