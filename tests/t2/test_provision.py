@@ -39,11 +39,10 @@ getent group docker
 @pytest.fixture(scope="module")
 def guest(lab_vm):
     """The node over SSH (labkit's own backend, as the tasks use it)."""
-    from labkit.backends import Ssh
-    from labkit.vagrant import Vagrant
+    from labkit.backends import get_backend
 
     node = lab_vm.settings.master
-    ssh = Ssh.for_node(lab_vm.settings, Vagrant(REPO, env=lab_vm.env), node.name)
+    ssh = get_backend(f"node:{node.name}", lab_vm.settings, lab_vm.env)
     yield ssh
     ssh.close()
 
@@ -202,80 +201,3 @@ def test_a_corrupt_artifact_stops_the_step_before_it_changes_anything(lab_vm, gu
         assert sh(guest, "test -e /etc/docker/daemon.json").exit_code == 1
     finally:
         sh(guest, "mv /etc/docker/daemon.json.saved /etc/docker/daemon.json; rm -rf /tmp/bad")
-
-
-K8S_BUNDLE = "/tmp/labkit-k8s-bundle"
-K8S_CLEANUP = f"""
-systemctl disable --quiet kubelet 2>/dev/null || true
-rm -rf {K8S_BUNDLE} /usr/bin/kubeadm /usr/bin/kubelet /usr/bin/kubectl /usr/local/bin/crictl /opt/cni \\
-       /etc/systemd/system/kubelet.service /etc/systemd/system/kubelet.service.d /etc/default/kubelet \\
-       /etc/crictl.yaml /var/lib/labkit/installed
-systemctl daemon-reload
-"""
-
-
-def test_the_kubernetes_step_installs_and_then_skips_with_stand_in_binaries(lab_vm, guest, tmp_path):
-    """Kubernetes 1.15's binaries cannot be downloaded here. Stand-ins that answer the version queries
-    like them (tests/t2/provision_bundle.py) let the step's own logic run for real in the VM:
-    checks, the interface found by address, installs, units, flags, then a second run that skips."""
-    import io
-    import yaml
-
-    from labkit.bundle import checksums, lock as lockmod
-    from tests.t2 import provision_bundle
-
-    s = lab_vm.settings
-    node = s.master
-    bundle = tmp_path / "k8s-bundle"
-    entries = provision_bundle.kubernetes_stand_ins(bundle, s.versions["kubernetes"])
-    lock = tmp_path / "k8s.lock.yaml"
-    lock.write_text(yaml.safe_dump({"artifacts": entries, "count": len(entries)}, sort_keys=False))
-    checksums.write(lockmod.load(lock), bundle)
-    payload = io.BytesIO()
-    with tarfile.open(fileobj=payload, mode="w:gz") as tar:
-        tar.add(bundle, arcname=".")
-    try:
-        put = guest.run(f"sudo -n sh -c 'rm -rf {K8S_BUNDLE} && mkdir -p {K8S_BUNDLE} && tar -xz -C {K8S_BUNDLE}'",
-                        stdin=payload.getvalue(), timeout=60)
-        assert put.ok, put.stderr
-
-        first = run_step(guest, s, "kubernetes", K8S_BUNDLE)
-        assert first.ok, first.stdout + first.stderr
-        out = first.stdout
-        iface = sh(guest, f"ip -o -4 addr show | awk '$4 ~ /^{re.escape(node.ip)}\\// {{print $2}}'", sudo=False).stdout.strip()
-        assert f"labkit[kubernetes]: node address {node.ip} is on {iface}" in out and iface
-        assert f"installed kubeadm kubelet kubectl {s.versions['kubernetes']} into /usr/bin" in out
-        assert "unpacked cni-plugins into /opt/cni/bin" in out and "unpacked crictl into /usr/local/bin" in out
-        assert "wrote /etc/default/kubelet" in out and "enabled kubelet at boot" in out
-        state = sh(guest, """
-            kubeadm version -o short; cat /etc/default/kubelet; systemctl is-enabled kubelet; systemctl is-active kubelet || true
-            ls /opt/cni/bin; cmp /etc/systemd/system/kubelet.service /run/labkit/files/kubelet.service && echo unit-same
-            cmp /etc/systemd/system/kubelet.service.d/10-kubeadm.conf /run/labkit/files/10-kubeadm.conf && echo dropin-same
-        """).stdout.split("\n")
-        assert state[0] == s.versions["kubernetes"]
-        assert state[1] == f"KUBELET_EXTRA_ARGS=--node-ip={node.ip} --resolv-conf=/etc/labkit/resolv.conf"
-        assert state[2:4] == ["enabled", "inactive"]  # enabled, not started: kubeadm init starts it
-        assert {"bridge", "loopback", "portmap", "unit-same", "dropin-same"} <= set(state)
-
-        before = snapshot(guest) + sh(guest, "stat -c '%n %Y %i' /usr/bin/kubeadm /usr/bin/kubelet /usr/bin/kubectl "
-                                             "/opt/cni/bin/loopback /usr/local/bin/crictl /etc/default/kubelet").stdout
-        second = run_step(guest, s, "kubernetes", K8S_BUNDLE)
-        assert second.ok, second.stderr
-        assert [line for line in second.stdout.splitlines() if CHANGED.search(line)] == []
-        for reason in (f"skip: kubeadm kubelet kubectl (already {s.versions['kubernetes']})",
-                       "skip: cni-plugins (already unpacked into /opt/cni/bin)",
-                       "skip: /etc/default/kubelet (already up to date)", "skip: enable kubelet (already enabled)"):
-            assert reason in second.stdout
-        after = snapshot(guest) + sh(guest, "stat -c '%n %Y %i' /usr/bin/kubeadm /usr/bin/kubelet /usr/bin/kubectl "
-                                            "/opt/cni/bin/loopback /usr/local/bin/crictl /etc/default/kubelet").stdout
-        assert after == before
-
-        # settings asking for another release than the bundle's: one line, the installed binary kept
-        other = run_step(guest, s, "kubernetes", K8S_BUNDLE, k8s_version="v1.15.11")
-        assert other.exit_code == 1
-        assert other.stderr.strip().splitlines() == [
-            f"labkit: the bundle's kubeadm is {s.versions['kubernetes']}, settings want v1.15.11. "
-            "Fix: make versions.kubernetes and the lock's kubernetes-node tarball agree, then invoke vm.provision"]
-        assert sh(guest, "kubeadm version -o short").stdout.strip() == s.versions["kubernetes"]
-    finally:
-        sh(guest, K8S_CLEANUP)
