@@ -179,8 +179,10 @@ def classroom_fetch(env: dict, lock: Path, staging: Path, bundle: Path, port: in
 
 def pytest_collection_modifyitems(config, items):
     """The lifecycle test halts and destroys the shared VM: run it after every other T2 test; the
-    acceptance run (snapshot, halt, up) just before it."""
-    items.sort(key=lambda item: ("test_vm_lifecycle" in item.nodeid, "test_acceptance" in item.nodeid))
+    acceptance run (snapshot, halt, up) just before it, and the two-node test (its own master + worker)
+    after that, once the single VM is gone."""
+    order = ("test_acceptance", "test_vm_lifecycle", "test_multinode")
+    items.sort(key=lambda item: next((i + 1 for i, name in enumerate(order) if name in item.nodeid), 0))
 
 
 def strip_ansi(text: str) -> str:
