@@ -180,8 +180,8 @@ def classroom_fetch(env: dict, lock: Path, staging: Path, bundle: Path, port: in
 def pytest_collection_modifyitems(config, items):
     """The lifecycle test halts and destroys the shared VM: run it after every other T2 test; the
     acceptance run (snapshot, halt, up) just before it, and the two-node test (its own master + worker)
-    after that, once the single VM is gone."""
-    order = ("test_acceptance", "test_vm_lifecycle", "test_multinode")
+    after that, once the single VM is gone; the check that the user's own lab is untouched last."""
+    order = ("test_acceptance", "test_vm_lifecycle", "test_multinode", "test_users_lab")
     items.sort(key=lambda item: next((i + 1 for i, name in enumerate(order) if name in item.nodeid), 0))
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from labkit import libvirt
 from tests.conftest import REPO
-from tests.t2.conftest import strip_ansi, users_lab_state, virsh
+from tests.t2.conftest import strip_ansi, virsh
 
 pytestmark = pytest.mark.t2
 
@@ -113,7 +113,3 @@ def test_a_leftover_domain_stops_up_in_one_line_and_destroy_removes_it(lab_vm, t
     finally:
         virsh("undefine", name)
 
-
-def test_the_users_own_lab_was_never_touched(lab_vm):
-    # Runs last of all: the user's .vagrant/, .labkit/ and libvirt domains are as the session found them.
-    assert users_lab_state() == lab_vm.users_lab
