@@ -47,9 +47,9 @@ class _Lab:
     @property
     def node(self):
         if self._node is None:
-            from labkit.backends import Ssh
+            from labkit.backends import get_backend
 
-            self._node = Ssh.for_node(self.s, self.vg, self.master.name)
+            self._node = get_backend(f"node:{self.master.name}", self.s)
         return self._node
 
     def running(self) -> bool:
