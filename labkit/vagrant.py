@@ -60,6 +60,7 @@ class Vagrant:
         self.root = Path(root)
         self.env = dict(os.environ if env is None else env)
         self._stderr = ""
+        self.last_output = ""  # the last streamed command's output tail
         self._v = vagrant.Vagrant(root=str(self.root), env=self.env, out_cm=vagrant.devnull_cm,
                                   err_cm=self._capture_stderr)
 
@@ -139,8 +140,9 @@ class Vagrant:
             except KeyboardInterrupt:
                 pass
             raise
+        self.last_output = "\n".join(tail)  # what callers that recover from a failure look at
         if proc.returncode != 0:
-            raise explain("\n".join(tail), args[0] if args else "")
+            raise explain(self.last_output, args[0] if args else "")
 
     @staticmethod
     def _pump(proc: subprocess.Popen, step: "ui.Step", tail: list[str]) -> None:
@@ -211,9 +213,11 @@ def _facts(config):
     return SshFacts(entry["hostname"], int(entry.get("port", 22)), entry["user"], keys[0])
 
 
-def machine_id(root: Path, node: str) -> Optional[str]:
-    """The id Vagrant keeps for a created VM (.vagrant/machines/NODE/PROVIDER/id): it changes when the VM is rebuilt."""
-    for path in sorted(Path(root, ".vagrant", "machines", node).glob("*/id")):
+def machine_id(root: Path, node: str, env: Optional[dict] = None) -> Optional[str]:
+    """The id Vagrant keeps for a created VM (.vagrant/machines/NODE/PROVIDER/id, or under VAGRANT_DOTFILE_PATH):
+    it changes when the VM is rebuilt."""
+    dotfile = Path(root, (os.environ if env is None else env).get("VAGRANT_DOTFILE_PATH") or ".vagrant")
+    for path in sorted((dotfile / "machines" / node).glob("*/id")):
         text = path.read_text(encoding="utf-8", errors="replace").strip()
         if text:
             return text
