@@ -13,6 +13,7 @@ EXPECTED = {
     "cluster.init", "cluster.join", "cluster.status", "cluster.reset",
     "app.build", "app.deploy", "app.delete",
     "bundle.fetch", "bundle.verify", "bundle.serve", "bundle.status", "bundle.lock",
+    "class.serve", "class.join", "class.send",
 }
 
 
