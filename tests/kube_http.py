@@ -61,9 +61,10 @@ class Loopback:
         self.httpd.server_close()
 
 
-def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+def self_signed(directory: Path, name: str, valid_from_days: float = 0, valid_days: float = 1) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 and its key (PEM files), like a kubeadm CA-signed serving cert
-    as far as a client holding some other CA is concerned."""
+    as far as a client holding some other CA is concerned. valid_from_days moves its validity (negative: in the
+    past, so an expired certificate; positive: not yet valid)."""
     import datetime
     import ipaddress
 
@@ -74,10 +75,10 @@ def self_signed(directory: Path, name: str) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=valid_from_days)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=valid_days))
             .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
             .sign(key, hashes.SHA256()))

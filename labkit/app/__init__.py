@@ -3,6 +3,6 @@
     dockerssh  the VM's Docker daemon from the laptop, through SSH (paramiko + `docker system dial-stdio`)
     build      the trash-can/inv image: context digest, base-image check, streamed build
     objects    manifests/ as API objects, with image names from settings
-    apply      create-or-update through the official kubernetes client
+    apply      create-or-update through the API door (labkit.kube)
     rollout    waiting for the rollout and the pods, and explaining a timeout
 """

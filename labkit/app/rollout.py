@@ -12,12 +12,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from labkit.errors import LabkitError
 from labkit.app.objects import ref
+from labkit.errors import LabkitError
+from labkit.kube.objects import (MASTER_TAINT, condition, container_reason, crashing, master_tainted, missing_images,
+                                 name, node_ready, phase, pod_ready, ready_count, ready_message, terminating)
 
-IMAGE_REASONS = {"ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName"}
-CRASH_REASONS = {"CrashLoopBackOff", "RunContainerError", "CreateContainerError", "CreateContainerConfigError", "Error"}
-MASTER_TAINT = "node-role.kubernetes.io/master"
 WATCHED = ("Deployment", "Pod")
 
 
@@ -37,29 +36,13 @@ def deployment_status(dep: dict) -> tuple[bool, str]:
     return available >= want, text
 
 
-def container_reason(pod: dict) -> str:
-    """What kubectl's STATUS column shows for a container that is not running (first one wins)."""
-    st = pod.get("status") or {}
-    for cs in (st.get("initContainerStatuses") or []) + (st.get("containerStatuses") or []):
-        state = cs.get("state") or {}
-        for key in ("waiting", "terminated"):
-            reason = (state.get(key) or {}).get("reason")
-            if reason:
-                return reason
-    return ""
-
-
 def pod_status(pod: dict) -> tuple[bool, str]:
-    st = pod.get("status") or {}
-    if pod["metadata"].get("deletionTimestamp"):
+    if terminating(pod):
         return False, "Terminating"
-    phase = st.get("phase", "Pending")
-    statuses = st.get("containerStatuses") or []
-    ready = bool(statuses) and all(cs.get("ready") for cs in statuses)
-    reason = container_reason(pod)
-    if phase == "Running" and ready:
+    if pod_ready(pod):
         return True, "Running"
-    return False, f"{phase} ({reason})" if reason else (phase if phase != "Running" else "Running, not ready")
+    now, reason = phase(pod), container_reason(pod)
+    return False, f"{now} ({reason})" if reason else (now if now != "Running" else "Running, not ready")
 
 
 # --- waiting -------------------------------------------------------------------------------
@@ -143,46 +126,36 @@ def diagnose(cluster, objs: list[dict], images: dict) -> Diagnosis:
 
 
 def _row(pod: dict) -> list:
-    st = pod.get("status") or {}
-    statuses = st.get("containerStatuses") or []
-    total = len((pod.get("spec") or {}).get("containers") or statuses)
-    ready = sum(1 for cs in statuses if cs.get("ready"))
-    restarts = sum(cs.get("restartCount", 0) for cs in statuses)
-    text = pod_status(pod)[1]
-    return [pod["metadata"]["name"], text, f"{ready}/{total}", str(restarts), (pod.get("spec") or {}).get("nodeName") or "<none>"]
+    ready, total = ready_count(pod)
+    restarts = sum(cs.get("restartCount", 0) for cs in (pod.get("status") or {}).get("containerStatuses") or [])
+    return [name(pod), pod_status(pod)[1], f"{ready}/{total}", str(restarts),
+            (pod.get("spec") or {}).get("nodeName") or "<none>"]
 
 
 def hint(pods: list[dict], nodes: list[dict], events: list, images: dict) -> Diagnosis:
     """The most likely cause, from the most specific evidence to the least."""
     for pod in pods:
-        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-            reason = ((cs.get("state") or {}).get("waiting") or {}).get("reason", "")
-            if reason in IMAGE_REASONS:
-                image = cs.get("image") or ""
-                if image == images["inv"]:
-                    return Diagnosis(f"the VM has no image {image} ({reason})", "build it in the VM: invoke app.build")
-                return Diagnosis(f"the VM has no image {image} ({reason}) and cannot download it offline",
-                                 "it comes from the bundle: run invoke bundle.fetch, then invoke vm.provision to load it")
+        for image, reason in missing_images(pod):
+            if image == images["inv"]:
+                return Diagnosis(f"the VM has no image {image} ({reason})", "build it in the VM: invoke app.build")
+            return Diagnosis(f"the VM has no image {image} ({reason}) and cannot download it offline",
+                             "it comes from the bundle: run invoke bundle.fetch, then invoke vm.provision to load it")
     for pod in pods:
-        reason = container_reason(pod)
-        if reason in CRASH_REASONS:
-            name = pod["metadata"]["name"]
-            return Diagnosis(f"pod {name} keeps failing ({reason})",
-                             f"read its log: invoke vm.ssh --command 'kubectl logs {name}'")
-    pending = [p for p in pods if (p.get("status") or {}).get("phase", "Pending") == "Pending"]
+        if crashing(pod):
+            return Diagnosis(f"pod {name(pod)} keeps failing ({container_reason(pod)})",
+                             f"read its log: invoke vm.ssh --command 'kubectl logs {name(pod)}'")
+    pending = [p for p in pods if phase(p) == "Pending"]
     unscheduled = [p for p in pending if not (p.get("spec") or {}).get("nodeName")]
-    not_ready = [n for n in nodes if _ready(n)[0] is False]
+    not_ready = [n for n in nodes if condition(n, "Ready") and not node_ready(n)]
     if not_ready and pending:
         node = not_ready[0]
-        return Diagnosis(f"node {node['metadata']['name']} is NotReady ({_ready(node)[1]})",
+        return Diagnosis(f"node {name(node)} is NotReady ({ready_message(node)})",
                          "the pod network (Weave Net) is missing or not up yet: invoke cluster.init installs it")
     if unscheduled:
-        tainted = [n["metadata"]["name"] for n in nodes
-                   if any(t.get("key") == MASTER_TAINT and t.get("effect") == "NoSchedule"
-                          for t in (n.get("spec") or {}).get("taints") or [])]
+        tainted = [name(n) for n in nodes if master_tainted(n)]
         if tainted and len(tainted) == len(nodes):
             return Diagnosis(f"pods stay Pending: {', '.join(tainted)} still carries the master's NoSchedule taint",
-                             "invoke cluster.init removes it (kubectl taint nodes --all node-role.kubernetes.io/master-)")
+                             f"invoke cluster.init removes it (kubectl taint nodes --all {MASTER_TAINT}-)")
         said = next((m for r, _o, m in events if r == "FailedScheduling"), "")
         return Diagnosis(f"pods stay Pending{': ' + said if said else ''}",
                          "read the events above; invoke verify checks the cluster")
@@ -191,10 +164,3 @@ def hint(pods: list[dict], nodes: list[dict], events: list, images: dict) -> Dia
                          "the pod network (Weave Net) is not working: invoke cluster.init, then invoke verify")
     return Diagnosis("the pods are not ready yet", "read the pod status and events above; a slow VM may need --timeout 600")
 
-
-def _ready(node: dict):
-    """(True/False/None, message) from the node's Ready condition."""
-    for cond in (node.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return cond.get("status") == "True", (cond.get("message") or cond.get("reason") or "").strip()
-    return None, ""

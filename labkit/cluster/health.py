@@ -8,61 +8,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from labkit.kube.objects import labels_match, missing_images, name, node_ready, pod_reason, pod_ready, ready_count
+
 COREDNS = "k8s-app=kube-dns"
 WEAVE = "name=weave-net"
-MASTER_TAINT = "node-role.kubernetes.io/master"
-PULL_ERRORS = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName")
-
-
-def labels(obj: dict) -> dict:
-    return obj.get("metadata", {}).get("labels") or {}
-
-
-def name(obj: dict) -> str:
-    return obj.get("metadata", {}).get("name", "?")
-
-
-def node_ready(node: dict) -> bool:
-    conditions = node.get("status", {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
-def containers(pod: dict) -> list[dict]:
-    return pod.get("status", {}).get("containerStatuses") or []
-
-
-def ready_count(pod: dict) -> tuple[int, int]:
-    """(ready containers, containers) as kubectl's READY column shows them."""
-    spec = pod.get("spec", {}).get("containers") or []
-    statuses = containers(pod)
-    return sum(1 for c in statuses if c.get("ready")), max(len(spec), len(statuses))
-
-
-def pod_ready(pod: dict) -> bool:
-    ready, total = ready_count(pod)
-    return pod.get("status", {}).get("phase") == "Running" and total > 0 and ready == total
-
-
-def pod_reason(pod: dict) -> str:
-    """kubectl's STATUS column: a waiting/terminated reason if a container has one, else the phase."""
-    if pod.get("metadata", {}).get("deletionTimestamp"):
-        return "Terminating"
-    for c in containers(pod):
-        state = c.get("state") or {}
-        for key in ("waiting", "terminated"):
-            reason = (state.get(key) or {}).get("reason")
-            if reason:
-                return reason
-    return pod.get("status", {}).get("phase", "Unknown")
-
-
-def waiting_images(pod: dict) -> list[str]:
-    """Images a pod cannot start because they are not on the node (and pulling fails offline)."""
-    out = []
-    for c in containers(pod) + (pod.get("status", {}).get("initContainerStatuses") or []):
-        if ((c.get("state") or {}).get("waiting") or {}).get("reason") in PULL_ERRORS:
-            out.append(c.get("image", "?"))
-    return out
 
 
 @dataclass
@@ -77,7 +26,7 @@ class Health:
 
     def _group(self, selector: str) -> list[dict]:
         key, value = selector.split("=", 1)
-        return [p for p in self.pods if labels(p).get(key) == value]
+        return [p for p in self.pods if labels_match(p, {key: value})]
 
     @property
     def coredns(self) -> list[dict]:
@@ -114,7 +63,7 @@ def _reasons(pods: list[dict]) -> str:
 
 def hint(health: Health) -> str:
     """The most likely fix for what `health` still lacks."""
-    missing = sorted({img for p in health.pods for img in waiting_images(p)})
+    missing = sorted({img for p in health.pods for img, _reason in missing_images(p)})
     if missing:
         return (f"the node lacks the image(s) {', '.join(missing)} and cannot pull offline: on the laptop run "
                 "invoke bundle.fetch, then invoke vm.provision --step docker")

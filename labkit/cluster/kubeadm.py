@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 from labkit.errors import LabkitError
+from labkit.kube.objects import kube_dns_ip
 
 API_VERSION = "kubeadm.k8s.io/v1beta2"  # introduced in 1.15; v1beta1 is the deprecated one
 KUBELET_API_VERSION = "kubelet.config.k8s.io/v1beta1"
@@ -28,7 +29,6 @@ IMAGE_REPOSITORY = "k8s.gcr.io"
 GUEST_CONFIG = "/etc/labkit/kubeadm.yaml"
 DOCKER_DAEMON_JSON = Path("provision", "files", "docker-daemon.json")
 EXACT_VERSION = re.compile(r"^v\d+\.\d+\.\d+$")
-DNS_OFFSET = 10  # kubeadm gives kube-dns the 10th address of the service subnet
 
 
 def kubernetes_version(settings) -> str:
@@ -61,7 +61,7 @@ def _network(settings, key: str) -> ipaddress.IPv4Network:
 
 def dns_ip(settings) -> str:
     """The ClusterIP kube-dns gets: 10.96.0.10 for 10.96.0.0/12."""
-    return str(service_network(settings)[DNS_OFFSET])
+    return kube_dns_ip(service_network(settings))
 
 
 def api_server_url(node) -> str:

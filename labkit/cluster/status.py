@@ -1,7 +1,7 @@
 """The rows cluster.status prints, from the API server's JSON (the columns kubectl shows)."""
 from __future__ import annotations
 
-from labkit.cluster.health import name, node_ready, pod_reason, ready_count
+from labkit.kube.objects import internal_ip, name, node_ready, pod_reason, ready_count
 
 NODE_COLUMNS = ["node", "status", "roles", "taints", "version", "internal ip"]
 POD_COLUMNS = ["pod", "ready", "status", "restarts", "node"]
@@ -17,13 +17,6 @@ def roles(node: dict) -> str:
 def taints(node: dict) -> str:
     items = node.get("spec", {}).get("taints") or []
     return ",".join(f"{t.get('key')}:{t.get('effect')}" for t in items) or "<none>"
-
-
-def internal_ip(node: dict) -> str:
-    for a in node.get("status", {}).get("addresses") or []:
-        if a.get("type") == "InternalIP":
-            return a.get("address", "")
-    return ""
 
 
 def node_rows(nodes: list[dict]) -> list[list[str]]:

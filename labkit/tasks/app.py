@@ -65,7 +65,7 @@ def _cluster(s):
     from labkit import kube
     from labkit.app.apply import Cluster
 
-    return Cluster(kube.api_client(s))
+    return Cluster(kube.Api(s))
 
 
 def _objects(s):

@@ -102,7 +102,7 @@ def _init_plan(s, config: str, timeout: int) -> None:
 
 
 def _taint() -> str:
-    from labkit.cluster.health import MASTER_TAINT
+    from labkit.kube.objects import MASTER_TAINT
 
     return f"{MASTER_TAINT}:NoSchedule"
 
@@ -177,9 +177,11 @@ def _export_kubeconfigs(s, ssh, master) -> None:
 
 def _finish(s, ssh, master, timeout: int) -> None:
     from labkit.cluster import health, kubeadm, status
-    from labkit.cluster.api import ClusterApi, Unreachable, wait_reachable
+    from labkit.kube.objects import cluster_ip
+    from labkit.kube import Api, wait_reachable
+    from labkit.kube.errors import Unreachable
 
-    api = ClusterApi(s)
+    api = Api(s)
     deadline = time.monotonic() + timeout
     # Skipping kubeadm init right after a VM boot, the API server is still starting.
     with ui.step("Waiting for the API server") as st:
@@ -191,7 +193,7 @@ def _finish(s, ssh, master, timeout: int) -> None:
         else:
             _remove_master_taint(api, master, st)
     with ui.step("Installing Weave Net from the bundle") as st:
-        if api.daemonset("kube-system", "weave-net"):
+        if api.get("DaemonSet", "kube-system", "weave-net"):
             st.skip("the weave-net DaemonSet exists")
         else:
             _apply_weave(s, ssh, master, st)
@@ -212,8 +214,7 @@ def _finish(s, ssh, master, timeout: int) -> None:
                 for line in health.warning_events(api.events(ns)):
                     st.log(f"event: {line}")
             raise LabkitError(f"the cluster was not ready after {timeout}s: {state.line()}", health.hint(state))
-        dns = api.service("kube-system", "kube-dns") or {}
-        got, want = dns.get("spec", {}).get("clusterIP"), kubeadm.dns_ip(s)
+        got, want = cluster_ip(api.get("Service", "kube-system", "kube-dns")), kubeadm.dns_ip(s)
         if got != want:
             raise LabkitError(f"kube-dns has ClusterIP {got}, settings expect {want}",
                               "the cluster was made with other network settings: invoke cluster.reset, then invoke cluster.init")
@@ -227,14 +228,14 @@ def _finish(s, ssh, master, timeout: int) -> None:
 
 
 def _remove_master_taint(api, master, st) -> None:
-    from labkit.cluster import health
+    from labkit.kube.objects import MASTER_TAINT, name
 
-    nodes = {health.name(n): n for n in api.nodes()}
+    nodes = {name(n): n for n in api.nodes()}
     if master.name not in nodes:
         raise LabkitError(f"the API server has no node {master.name}",
                           "check nodes[].name in settings against the VM's host name, then invoke cluster.reset and cluster.init")
     current = nodes[master.name].get("spec", {}).get("taints") or []
-    keep = [t for t in current if t.get("key") != health.MASTER_TAINT]
+    keep = [t for t in current if t.get("key") != MASTER_TAINT]
     if len(keep) == len(current):
         st.skip("no master taint")
         return
@@ -332,10 +333,10 @@ def _join_workers(s, vg, master, workers) -> None:
 def status(c):
     """Show the cluster's nodes (roles, taints, addresses) and kube-system pods."""
     from labkit.cluster import health, status as rows
-    from labkit.cluster.api import ClusterApi
+    from labkit.kube import Api
 
     s = settings(c)
-    api = ClusterApi(s)
+    api = Api(s)
     nodes, pods = api.nodes(), api.pods("kube-system")
     ui.table("Nodes", rows.NODE_COLUMNS, rows.node_rows(nodes))
     ui.say()

@@ -6,19 +6,21 @@ that tests feed with the lab transcript's values.
 """
 from __future__ import annotations
 
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
+from labkit.kube import errors as kube_errors
+from labkit.kube.objects import (CRASH_REASONS, condition, labels_match, master_tainted, missing_images, phase,
+                                 ready_count, waiting_reason)
+from labkit.kube.objects import name as name_of
+from labkit.kube.objects import pod_ready as is_ready
 from labkit.verify import hints
 from labkit.verify.model import Lab, Outcome, failed, passed
 from labkit.verify.probes import short
 
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
-IMAGE_ERRORS = ("ErrImageNeverPull", "ImagePullBackOff", "ErrImagePull", "InvalidImageName")
-CRASHING = ("CrashLoopBackOff", "RunContainerError", "CreateContainerError", "Error")
 
 
 @dataclass
@@ -38,76 +40,56 @@ class Snapshot:
 # --- reading the API ------------------------------------------------------------------------
 
 def fetch(settings, lab: Lab, timeout: float = 8.0) -> Snapshot:
-    """All objects at once (a handful of GETs in parallel); never raises."""
+    """All objects at once (a handful of GETs in parallel, through the API door); never raises."""
     from labkit import kube
-    from labkit.errors import LabkitError
 
     started = time.monotonic()
-    path = kube.kubeconfig_path(settings)
-    try:
-        api = kube.api_client(settings)
-    except LabkitError as exc:
-        if path.is_file():  # there, but unusable (truncated, hand-edited, another tool's format)
-            return Snapshot(problem=("kubeconfig-bad", {"path": path, "error": exc.message}))
-        return Snapshot(problem=("no-kubeconfig", {"path": path}))
-    from kubernetes import client
-
-    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
-    opts = {"_preload_content": False, "_request_timeout": (4, timeout)}
-
-    def get(call, *args):
-        try:
-            return json.loads(call(*args, **opts).data)
-        except client.ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-
     snap = Snapshot()
     try:
-        snap.version = get(client.VersionApi(api).get_code)  # first, alone: fails fast when the API is down
+        api = kube.Api(settings, timeout=(4, timeout))
+        snap.version = api.version()  # first, alone: fails fast when the API is down
         with ThreadPoolExecutor(max_workers=8) as pool:
             jobs = {
-                "nodes": pool.submit(get, core.list_node),
-                "kube-system": pool.submit(get, core.list_namespaced_pod, "kube-system"),
-                lab.namespace: pool.submit(get, core.list_namespaced_pod, lab.namespace),
-                "deployment": pool.submit(get, apps.read_namespaced_deployment, lab.deployment, lab.namespace),
-                "service": pool.submit(get, core.read_namespaced_service, lab.service, lab.namespace),
-                "endpoints": pool.submit(get, core.read_namespaced_endpoints, lab.service, lab.namespace),
-                "dns": pool.submit(get, core.read_namespaced_service, "kube-dns", "kube-system"),
-                "coredns": pool.submit(get, apps.read_namespaced_deployment, "coredns", "kube-system"),
+                "nodes": pool.submit(api.nodes),
+                "kube-system": pool.submit(api.pods, "kube-system"),
+                lab.namespace: pool.submit(api.pods, lab.namespace),
+                "deployment": pool.submit(api.get, "Deployment", lab.namespace, lab.deployment),
+                "service": pool.submit(api.get, "Service", lab.namespace, lab.service),
+                "endpoints": pool.submit(api.get, "Endpoints", lab.namespace, lab.service),
+                "dns": pool.submit(api.get, "Service", "kube-system", "kube-dns"),
+                "coredns": pool.submit(api.get, "Deployment", "kube-system", "coredns"),
             }
             got = {k: f.result() for k, f in jobs.items()}
-    except Exception as exc:  # connection refused, TLS, 401... → one failed `api` check with the right hint
-        snap.problem = _api_problem(exc)
+    except Exception as exc:  # one failed `api` check with the right hint, never an exception
+        snap.problem = api_problem(exc)
         snap.seconds = time.monotonic() - started
         return snap
-    snap.nodes = (got["nodes"] or {}).get("items", [])
-    snap.pods = {ns: (got[ns] or {}).get("items", []) for ns in ("kube-system", lab.namespace)}
+    snap.nodes = got["nodes"]
+    snap.pods = {ns: got[ns] for ns in ("kube-system", lab.namespace)}
     snap.deployment, snap.service = got["deployment"], got["service"]
     snap.endpoints, snap.dns_service, snap.coredns = got["endpoints"], got["dns"], got["coredns"]
     snap.seconds = time.monotonic() - started
     return snap
 
 
-def _api_problem(exc: Exception) -> tuple:
-    status = getattr(exc, "status", None)
-    text = str(getattr(exc, "reason", None) or exc).splitlines()[0][:160]
-    if status in (401, 403) or "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate" in text.lower():
-        return "api-auth", {"error": f"HTTP {status}" if status else text}
+def api_problem(exc: Exception) -> tuple:
+    """(hint key, values) for what the API door raised."""
+    if isinstance(exc, kube_errors.NoKubeconfig):
+        return "no-kubeconfig", {"path": exc.path}
+    if isinstance(exc, kube_errors.BadKubeconfig):
+        return "kubeconfig-bad", {"path": exc.path, "error": exc.message}
+    if isinstance(exc, kube_errors.Unauthorized):
+        return "api-auth", {"error": f"HTTP {exc.status}"}
+    if isinstance(exc, kube_errors.Untrusted):
+        key = {"expired": "api-cert-expired", "not-yet-valid": "api-cert-not-yet-valid"}.get(exc.cause, "api-auth")
+        return key, {"error": "certificate verify failed"}
+    if isinstance(exc, kube_errors.Unreachable):
+        return "api-unreachable", {"error": f"{exc.server}: {exc.error}"}
+    text = str(getattr(exc, "message", None) or exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
     return "api-unreachable", {"error": text}
 
 
-# --- reading objects ------------------------------------------------------------------------
-
-def name_of(obj: dict) -> str:
-    return obj.get("metadata", {}).get("name", "?")
-
-
-def labels_match(obj: dict, labels: dict) -> bool:
-    have = obj.get("metadata", {}).get("labels") or {}
-    return all(have.get(k) == v for k, v in labels.items())
-
+# --- reading objects (the shared readers are in labkit.kube.objects) --------------------------
 
 def pods_with(snap: Snapshot, namespace: str, labels: dict) -> list:
     return [p for p in snap.pods.get(namespace, []) if labels_match(p, labels)
@@ -116,24 +98,6 @@ def pods_with(snap: Snapshot, namespace: str, labels: dict) -> list:
 
 def pod_named(snap: Snapshot, namespace: str, name: str) -> Optional[dict]:
     return next((p for p in snap.pods.get(namespace, []) if name_of(p) == name), None)
-
-
-def phase(pod: dict) -> str:
-    return pod.get("status", {}).get("phase", "Unknown")
-
-
-def condition(obj: dict, kind: str) -> dict:
-    return next((c for c in obj.get("status", {}).get("conditions") or [] if c.get("type") == kind), {})
-
-
-def ready_counts(pod: dict) -> tuple:
-    statuses = pod.get("status", {}).get("containerStatuses") or []
-    total = len(pod.get("spec", {}).get("containers") or []) or len(statuses)
-    return sum(1 for s in statuses if s.get("ready")), total
-
-
-def is_ready(pod: dict) -> bool:
-    return phase(pod) == "Running" and condition(pod, "Ready").get("status") == "True"
 
 
 def pod_ip(pod: dict) -> Optional[str]:
@@ -172,17 +136,15 @@ def pod_state(pod: dict) -> str:
 def pod_problem(lab: Lab, pod: dict, node: str) -> hints.Hint:
     """Why a pod is not Running and Ready, as an instructor would read `kubectl describe pod`."""
     name = name_of(pod)
+    for image, reason in missing_images(pod):
+        if image == lab.inv_image:
+            fix = "invoke app.build, then invoke app.deploy"
+        else:
+            fix = "invoke vm.provision (loads the bundle's images), then invoke app.deploy"
+        return hints.make("image-missing", pod=name, image=image, reason=reason, image_fix=fix)
     for s in pod.get("status", {}).get("containerStatuses") or []:
-        waiting = (s.get("state") or {}).get("waiting") or {}
-        if waiting.get("reason") in IMAGE_ERRORS:
-            image = s.get("image") or "?"
-            if image == lab.inv_image:
-                fix = "invoke app.build, then invoke app.deploy"
-            else:
-                fix = "invoke vm.provision (loads the bundle's images), then invoke app.deploy"
-            return hints.make("image-missing", pod=name, image=image, reason=waiting["reason"], image_fix=fix)
         terminated = (s.get("state") or {}).get("terminated")
-        if waiting.get("reason") in CRASHING or terminated or (
+        if waiting_reason(s) in CRASH_REASONS or terminated or (
                 not s.get("ready") and (s.get("lastState") or {}).get("terminated")):
             return hints.make("crashloop", pod=name, container=s.get("name"), state=container_state(s), node=node)
     if phase(pod) == "Pending":
@@ -230,16 +192,13 @@ def node_ready(lab: Lab, snap: Snapshot) -> Outcome:
     return failed(f"Ready is {status or 'missing'}", hints.make("kubelet-down", node=lab.node))
 
 
-MASTER_TAINT = "node-role.kubernetes.io/master"
-
-
 def master_untainted(lab: Lab, snap: Snapshot) -> Outcome:
     node = node_of(lab, snap)
     if node is None:
         return failed(f"no node {lab.node}", hints.make("node-missing", node=lab.node))
     taints = node.get("spec", {}).get("taints") or []
     shown = ", ".join(f"{t.get('key')}:{t.get('effect')}" for t in taints)
-    if any(t.get("key") == MASTER_TAINT and t.get("effect") == "NoSchedule" for t in taints):
+    if master_tainted(node):
         return failed(f"taints: {shown}", hints.make("master-taint", node=lab.node))
     return passed(f"other taints: {shown}" if taints else "no taints")
 
@@ -270,11 +229,11 @@ def weave_running(lab: Lab, snap: Snapshot) -> Outcome:
     if not pods:
         return failed("no weave-net pod", hints.make("cni-missing"))
     for p in pods:
-        ready, total = ready_counts(p)
+        ready, total = ready_count(p)
         if not is_ready(p) or ready < total:
             return failed(f"{name_of(p)} {ready}/{total} {phase(p)}", hints.make(
                 "weave-not-ready", ready=f"{ready}/{total}", state=pod_state(p), pod=name_of(p), node=lab.node))
-    return passed(", ".join(f"{name_of(p)} {'/'.join(map(str, ready_counts(p)))} Running" for p in pods))
+    return passed(", ".join(f"{name_of(p)} {'/'.join(map(str, ready_count(p)))} Running" for p in pods))
 
 
 def coredns_running(lab: Lab, snap: Snapshot) -> Outcome:

@@ -36,6 +36,13 @@ CATALOG = {
         "the API server rejects the exported credentials ({error}): the kubeconfig belongs to an "
         "earlier cluster (the VM was rebuilt)",
         "invoke cluster.init (it exports a fresh .labkit/kubeconfig)"),
+    "api-cert-expired": (
+        "the API server's certificate has expired ({error}): kubeadm's certificates last one year (an old cluster "
+        "or snapshot), or this laptop's clock is ahead",
+        "check the laptop's date and time; if they are right: invoke cluster.reset, then invoke cluster.init"),
+    "api-cert-not-yet-valid": (
+        "the API server's certificate is not valid yet ({error}): this laptop's clock is behind the VM's",
+        "set the laptop's date and time right (automatic time), then invoke cluster.init"),
     "api-version": (
         "the API server runs {found}, but settings expect {expected}: the kubeconfig points at "
         "another cluster",

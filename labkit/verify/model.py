@@ -5,6 +5,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from labkit.kube.objects import kube_dns_ip
 from labkit.verify.hints import Hint
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
@@ -100,8 +101,7 @@ class Lab:
 
     @property
     def kube_dns_ip(self) -> str:
-        """kubeadm gives kube-dns the 10th address of the service range (10.96.0.10)."""
-        return str(self.service_cidr[10])
+        return kube_dns_ip(self.service_cidr)
 
     @property
     def inv_version(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from labkit import kube
+from labkit.kube import errors as kube_errors
 from labkit import settings as settings_mod
 from labkit.app import apply as apply_mod
 from labkit.app import build as build_mod
@@ -31,7 +32,7 @@ def project(tmp_path, fake):
 def lab(project):
     s = settings_mod.load(project, {})
     objs = objects.load(s, build_mod.images(s), build_mod.context_digest(s))
-    return s, apply_mod.Cluster(kube.api_client(s)), objs
+    return s, apply_mod.Cluster(kube.Api(s)), objs
 
 
 def apply_all(cluster, objs):
@@ -114,9 +115,9 @@ def test_an_unreachable_api_server_is_one_line(lab, fake):
     with pytest.raises(LabkitError) as err:
         cluster.get("Service", "inv")
     line = err.value.line()
-    assert line.startswith(f"labkit: cannot reach the Kubernetes API at {fake.url} (")
-    assert "Connection refused" in line
-    assert line.endswith("Fix: start the VM and the cluster: invoke vm.up, then invoke cluster.init")
+    assert line == (f"labkit: cannot reach the API server at {fake.url} ([Errno 111] Connection refused). "
+                    f"Fix: {kube_errors.START}")
+    assert "invoke vm.up, then invoke cluster.init" in kube_errors.START
 
 
 def test_app_delete_removes_everything_waits_and_is_idempotent(project, lab, fake):
@@ -197,9 +198,9 @@ def test_a_kubeconfig_from_before_a_re_init_is_one_line_not_unreachable(tmp_path
     url = serve_tls(fake._loopback, new_cert, new_key)
     write_kubeconfig(s.state_dir / "kubeconfig", url, "not-a-secret", ca=old_ca)
     with pytest.raises(LabkitError) as err:
-        apply_mod.Cluster(kube.api_client(s)).get("Service", "inv")
+        apply_mod.Cluster(kube.Api(s)).get("Service", "inv")
     assert err.value.line() == (f"labkit: the API server at {url} has a certificate labkit's kubeconfig does not trust "
                                 "(the cluster was initialized again since it was exported). "
                                 "Fix: run invoke cluster.init again to re-export it")
     write_kubeconfig(s.state_dir / "kubeconfig", url, "not-a-secret", ca=new_cert)  # the re-exported one works
-    assert apply_mod.Cluster(kube.api_client(s)).get("Service", "inv") is None
+    assert apply_mod.Cluster(kube.Api(s)).get("Service", "inv") is None

@@ -10,15 +10,15 @@ import pytest
 
 from labkit import settings as settings_mod
 from labkit.backends import Local, Result
-from labkit.cluster import api as api_mod
+from labkit import kube as api_mod
+from labkit.kube.errors import Unreachable
 from labkit.errors import LabkitError
 from labkit.tasks import cluster as cluster_tasks
 from tests.t0 import cluster_objects as objs
 
 REPO = Path(__file__).resolve().parents[2]
-UNREACHABLE = ("cannot reach the API server at https://192.168.56.10:6443 (MaxRetryError)",
-               "check that the VM runs (invoke vm.status) and that no VPN or firewall blocks "
-               "the host-only network 192.168.56.0/21")
+DOWN = Unreachable("https://192.168.56.10:6443", "[Errno 111] Connection refused")
+UNREACHABLE = (DOWN.message, DOWN.fix)
 # `kubectl apply` of the Weave 2.8.1 List, as kubectl 1.15 reports it.
 APPLIED = "serviceaccount/weave-net created\ndaemonset.apps/weave-net created\n"
 
@@ -102,15 +102,17 @@ class Api:
         self.calls.append("nodes")
         if self.down:
             self.down -= 1
-            raise api_mod.Unreachable(*UNREACHABLE)
+            raise DOWN
         return [objs.node(name="ubuntu", ip="192.168.56.10", taints=self.taints)]
 
     def set_taints(self, node, taints):
         self.calls.append("set_taints")
         self.taints = taints
 
-    def daemonset(self, namespace, name):
-        return {"kind": "DaemonSet", "metadata": {"name": "weave-net", "namespace": "kube-system"}}
+    def get(self, kind, namespace, name):
+        if kind == "DaemonSet":
+            return {"kind": "DaemonSet", "metadata": {"name": "weave-net", "namespace": "kube-system"}}
+        return {"kind": "Service", "metadata": {"name": "kube-dns"}, "spec": {"clusterIP": "10.96.0.10"}}
 
     def pods(self, namespace):
         return objs.ready()[1]
@@ -118,14 +120,11 @@ class Api:
     def events(self, namespace):
         return []
 
-    def service(self, namespace, name):
-        return {"kind": "Service", "metadata": {"name": "kube-dns"}, "spec": {"clusterIP": "10.96.0.10"}}
-
 
 def test_a_rerun_after_a_vm_boot_waits_for_the_api_server_before_the_taint(tmp_path, monkeypatch, capsys):
     s = load(tmp_path)
     made = []
-    monkeypatch.setattr(api_mod, "ClusterApi", lambda settings: made.append(Api(settings)) or made[-1])
+    monkeypatch.setattr(api_mod, "Api", lambda settings: made.append(Api(settings)) or made[-1])
     monkeypatch.setattr(api_mod.time, "sleep", lambda seconds: None)
     cluster_tasks._finish(s, None, s.master, 60)
     out = capsys.readouterr().out
@@ -140,7 +139,7 @@ def test_waiting_for_the_api_server_is_bounded_and_shows_progress():
     shown = []
 
     def down():
-        raise api_mod.Unreachable(*UNREACHABLE)
+        raise DOWN
 
     def sleep(seconds):
         now[0] += seconds

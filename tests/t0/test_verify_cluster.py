@@ -6,6 +6,7 @@ import pytest
 
 from tests import verify_transcript as tx
 from labkit import settings as settings_mod
+from labkit.kube import errors as kube_errors
 from labkit.verify import cluster
 from labkit.verify.model import FAILED, PASSED, Lab
 
@@ -265,18 +266,15 @@ def test_api_problems(lab):
     assert out.hint.key == "no-kubeconfig" and out.hint.fix == "invoke cluster.init"
     assert "/lab/.labkit/kubeconfig" in out.hint.cause
 
-    class Refused(Exception):
-        pass
-
-    key, values = cluster._api_problem(Refused("HTTPSConnectionPool(host='192.168.56.10', port=6443): Max retries "
-                                               "exceeded (Caused by NewConnectionError: Connection refused)"))
+    refused = kube_errors.Unreachable("https://192.168.56.10:6443", "[Errno 111] Connection refused")
+    key, values = cluster.api_problem(refused)
     assert key == "api-unreachable" and "192.168.56.10" in values["error"]
-
-    class ApiException(Exception):
-        status, reason = 401, "Unauthorized"
-
-    assert cluster._api_problem(ApiException())[0] == "api-auth"
-    assert cluster._api_problem(Exception("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"))[0] == "api-auth"
+    assert cluster.api_problem(kube_errors.Unauthorized("https://192.168.56.10:6443", 401))[0] == "api-auth"
+    for cause, key in (("other-ca", "api-auth"), ("expired", "api-cert-expired"),
+                       ("not-yet-valid", "api-cert-not-yet-valid")):
+        out = cluster.api_reachable(lab, cluster.Snapshot(problem=cluster.api_problem(
+            kube_errors.Untrusted("https://192.168.56.10:6443", cause))))
+        assert out.hint.key == key and "{" not in out.hint.cause
 
     snap = tx.snapshot()
     snap.version["gitVersion"] = "v1.28.2"

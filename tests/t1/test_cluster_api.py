@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from labkit import settings as settings_mod
-from labkit.cluster.api import ClusterApi, Unreachable
+from labkit.kube import Api as ClusterApi
+from labkit.kube.errors import UNTRUSTED, Unreachable, Untrusted
 from labkit.errors import LabkitError
-from tests.kube_http import JsonHandler, Loopback, write_kubeconfig
+from tests.kube_http import JsonHandler, Loopback, self_signed, write_kubeconfig
 from tests.t0 import cluster_objects as objs
 
 pytestmark = pytest.mark.t1
@@ -77,8 +79,8 @@ def test_reads_come_back_as_the_servers_json(tmp_path, api_server):
     coredns = api.pods("kube-system", "k8s-app=kube-dns")
     assert sorted(p["metadata"]["name"] for p in coredns) == ["coredns-5c98db65d4-jklpz", "coredns-5c98db65d4-vkqkj"]
     assert api.events("kube-system")[0]["reason"] == "FailedScheduling"
-    assert api.service("kube-system", "kube-dns")["spec"]["clusterIP"] == "10.96.0.10"
-    assert api.daemonset("kube-system", "weave-net") is None  # 404: not installed yet
+    assert api.get("Service", "kube-system", "kube-dns")["spec"]["clusterIP"] == "10.96.0.10"
+    assert api.get("DaemonSet", "kube-system", "weave-net") is None  # 404: not installed yet
 
 
 def test_taints_are_replaced_with_a_json_patch(tmp_path, api_server):
@@ -104,19 +106,29 @@ def test_an_unreachable_api_server_is_its_own_error(tmp_path):
     api = ClusterApi(project(tmp_path, f"http://127.0.0.1:{port}"))
     with pytest.raises(Unreachable) as err:
         api.nodes()
-    assert "cannot reach the API server" in err.value.message and "host-only network" in err.value.fix
+    assert f"cannot reach the API server at http://127.0.0.1:{port} (" in err.value.message
+    assert "host-only network" in err.value.fix
+
+
+@contextmanager
+def over_tls(tmp_path, cert, key, ca):
+    """The stand-in served over HTTPS with `cert`; yields the settings and the URL, the kubeconfig trusting `ca`."""
+    from tests.kube_http import serve_tls
+
+    server = Loopback(FakeApiServer)
+    try:
+        url = serve_tls(server, cert, key)
+        s = project(tmp_path, url)
+        write_kubeconfig(s.state_dir / "kubeconfig", url, TOKEN, ca=ca)
+        yield s, url
+    finally:
+        server.close()
 
 
 def test_a_kubeconfig_from_before_a_re_init_stops_at_once_instead_of_waiting(tmp_path):
-    from tests.kube_http import self_signed, serve_tls
-
     new_cert, new_key = self_signed(tmp_path, "kubernetes-new")
     old_ca, _ = self_signed(tmp_path, "kubernetes-old")
-    server = Loopback(FakeApiServer)
-    try:
-        url = serve_tls(server, new_cert, new_key)
-        s = project(tmp_path, url)
-        write_kubeconfig(s.state_dir / "kubeconfig", url, TOKEN, ca=old_ca)
+    with over_tls(tmp_path, new_cert, new_key, old_ca) as (s, url):
         with pytest.raises(LabkitError) as err:
             ClusterApi(s).nodes()
         assert not isinstance(err.value, Unreachable)  # waits retry Unreachable; this cannot get better
@@ -124,5 +136,18 @@ def test_a_kubeconfig_from_before_a_re_init_stops_at_once_instead_of_waiting(tmp
         assert err.value.fix == "run invoke cluster.init again to re-export it"
         write_kubeconfig(s.state_dir / "kubeconfig", url, TOKEN, ca=new_cert)
         assert [n["metadata"]["name"] for n in ClusterApi(s).nodes()] == [objs.NODE]
-    finally:
-        server.close()
+
+
+@pytest.mark.parametrize("valid_from_days, cause, words", [
+    (-400, "expired", "has a certificate that has expired (kubeadm's certificates last one year"),
+    (30, "not-yet-valid", "has a certificate that is not valid yet (this laptop's clock is behind"),
+])
+def test_an_expired_or_not_yet_valid_certificate_has_its_own_fix(tmp_path, valid_from_days, cause, words):
+    """The API server's certificate is trusted (its CA is in the kubeconfig) but outside its validity dates:
+    an old snapshot, or a wrong clock. The real ssl module rejects it; the door says which case it is."""
+    cert, key = self_signed(tmp_path, "kubernetes", valid_from_days=valid_from_days)
+    with over_tls(tmp_path, cert, key, cert) as (s, _url):
+        with pytest.raises(Untrusted) as err:
+            ClusterApi(s).nodes()
+        assert err.value.cause == cause and words in err.value.message
+        assert err.value.fix == UNTRUSTED[cause][1] and "cluster.init" in err.value.fix
