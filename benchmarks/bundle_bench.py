@@ -51,7 +51,7 @@ def make_bundle(root: Path, scale: float, algo: str) -> Path:
         entries.append(f"  - name: f{i:02d}\n    kind: file\n    urls: [https://example.org/{i}]\n"
                        f"    {algo}: {h.hexdigest()}\n    path: {path}\n")
     lock_file = root.parent / f"lock-{algo}.yaml"
-    lock_file.write_text("artifacts:\n" + "".join(entries))
+    lock_file.write_text("artifacts:\n" + "".join(entries) + f"count: {len(entries)}\n")
     return lock_file
 
 

@@ -29,7 +29,7 @@ def timed(cmd, env):
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 2
     work = Path(tempfile.mkdtemp(prefix="labkit-bench-"))
-    (work / "lock.yaml").write_text("artifacts: []\n")
+    (work / "lock.yaml").write_text("artifacts: []\ncount: 0\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
     env.update(LABKIT_PROVIDER="libvirt", LABKIT_BOXES__LIBVIRT="labkit/debian-test", LABKIT_VM__LIBVIRT_DRIVER="qemu",
                LABKIT_VM__LIBVIRT_MANAGEMENT_NETWORK="none", LABKIT_PROVISION="[]",

@@ -13,6 +13,7 @@
         digest: sha256:<manifest digest>
         path: images/weave-kube-2.8.1.tar
         tag: weaveworks/weave-kube:2.8.1   # optional: the name written into the archive (default: ref)
+    count: 2                           # the last line: how many artifacts are listed (a cut file lacks it)
 Box files also carry `box: <name>` and `provider: <provider>` so vm.up can `vagrant box add` them.
 A file may name `published: <URL>`, a checksum list (sha256sum format or a Debian Packages index)
 that `bundle.lock` reads its pin from instead of trusting the first download.
@@ -118,11 +119,17 @@ def load(path: Path | str) -> Lock:
     if not path.is_file():
         raise LockError(f"lock file {path} does not exist", "pass --lock with the path of a lock file")
     try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
-        raise LockError(f"{path.name} is not valid YAML", "restore it from git or fix the syntax") from None
+        tree = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise LockError(f"{path.name} is not UTF-8 text", "restore it from git (git checkout -- <lock>)") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise LockError(f"{path.name}{where} is not valid YAML (it may be truncated)",
+                        "restore it from git or fix the syntax there") from None
     if not isinstance(tree, dict) or not isinstance(tree.get("artifacts"), list):
         raise LockError(f"{path.name} has no 'artifacts' list", "see docs/bundle.md for the lock's shape")
+    _check_count(path, tree)
     artifacts = tuple(_artifact(path.name, i, e) for i, e in enumerate(tree["artifacts"]))
     for attr in ("name", "path"):
         seen: set = set()
@@ -138,6 +145,21 @@ def load(path: Path | str) -> Lock:
                 raise LockError(f"{path.name}: artifact '{a.name}' ({a.path}) lies inside the file {parent}",
                                 "give the two artifacts paths that do not nest")
     return Lock(path=path, artifacts=artifacts)
+
+
+def _check_count(path: Path, tree: dict) -> None:
+    """`count:` is the lock's last line: a lock cut anywhere (lost entries or fields) lacks it or disagrees."""
+    listed, count = len(tree["artifacts"]), tree.get("count")
+    restore = f"restore it from git (git checkout -- {path.name})"
+    if count is None:
+        raise LockError(f"{path.name} has no 'count:' line after its {listed} artifact(s), so it looks truncated",
+                        f"{restore}; a lock you wrote by hand ends with count: {listed}")
+    if isinstance(count, bool) or not isinstance(count, int) or count != listed:
+        raise LockError(f"{path.name} says count: {count} but lists {listed} artifact(s): it looks truncated or "
+                        "an entry was lost", f"{restore}; if you added or removed an entry, set count: {listed}")
+    if list(tree)[-1] != "count":
+        raise LockError(f"{path.name}: 'count:' must be the last key of the file (so a cut file loses it)",
+                        "move count: to the end of the file")
 
 
 def _artifact(lock_name: str, index: int, entry) -> Artifact:

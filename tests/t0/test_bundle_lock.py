@@ -15,8 +15,12 @@ HEX64 = "a" * 64
 
 
 def load_text(tmp_path, text):
+    """A lock from YAML text; `count:` (the number of `- name:` entries) is added unless the text has one."""
+    text = textwrap.dedent(text)
+    if not re.search(r"^count:", text, re.M):
+        text += f"count: {len(re.findall(r'^  - ', text, re.M))}\n"
     p = tmp_path / "lock.yaml"
-    p.write_text(textwrap.dedent(text))
+    p.write_text(text)
     return lock.load(p)
 
 
@@ -185,3 +189,41 @@ def test_every_entry_is_well_formed(committed):
                 assert a.published, f"{a.name}: an unpinned deb needs published: (its Packages index)"
             name = PurePosixPath(a.path).name
             assert all(PurePosixPath(u).name == name for u in a.urls if not u.endswith(".box")), a.name
+
+
+def test_a_lock_cut_anywhere_is_refused_as_truncated_or_names_the_yaml_line(repo, tmp_path):
+    text = (repo / "bundle.lock.yaml").read_text()
+    p = tmp_path / "bundle.lock.yaml"
+    end = len(text.rstrip("\n"))
+    for cut in list(range(0, end, 37)) + [end - 1]:
+        p.write_text(text[:cut])
+        with pytest.raises(LockError) as exc:
+            lock.load(p)
+        message = exc.value.message
+        assert ("looks truncated" in message or re.search(r"line \d+ is not valid YAML", message)
+                or "has no 'artifacts' list" in message), (cut, message)
+    p.write_text(text)
+    assert len(lock.load(p).artifacts) == 27  # the whole file loads
+
+
+def test_count_must_match_and_end_the_file(tmp_path):
+    with pytest.raises(LockError, match=r"says count: 3 but lists 2 artifact\(s\)") as exc:
+        load_text(tmp_path, "artifacts:\n" + entry() + entry(name="b", path="b.bin") + "count: 3\n")
+    assert "set count: 2" in exc.value.fix
+    with pytest.raises(LockError, match="must be the last key"):
+        load_text(tmp_path, "count: 1\nartifacts:\n" + entry())
+    with pytest.raises(LockError, match=r"lock.yaml line 3 is not valid YAML"):
+        load_text(tmp_path, "artifacts:\n  - name: a\n    path: x: y\ncount: 1\n")
+
+
+def test_ubuntu_debs_come_from_the_section_their_index_lists(committed):
+    """pool/<section>/ of every URL and the published Packages index name the same archive section
+    (socat is in universe on xenial: fetching it from main, or pinning it from main's index, fails)."""
+    _, lk = committed
+    debs = [a for a in lk.artifacts if a.published and "/dists/" in a.published]
+    assert {a.name for a in debs} >= {"socat", "conntrack", "ebtables", "ethtool", "libltdl7", "pigz"}
+    for a in debs:
+        section = re.search(r"/dists/[^/]+/([^/]+)/binary-amd64/", a.published).group(1)
+        for url in a.urls:
+            assert f"/pool/{section}/" in url, (a.name, url, a.published)
+    assert "/universe/" in lk.get("socat").published

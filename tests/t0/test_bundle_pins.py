@@ -83,6 +83,7 @@ artifacts:
     urls:
       - https://github.com/weaveworks/weave/releases/download/v2.8.1/weave-daemonset-k8s-1.11.yaml
     path: manifests/weave-daemonset-k8s-1.11.yaml
+count: 3
 """
 
 

@@ -39,7 +39,7 @@ def bundle(tmp_path):
             path: images/pause.tar
         """)
     p = tmp_path / "lock.yaml"
-    p.write_text("artifacts:\n" + "".join(textwrap.dedent(e) for e in entries))
+    p.write_text("artifacts:\n" + "".join(textwrap.dedent(e) for e in entries) + f"count: {len(entries)}\n")
     dest = tmp_path / "bundle"
     for path, data in DATA.items():
         (dest / path).parent.mkdir(parents=True, exist_ok=True)
@@ -130,7 +130,8 @@ def test_status_counts_only_the_needed_boxes_and_interrupted_image_fetches(tmp_p
                ("box-libvirt", "boxes/lv.box", 900_000, "\n  box: generic/ubuntu1604\n  provider: libvirt")]
     (tmp_path / "lock.yaml").write_text("artifacts:\n" + "".join(
         f"  - name: {n}\n    kind: file\n    urls: [https://example.org/{n}]\n    sha256: {'a' * 64}\n"
-        f"    size: {size}\n    path: {path}" + extra.replace("\n", "\n  ") + "\n" for n, path, size, extra in entries))
+        f"    size: {size}\n    path: {path}" + extra.replace("\n", "\n  ") + "\n" for n, path, size, extra in entries)
+        + f"count: {len(entries)}\n")
     lk, dest = lock.load(tmp_path / "lock.yaml"), tmp_path / "bundle"
     (dest / "k8s").mkdir(parents=True)
     (dest / "k8s/node.tgz").write_bytes(b"n" * 100_000)

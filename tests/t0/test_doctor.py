@@ -203,7 +203,8 @@ def test_bundle_missing_artifacts_are_counted_for_this_provider_only(tmp_path):
     (tmp_path / "lock.yaml").write_text(
         "artifacts:\n"
         "  - {name: a, kind: file, urls: ['https://x/a'], path: files/a, size: 3}\n"
-        "  - {name: box-libvirt, kind: file, urls: ['https://x/b'], path: boxes/b.box, box: x/y, provider: libvirt}\n")
+        "  - {name: box-libvirt, kind: file, urls: ['https://x/b'], path: boxes/b.box, box: x/y, provider: libvirt}\n"
+        "count: 2\n")
     s = settings.load(tmp_path, {"LABKIT_BUNDLE__LOCK": "lock.yaml"})
     r = doctor.check_bundle(s, Laptop())
     assert r.status == doctor.FAIL and r.detail.startswith("1 of 1 artifacts missing") and "bundle.fetch" in r.fix

@@ -171,7 +171,7 @@ def sha256(data: bytes) -> str:
 def write_lock(path: Path, entries: list[str]) -> Path:
     """A lock file from YAML snippets, one per artifact (each a '- name: ...' block)."""
     body = "".join(textwrap.indent(textwrap.dedent(e).strip() + "\n", "  ") for e in entries)
-    path.write_text("artifacts:\n" + body)
+    path.write_text("artifacts:\n" + body + f"count: {len(entries)}\n")
     return path
 
 

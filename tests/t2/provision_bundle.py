@@ -222,7 +222,7 @@ if __name__ == "__main__":  # build a stand-alone provisioning bundle by hand
     bundle_dir = a.out / "bundle"
     found, info = entries(bundle_dir, "http://127.0.0.1:8000", a.docker_host, rootfs_tar=a.rootfs)
     lock_file = a.out / "test-bundle.lock.yaml"
-    lock_file.write_text(yaml.safe_dump({"artifacts": found}, sort_keys=False))
+    lock_file.write_text(yaml.safe_dump({"artifacts": found, "count": len(found)}, sort_keys=False))
     checksums.write(lockmod.load(lock_file), bundle_dir)
     print(yaml.safe_dump(info, sort_keys=False))
 

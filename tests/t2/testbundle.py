@@ -55,6 +55,6 @@ def build(bundle: Path, mirror: str, docker_url: str, images: tuple = ()) -> tup
     provisioning, facts = provision_bundle.entries(bundle, mirror, docker_url, images)
     entries += provisioning
     lock_path = bundle.parent / "test-bundle.lock.yaml"
-    lock_path.write_text(yaml.safe_dump({"artifacts": entries}, sort_keys=False))
+    lock_path.write_text(yaml.safe_dump({"artifacts": entries, "count": len(entries)}, sort_keys=False))
     checksums.write(lockmod.load(lock_path), bundle)
     return lock_path, facts
