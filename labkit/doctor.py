@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from labkit import laptops
+from labkit.laptops import shown
 from labkit.settings import Settings
 
 OK, WARN, FAIL = "ok", "warn", "fail"
-MIN_VAGRANT = (2, 2, 0)
 GIB = 1024 ** 3
-DISK_FAIL_GIB, DISK_WARN_GIB = 6, 12  # box + VM disk + images; a full disk corrupts the VM
+BOX_GIB, VM_DISK_GIB = 1, 5  # the unpacked box in VAGRANT_HOME; each VM's disk in the machine folder
+SNAPSHOT_FACTOR = 2  # below twice the need: a warning (snapshots grow the VM's disk)
 
 
 @dataclass(frozen=True)
@@ -45,16 +47,54 @@ class Probe:
 
     system = platform.system()  # Linux | Darwin | Windows
     machine = platform.machine().lower()
+    env = os.environ
 
     def which(self, name: str) -> Optional[str]:
         found = shutil.which(name)
         if found is None and self.system == "Windows" and name == "VBoxManage":
-            default = Path(os.environ.get("ProgramFiles", r"C:\Program Files")) / "Oracle" / "VirtualBox" / "VBoxManage.exe"
-            found = str(default) if default.exists() else None
+            found = windows_vboxmanage(self.env, self.is_file)
         return found
 
+    def is_file(self, path: str) -> bool:
+        return os.path.isfile(path)
+
     def output(self, cmd: list[str]) -> Optional[str]:
-        return _run(cmd)
+        cache = self.__dict__.setdefault("_outputs", {})  # checks run in parallel and ask the same tools
+        key = tuple(cmd)
+        if key not in cache:
+            cache[key] = _run(cmd)
+        return cache[key]
+
+    def registry_virtualbox_dir(self) -> Optional[str]:
+        """Windows: where VirtualBox's installer says it put VirtualBox (HKLM\\SOFTWARE\\Oracle\\VirtualBox)."""
+        if self.system != "Windows":
+            return None
+        import winreg
+
+        try:
+            with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, r"SOFTWARE\Oracle\VirtualBox") as key:
+                return str(winreg.QueryValueEx(key, "InstallDir")[0])
+        except OSError:
+            return None
+
+    def kernel_release(self) -> str:
+        return platform.release()
+
+    def read_text(self, path: str) -> Optional[str]:
+        """A file of this machine (/proc/modules, /etc/resolv.conf, a module parameter), None if unreadable."""
+        try:
+            return Path(path).read_text(errors="replace")
+        except OSError:
+            return None
+
+    def vagrant_home(self) -> Path:
+        return Path(self.env.get("VAGRANT_HOME") or Path.home() / ".vagrant.d")
+
+    def home(self) -> Path:
+        return Path.home()
+
+    def same_disk(self, a: Path, b: Path) -> bool:
+        return _existing(a).stat().st_dev == _existing(b).stat().st_dev
 
     def memory_available(self) -> int:
         import psutil
@@ -70,9 +110,7 @@ class Probe:
         return os.cpu_count() or 1
 
     def disk_free(self, path: Path) -> int:
-        while not path.exists():
-            path = path.parent
-        return shutil.disk_usage(path).free
+        return shutil.disk_usage(_existing(path)).free
 
     def cpu_flags(self) -> Optional[set[str]]:
         """CPU feature flags, or None where the OS doesn't expose them to us."""
@@ -113,38 +151,112 @@ class Probe:
         return {a.address for addrs in psutil.net_if_addrs().values() for a in addrs if a.family == socket.AF_INET}
 
 
+def _existing(path: Path) -> Path:
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def windows_vboxmanage(env, is_file: Callable[[str], bool]) -> Optional[str]:
+    """VBoxManage.exe found the way Vagrant finds it on Windows when it is not on PATH: the first of
+    VBOX_INSTALL_PATH / VBOX_MSI_INSTALL_PATH (';'-separated folders), then the usual folders.
+    Source: hashicorp/vagrant plugins/providers/virtualbox/driver/base.rb `initialize` (2.4.9)."""
+    folders = (env.get("VBOX_INSTALL_PATH") or env.get("VBOX_MSI_INSTALL_PATH") or "").split(";")
+    drive = env.get("SYSTEMDRIVE") or "C:"
+    folders += [rf"{drive}\Program Files\Oracle\VirtualBox", rf"{drive}\Program Files (x86)\Oracle\VirtualBox"]
+    if env.get("PROGRAMFILES"):
+        folders.append(rf"{env['PROGRAMFILES']}\Oracle\VirtualBox")
+    for folder in filter(None, (f.strip() for f in folders)):
+        exe = folder.rstrip("\\") + r"\VBoxManage.exe"
+        if is_file(exe):
+            return exe
+    return None
+
+
 def _version(text: Optional[str]) -> Optional[tuple]:
     m = re.search(r"(\d+)\.(\d+)\.(\d+)", text or "")
     return tuple(int(x) for x in m.groups()) if m else None
 
 
+@dataclass(frozen=True)
+class VBox:
+    """What `VBoxManage --version` said: the version, and the kernel-module warning it prints before
+    it on Linux (VirtualBox's VBox.sh; it still exits 0, so the warning is the only sign)."""
+
+    version: Optional[tuple]
+    module_missing_for: Optional[str] = None  # the kernel release the warning names
+
+    @staticmethod
+    def parse(out: str) -> "VBox":
+        # The version is the line that starts with it: the warning names the kernel (6.5.0-14-generic) first.
+        line = next((ln for ln in out.splitlines() if re.match(r"\d+\.\d+\.\d+", ln.strip())), "")
+        missing = None
+        if re.search(r"vboxdrv kernel module is not loaded|kernel modules are not loaded", out, re.I):
+            m = re.search(r"current kernel \(([^)]+)\)", out)
+            missing = m.group(1) if m else "this kernel"
+        return VBox(_version(line), missing)
+
+
+def virtualbox(p: Probe) -> Optional[VBox]:
+    """VirtualBox as installed here (None: no VBoxManage, or it does not run)."""
+    exe = p.which("VBoxManage")
+    out = p.output([exe, "--version"]) if exe else None
+    return VBox.parse(out) if out is not None else None
+
+
+def _vbox_version(p: Probe) -> Optional[tuple]:
+    vb = virtualbox(p)
+    return vb.version if vb else None
+
+
 # --- the checks ----------------------------------------------------------------------------
 
 def check_vagrant(s: Settings, p: Probe) -> Check:
+    need = shown(laptops.MIN_VAGRANT)
     if not p.which("vagrant"):
         return Check("vagrant", FAIL, "Vagrant is not installed (no `vagrant` on PATH)",
-                     "install Vagrant 2.2+ (USB stick or https://developer.hashicorp.com/vagrant/install), then open a new terminal")
+                     f"install Vagrant {need}+ (USB stick or https://developer.hashicorp.com/vagrant/install), then open a new terminal")
     version = _version(p.output(["vagrant", "--version"]))
     if version is None:
         return Check("vagrant", WARN, "vagrant is on PATH but `vagrant --version` failed", "reinstall Vagrant")
-    shown = ".".join(map(str, version))
-    if version < MIN_VAGRANT:
-        return Check("vagrant", FAIL, f"Vagrant {shown} is too old", "install Vagrant 2.2 or newer")
-    return Check("vagrant", OK, f"Vagrant {shown}")
+    if version < laptops.MIN_VAGRANT:
+        return Check("vagrant", FAIL, f"Vagrant {shown(version)} is too old", f"install Vagrant {need} or newer")
+    return Check("vagrant", OK, f"Vagrant {shown(version)}")
+
+
+def _install_virtualbox(p: Probe) -> str:
+    """Which VirtualBox to install: the newest line the installed Vagrant accepts."""
+    vagrant = _version(p.output(["vagrant", "--version"])) if p.which("vagrant") else None
+    fits = laptops.newest_virtualbox_for(vagrant) if vagrant else None
+    which = f"{shown(fits)} (the newest Vagrant {shown(vagrant)} accepts)" if fits else shown(laptops.NEWEST_VIRTUALBOX)
+    return f"install VirtualBox {which} from the USB stick or https://www.virtualbox.org" + \
+        (", or set LABKIT_PROVIDER=libvirt" if p.system == "Linux" else "")
 
 
 def check_provider(s: Settings, p: Probe) -> Check:
     if s.provider == "virtualbox":
         exe = p.which("VBoxManage")
         if not exe:
-            return Check("provider", FAIL, "VirtualBox is not installed (no VBoxManage found)",
-                         "install VirtualBox 6.1 or 7.0 from the USB stick or https://www.virtualbox.org"
-                         + (", or set LABKIT_PROVIDER=libvirt" if p.system == "Linux" else ""))
-        version = _version(p.output([exe, "--version"]))
-        if version is None:
-            return Check("provider", FAIL, "VBoxManage is installed but does not run (kernel module not loaded?)",
-                         "reinstall VirtualBox, or on Linux run: sudo /sbin/vboxconfig")
-        return Check("provider", OK, f"VirtualBox {'.'.join(map(str, version))}")
+            registry = p.registry_virtualbox_dir()
+            if registry and p.is_file(registry.rstrip("\\") + r"\VBoxManage.exe"):
+                return Check("provider", FAIL, f"VirtualBox is in {registry}, but neither PATH nor VBOX_MSI_INSTALL_PATH "
+                             "leads there, so Vagrant cannot find it",
+                             "sign out of Windows and in again (the installer sets VBOX_MSI_INSTALL_PATH), "
+                             "or reinstall VirtualBox")
+            return Check("provider", FAIL, "VirtualBox is not installed (no VBoxManage found)", _install_virtualbox(p))
+        vb = virtualbox(p)
+        if vb is None or (vb.version is None and vb.module_missing_for is None):
+            return Check("provider", FAIL, "VBoxManage is installed but does not run", "reinstall VirtualBox")
+        if vb.module_missing_for:
+            return Check("provider", FAIL, f"VirtualBox {shown(vb.version) if vb.version else ''} is installed, but its "
+                         f"kernel module is not loaded for kernel {vb.module_missing_for} (Secure Boot refuses the "
+                         "unsigned vboxdrv, or it was never built for this kernel)".replace("VirtualBox  is", "VirtualBox is"),
+                         laptops.KERNEL_MODULE_FIX["Linux"])
+        if laptops.line(vb.version) < laptops.OLDEST_VIRTUALBOX:
+            return Check("provider", FAIL, f"VirtualBox {shown(vb.version)} is older than the lab supports "
+                         f"({shown(laptops.OLDEST_VIRTUALBOX)} or newer)", _install_virtualbox(p))
+        return Check("provider", OK, f"VirtualBox {shown(vb.version)}")
     # libvirt
     if p.system != "Linux":
         return Check("provider", FAIL, "the libvirt provider works only on Linux", "set LABKIT_PROVIDER=virtualbox")
@@ -159,6 +271,77 @@ def check_provider(s: Settings, p: Probe) -> Check:
         return Check("provider", FAIL, "libvirtd does not answer on qemu:///system",
                      "start it (sudo systemctl start libvirtd) and make sure you may use it (group libvirt)")
     return Check("provider", OK, "libvirt with vagrant-libvirt")
+
+
+def check_pairing(s: Settings, p: Probe) -> Check:
+    """Vagrant refuses a VirtualBox line its driver map does not list (laptops.VAGRANT_FOR_VIRTUALBOX)."""
+    name = "vagrant + virtualbox"
+    if s.provider != "virtualbox":
+        return Check(name, OK, f"not used with {s.provider}")
+    vagrant, vbox = _version(p.output(["vagrant", "--version"])), _vbox_version(p)
+    if vagrant is None or vbox is None:
+        return Check(name, OK, "checked once both run (see vagrant and provider)")
+    needed, fits = laptops.vagrant_needed(vbox), laptops.newest_virtualbox_for(vagrant)
+    other = f"install VirtualBox {shown(fits)}" if fits else ""
+    if needed is None:
+        if laptops.line(vbox) < laptops.OLDEST_VIRTUALBOX:
+            return Check(name, OK, f"VirtualBox {shown(vbox)}: see provider")
+        return Check(name, FAIL, f"VirtualBox {shown(vbox)} is newer than any Vagrant known to support it "
+                     f"(the newest pairing known is VirtualBox {shown(laptops.NEWEST_VIRTUALBOX)})",
+                     (other + f" (the newest Vagrant {shown(vagrant)} accepts)") if fits else
+                     f"install VirtualBox {shown(laptops.NEWEST_VIRTUALBOX)}")
+    if vagrant < needed:
+        return Check(name, FAIL, f"Vagrant {shown(vagrant)} refuses VirtualBox {shown(vbox)} (it is supported from "
+                     f"Vagrant {shown(needed)})", f"upgrade Vagrant to {shown(needed)} or newer" + (f", or {other}" if other else ""))
+    if p.system == "Darwin" and vbox >= (7,) and vagrant < laptops.MACOS_VBOX7_VAGRANT:
+        return Check(name, FAIL, f"Vagrant {shown(vagrant)} cannot create host-only networks with VirtualBox 7 on macOS",
+                     f"upgrade Vagrant to {shown(laptops.MACOS_VBOX7_VAGRANT)} or newer")
+    return Check(name, OK, f"Vagrant {shown(vagrant)} supports VirtualBox {shown(laptops.line(vbox))}")
+
+
+def check_kvm(s: Settings, p: Probe) -> Check:
+    """Linux 6.12+: a loaded kvm_intel/kvm_amd holds VT-x; what to do depends on VirtualBox's version."""
+    if s.provider != "virtualbox" or p.system != "Linux":
+        return Check("kvm", OK, "not a Linux host with VirtualBox")
+    modules = p.read_text("/proc/modules") or ""  # what lsmod lists
+    loaded = sorted({ln.split()[0] for ln in modules.splitlines() if ln.strip()} & {"kvm_intel", "kvm_amd"})
+    if not loaded:
+        return Check("kvm", OK, "KVM is not loaded")
+    module = loaded[0]
+    kernel = _version(p.kernel_release()) or (0, 0, 0)
+    if kernel[:2] < laptops.KVM_TAKES_VT_KERNEL:
+        return Check("kvm", OK, f"{module} is loaded; kernel {shown(kernel)} leaves VT-x free while no KVM VM runs")
+    vbox = _vbox_version(p)
+    at_load = (p.read_text("/sys/module/kvm/parameters/enable_virt_at_load") or "").strip()  # Y | N
+    if vbox is not None and vbox >= laptops.VBOX_ASKS_KVM:
+        if at_load == "N":
+            return Check("kvm", FAIL, f"VirtualBox {shown(vbox)} asks KVM to turn VT-x on, but kvm is loaded with "
+                         "enable_virt_at_load=0 (VMs fail with VERR_SVM_HOST_SVME_NOT_ENABLED)",
+                         "remove 'options kvm enable_virt_at_load=0' from /etc/modprobe.d (grep -r enable_virt_at_load "
+                         "/etc/modprobe.d), then reboot")
+        return Check("kvm", OK, f"VirtualBox {shown(vbox)} shares VT-x with {module} (run no KVM VM at the same time)")
+    if at_load == "N":
+        return Check("kvm", OK, f"{module} is loaded with enable_virt_at_load=0: VT-x stays free for VirtualBox")
+    code = "VERR_SVM_IN_USE" if module == "kvm_amd" else "VERR_VMX_IN_VMX_ROOT_MODE"
+    return Check("kvm", FAIL, f"kernel {shown(kernel)} with {module} loaded: KVM holds VT-x, and VirtualBox "
+                 f"{shown(vbox) if vbox else ''} cannot start a VM ({code})".replace("VirtualBox  cannot", "VirtualBox cannot"),
+                 f"now: sudo modprobe -r {module} kvm; for good: echo 'options kvm enable_virt_at_load=0' | "
+                 f"sudo tee {laptops.KVM_MODPROBE_FILE}")
+
+
+def check_nat_dns(s: Settings, p: Probe) -> Check:
+    """VirtualBox 7.2 on Linux passes a host's loopback resolver (127.0.0.53) to the VM as its DNS server."""
+    name = "NAT DNS"
+    vbox = _vbox_version(p) if s.provider == "virtualbox" and p.system == "Linux" else None
+    if vbox is None or laptops.line(vbox) != laptops.NAT_DNS_LOOPBACK_VBOX:
+        return Check(name, OK, "not affected (VirtualBox 7.2 on a Linux host only)")
+    servers = re.findall(r"^\s*nameserver\s+(\S+)", p.read_text("/etc/resolv.conf") or "", re.M)
+    loopback = [ip for ip in servers if ip.startswith("127.")]
+    if not loopback:
+        return Check(name, OK, f"this laptop's resolver is not a loopback one ({', '.join(servers) or 'none listed'})")
+    return Check(name, OK, f"VirtualBox {shown(vbox)} hands the VM {loopback[0]} as its DNS server (a NAT regression "
+                 f"of 7.2 with a local resolver); provisioning uses VirtualBox's NAT resolver {laptops.NAT_RESOLVER} "
+                 "instead and says so")
 
 
 def check_memory(s: Settings, p: Probe) -> Check:
@@ -187,13 +370,37 @@ def _fewer_nodes_fix(s: Settings, room_mb: int) -> str:
     return " or ".join(options)
 
 
+def machine_folder(s: Settings, p: Probe) -> Path:
+    """Where the VM's disks go: VirtualBox's "Default machine folder" (often on another drive), libvirt's pool."""
+    if s.provider == "libvirt":
+        return Path("/var/lib/libvirt/images")
+    exe = p.which("VBoxManage")
+    out = (p.output([exe, "list", "systemproperties"]) if exe else None) or ""
+    m = re.search(r"^Default machine folder:\s*(.+?)\s*$", out, re.M)
+    return Path(m.group(1)) if m else p.home() / "VirtualBox VMs"
+
+
 def check_disk(s: Settings, p: Probe) -> Check:
-    free = p.disk_free(s.root) / GIB
-    detail = f"{free:.1f} GiB free next to the project"
-    if free < DISK_FAIL_GIB:
-        return Check("disk", FAIL, detail, f"free at least {DISK_FAIL_GIB} GiB (the VM disk grows to about 5 GiB)")
-    if free < DISK_WARN_GIB:
-        return Check("disk", WARN, detail, f"{DISK_WARN_GIB} GiB free leaves room for snapshots")
+    """Free space where things really go: the box into VAGRANT_HOME, each VM's disk into the machine folder."""
+    places = [("the box", p.vagrant_home(), BOX_GIB), ("the VM disks", machine_folder(s, p), VM_DISK_GIB * len(s.nodes))]
+    disks: list[list] = []  # [path, free GiB, need GiB, what]; places on one disk add up
+    for what, path, need in places:
+        same = next((d for d in disks if p.same_disk(d[0], path)), None)
+        if same:
+            same[2] += need
+            same[3].append(f"{what} ({path})")
+        else:
+            disks.append([path, p.disk_free(path) / GIB, need, [f"{what} ({path})"]])
+    detail = "; ".join(f"{free:.1f} GiB free for {' and '.join(whats)}" for _, free, _, whats in disks)
+    short = [(free, need, whats) for _, free, need, whats in disks if free < need]
+    if short:
+        free, need, whats = short[0]
+        return Check("disk", FAIL, detail, f"free at least {need} GiB on the disk of {whats[0]} "
+                     "(or move it: VAGRANT_HOME, or VirtualBox's default machine folder)")
+    tight = [(need, whats) for _, free, need, whats in disks if free < need * SNAPSHOT_FACTOR]
+    if tight:
+        need, whats = tight[0]
+        return Check("disk", WARN, detail, f"{need * SNAPSHOT_FACTOR} GiB free on the disk of {whats[0]} leaves room for snapshots")
     return Check("disk", OK, detail)
 
 
@@ -237,8 +444,9 @@ def check_hyperv(s: Settings, p: Probe) -> Check:
         return Check("hyper-v", WARN, "could not ask Windows whether Hyper-V is on",
                      "if the VM is very slow, turn Hyper-V/WSL2 off (see README)")
     if running:
-        return Check("hyper-v", WARN, "Hyper-V (or WSL2/Device Guard) is running: VirtualBox becomes very slow or fails (VERR_NEM)",
-                     "as administrator: bcdedit /set hypervisorlaunchtype off, turn off 'Virtual Machine Platform', reboot")
+        return Check("hyper-v", FAIL if s.provider == "virtualbox" else WARN,
+                     "Hyper-V (or WSL2/Memory integrity) is running: VirtualBox then runs the VM very slowly or "
+                     "fails (VERR_NEM_*)", laptops.HYPERV_OFF)
     return Check("hyper-v", OK, "Hyper-V is off")
 
 
@@ -255,7 +463,7 @@ def check_network(s: Settings, p: Probe) -> Check:
     if taken:
         return Check("host-only network", FAIL, f"{', '.join(sorted(taken))} is already an address of this laptop",
                      "pick another node IP (LABKIT_NODES__0__IP=192.168.56.20)")
-    conf = p.vbox_networks_conf() if s.provider == "virtualbox" else None
+    conf = p.vbox_networks_conf() if _networks_conf_applies(s, p) else None
     if conf is not None:
         allowed = []
         for text in re.findall(r"[\d.]+/\d+", conf):
@@ -269,6 +477,14 @@ def check_network(s: Settings, p: Probe) -> Check:
                 return Check("host-only network", FAIL, f"/etc/vbox/networks.conf does not allow {ip}",
                              f"add a line '* {s.data['limits']['hostonly_range']}' to /etc/vbox/networks.conf")
     return Check("host-only network", OK, ", ".join(f"{n.name} {n.ip}" for n in s.nodes))
+
+
+def _networks_conf_applies(s: Settings, p: Probe) -> bool:
+    """VirtualBox reads /etc/vbox/networks.conf on Linux, and on macOS only before 7 (7 has host-only
+    networks there, which the file does not restrict)."""
+    if s.provider != "virtualbox" or p.system not in ("Linux", "Darwin"):
+        return False
+    return p.system == "Linux" or (_vbox_version(p) or (0,)) < (7,)
 
 
 def check_bundle(s: Settings, p: Probe) -> Check:
@@ -306,12 +522,13 @@ def check_box(s: Settings, p: Probe) -> Check:
 
 
 CHECKS: list[Callable[[Settings, Probe], Check]] = [
-    check_architecture, check_vagrant, check_provider, check_virtualization, check_hyperv,
-    check_cpus, check_memory, check_disk, check_network, check_box, check_bundle,
+    check_architecture, check_vagrant, check_provider, check_pairing, check_virtualization, check_kvm, check_hyperv,
+    check_cpus, check_memory, check_disk, check_network, check_nat_dns, check_box, check_bundle,
 ]
 
 
-ROW_NAMES = {"check_hyperv": "hyper-v", "check_network": "host-only network"}  # the rest match
+ROW_NAMES = {"check_hyperv": "hyper-v", "check_network": "host-only network", "check_pairing": "vagrant + virtualbox",
+             "check_nat_dns": "NAT DNS"}  # the rest match
 
 
 def run_check(check: Callable[[Settings, Probe], Check], settings: Settings, probe: Probe) -> Check:

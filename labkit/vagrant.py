@@ -8,6 +8,7 @@ before we return. No pty, no POSIX-only calls: this runs on Windows, macOS and L
 from __future__ import annotations
 
 import os
+import platform
 import re
 import subprocess
 import tempfile
@@ -21,27 +22,31 @@ RUNNING = "running"
 NOT_CREATED = "not_created"
 STOPPED = {"poweroff", "shutoff", "saved", "aborted", "shutdown", "paused", "suspended"}
 
-# Vagrant's own error text (regular expressions) → what to do about it (fallbacks: doctor catches
-# most of these first). Vagrant says "could not be found" of many things: the box needle names a box.
+# Vagrant's own error text (regular expressions) -> what to do about it, for what is not about the
+# host system (fallbacks: doctor catches most of these first). Vagrant says "could not be found" of many
+# things: the box needle names a box. VirtualBox's and each system's traps are in labkit.laptops.TRAPS.
 KNOWN_ERRORS = [
-    ("could not detect VirtualBox", "VirtualBox is not installed", "install VirtualBox 6.1 or 7.0, or set LABKIT_PROVIDER=libvirt on Linux"),
+    ("could not detect VirtualBox", "VirtualBox is not installed", "install VirtualBox 7.2, or set LABKIT_PROVIDER=libvirt on Linux"),
     ("The provider 'libvirt' could not be found", "the vagrant-libvirt plugin is missing", "install it: vagrant plugin install vagrant-libvirt (or your distribution's vagrant-libvirt package)"),
     (r"[Bb]ox '[^']+' could not be found", "the Vagrant box is not installed", "run invoke bundle.fetch, then invoke vm.up adds the box from the bundle"),
     ('"rsync" could not be found', "rsync is not installed (the libvirt provider copies the bundle into the VM with it)",
      "install it: sudo apt-get install rsync"),
-    ("VT-x is not available", "hardware virtualization is off", "enable VT-x/AMD-V in the firmware (BIOS/UEFI) settings"),
-    ("VERR_NEM", "Hyper-V owns the CPU's virtualization", "turn off Hyper-V/WSL2 (bcdedit /set hypervisorlaunchtype off) and reboot"),
-    ("host-only", "VirtualBox refused the host-only address", "allow 192.168.56.0/21 in /etc/vbox/networks.conf, or keep the default IP"),
     ("of domain about to create is already taken", "libvirt still has this VM from a run whose .vagrant state is gone",
      "run invoke vm.destroy (it removes that leftover VM), then invoke vm.up"),
     ("Failed to connect socket to '/var/run/libvirt", "libvirtd is not running", "start it: sudo systemctl start libvirtd"),
 ]
 
 
-def explain(output: str, action: str) -> LabkitError:
+def explain(output: str, action: str, system: str | None = None) -> LabkitError:
+    from labkit import laptops
+
+    system = system or platform.system()
     for needle, problem, fix in KNOWN_ERRORS:
         if re.search(needle, output):
             return LabkitError(f"vagrant {action} failed: {problem}", fix)
+    for trap in laptops.TRAPS:
+        if trap.matches(output, system):
+            return LabkitError(f"vagrant {action} failed: {trap.problem}", trap.fix_for(system))
     last = next((ln.strip() for ln in reversed(output.splitlines()) if ln.strip()), "no output")
     return LabkitError(f"vagrant {action} failed: {last[:200]}", "read Vagrant's output above; invoke doctor checks the usual causes")
 
@@ -141,11 +146,16 @@ class Vagrant:
 
 
 def box_installed(name: str, provider: str, env: dict | None = None) -> bool:
-    """Is box `name` installed for `provider`? Reads Vagrant's box directory: no 1.5 s `vagrant box list`."""
+    """Is box `name` installed for `provider`? Reads Vagrant's box directory: no 1.5 s `vagrant box list`.
+
+    Before 2.4: boxes/<name>/<version>/<provider>/; from 2.4 a box with an architecture goes one level
+    deeper, boxes/<name>/<version>/<arch>/<provider>/. Like Vagrant, a provider folder is one holding
+    metadata.json (lib/vagrant/box_collection.rb `all`, Vagrant 2.4.1)."""
     env = os.environ if env is None else env
     home = Path(env.get("VAGRANT_HOME") or Path.home() / ".vagrant.d")
     box_dir = home / "boxes" / name.replace("/", "-VAGRANTSLASH-")
-    return any((version / provider).is_dir() for version in box_dir.glob("*") if version.is_dir())
+    return any((version / provider / "metadata.json").is_file() or any(version.glob(f"*/{provider}/metadata.json"))
+               for version in box_dir.glob("*") if version.is_dir())
 
 
 def parse_snapshot_list(machine_readable: str) -> list[str]:

@@ -6,7 +6,7 @@ from labkit.tasks._common import labtask, settings
 
 @labtask(help={"json": "print the report as JSON (for an instructor collecting a room's results)"})
 def doctor(c, json=False):  # noqa: A002 (invoke flag name)
-    """Check this laptop for the lab: Vagrant, provider, RAM, disk, CPUs, virtualization, bundle, network."""
+    """Check this laptop for the lab: Vagrant and VirtualBox (a pair that works), KVM, Hyper-V, RAM, disk, CPUs, network, bundle."""
     import json as jsonlib
     from concurrent.futures import ThreadPoolExecutor
 

@@ -18,19 +18,62 @@ class Laptop(doctor.Probe):
 
     def __init__(self, system="Linux", machine="x86_64", tools=None, outputs=None, available=8 * GIB,
                  total=16 * GIB, cpus=4, free_disk=100 * GIB, flags=frozenset({"vmx"}), hyperv=False,
-                 rosetta=False, networks_conf=None, addresses=frozenset({"127.0.0.1"}), kvm=True):
+                 rosetta=False, networks_conf=None, addresses=frozenset({"127.0.0.1"}), kvm=True, env=None,
+                 files=frozenset(), registry=None, kernel="6.8.0-45-generic", modules="ext4 1003520 1 - Live 0x0000000000000000\n",
+                 params=None, resolv_conf="nameserver 192.168.1.1\n", disks=None):
         self.system, self.machine = system, machine
         self.tools = tools if tools is not None else {"vagrant": "/usr/bin/vagrant", "VBoxManage": "/usr/bin/VBoxManage"}
         self.outputs = outputs if outputs is not None else {"vagrant": "Vagrant 2.4.1", "VBoxManage": "7.0.14r161095"}
         self._available, self._total, self._cpus, self._disk = available, total, cpus, free_disk
         self._flags, self._hyperv, self._rosetta = flags, hyperv, rosetta
         self._conf, self._addresses, self._kvm = networks_conf, addresses, kvm
+        self.env, self._files, self._registry = env or {}, files, registry
+        self._kernel = kernel
+        self._files_text = {"/proc/modules": modules, "/etc/resolv.conf": resolv_conf,
+                            **{f"/sys/module/kvm/parameters/{k.split('.', 1)[1]}": v + "\n" for k, v in (params or {}).items()}}
+        self._disks = disks  # {folder: (disk name, free bytes)}; None: one disk with free_disk
 
     def which(self, name):
-        return self.tools.get(name)
+        found = self.tools.get(name)
+        if found is None and self.system == "Windows" and name == "VBoxManage":  # the real search, on this laptop's facts
+            found = doctor.windows_vboxmanage(self.env, self.is_file)
+        return found
+
+    def is_file(self, path):
+        return path in self._files
 
     def output(self, cmd):
-        return self.outputs.get(Path(cmd[0]).name)
+        name = Path(cmd[0].replace("\\", "/")).name.removesuffix(".exe")
+        if name == "VBoxManage" and cmd[1:] == ["list", "systemproperties"]:
+            name = "VBoxManage list systemproperties"
+        return self.outputs.get(name)
+
+    def registry_virtualbox_dir(self):
+        return self._registry
+
+    def kernel_release(self):
+        return self._kernel
+
+    def read_text(self, path):
+        return self._files_text.get(path)
+
+    def vagrant_home(self):
+        return Path(self.env.get("VAGRANT_HOME", "/home/student/.vagrant.d"))
+
+    def home(self):
+        return Path("/home/student")
+
+    def _disk_of(self, path):
+        if self._disks is None:
+            return ("disk", self._disk)
+        folder = max((f for f in self._disks if str(path).startswith(f)), key=len)
+        return self._disks[folder]
+
+    def disk_free(self, path):
+        return self._disk_of(path)[1]
+
+    def same_disk(self, a, b):
+        return self._disk_of(a)[0] == self._disk_of(b)[0]
 
     def memory_available(self):
         return self._available
@@ -40,9 +83,6 @@ class Laptop(doctor.Probe):
 
     def cpus(self):
         return self._cpus
-
-    def disk_free(self, path):
-        return self._disk
 
     def cpu_flags(self):
         return self._flags
@@ -75,8 +115,9 @@ def check(fn, s, **facts):
 
 
 def test_a_good_laptop_passes_the_machine_checks(s):
-    for fn in (doctor.check_architecture, doctor.check_vagrant, doctor.check_provider, doctor.check_virtualization,
-               doctor.check_hyperv, doctor.check_cpus, doctor.check_memory, doctor.check_disk, doctor.check_network):
+    for fn in (doctor.check_architecture, doctor.check_vagrant, doctor.check_provider, doctor.check_pairing,
+               doctor.check_virtualization, doctor.check_kvm, doctor.check_hyperv, doctor.check_cpus,
+               doctor.check_memory, doctor.check_disk, doctor.check_network, doctor.check_nat_dns):
         result = check(fn, s)
         assert result.status == doctor.OK, result
 
@@ -111,9 +152,9 @@ def test_apple_silicon_is_refused_natively_and_under_rosetta(s):
         assert r.status == doctor.FAIL and "x86-64 only" in r.detail
 
 
-def test_hyperv_on_windows_is_warned_with_the_bcdedit_fix(s):
+def test_hyperv_on_windows_fails_early_with_the_bcdedit_fix(s):
     r = check(doctor.check_hyperv, s, system="Windows", hyperv=True)
-    assert r.status == doctor.WARN and "bcdedit /set hypervisorlaunchtype off" in r.fix
+    assert r.status == doctor.FAIL and "bcdedit /set hypervisorlaunchtype off" in r.fix
     unknown = check(doctor.check_hyperv, s, system="Windows", hyperv=None)
     assert unknown.status == doctor.WARN
 
