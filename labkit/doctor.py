@@ -501,7 +501,10 @@ def check_bundle(s: Settings, p: Probe) -> Check:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
         return Check("bundle", FAIL, f"{len(missing)} of {len(needed)} artifacts missing in {s.bundle_dir}: {shown}",
                      "copy the bundle from the USB stick there, or run invoke bundle.fetch (or --from http://<instructor>:8787)")
-    return Check("bundle", OK, f"{len(needed)} artifacts present in {s.bundle_dir} (invoke bundle.verify checks hashes)")
+    from labkit.bundle.status import provenance_summary
+
+    return Check("bundle", OK, f"{len(needed)} artifacts present in {s.bundle_dir} (invoke bundle.verify checks hashes); "
+                 f"pins: {provenance_summary(needed)}")
 
 
 def check_box(s: Settings, p: Probe) -> Check:

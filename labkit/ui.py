@@ -9,6 +9,8 @@ lazily so `invoke --list` stays fast.
 """
 from __future__ import annotations
 
+import codecs
+import os
 import sys
 import threading
 import time
@@ -34,6 +36,25 @@ def _utf8() -> bool:
     return encoding in ("utf8", "utf8sig")
 
 
+# What a character the output's encoding lacks becomes (Windows pipes write cp1252, cp1251, ...).
+ASCII = {"→": "->", "←": "<-", "×": "x", "…": "...", "✓": "ok", "✗": "FAIL", "•": "*", "│": "|", "–": "-",
+         "—": "-", "‘": "'", "’": "'", "“": '"', "”": '"', "≥": ">=", "≤": "<="}
+
+
+def _ascii_fallback(err: UnicodeError):
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    return "".join(ASCII.get(ch, "?") for ch in err.object[err.start:err.end]), err.end
+
+
+def never_fail_on_encoding() -> None:
+    """stdout and stderr write what their encoding lacks as ASCII (`→` as `->`) instead of raising."""
+    codecs.register_error("labkit-ascii", _ascii_fallback)
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="labkit-ascii")
+
+
 def marks() -> dict:
     if _utf8():
         return {"start": "•", "ok": "✓", "failed": "✗", "skipped": "–", "interrupted": "✗", "pipe": "│"}
@@ -54,7 +75,24 @@ _CONSOLE = None
 
 def say(text: str = "") -> None:
     """A plain line on stdout."""
-    print(text, flush=True)
+    _out(text)
+
+
+def _out(text: str) -> None:
+    """print(), except that a reader who stopped early (`| head`) ends the output, not the work: a task
+    still finishes what it does (and writes the report it was asked for), like after a closed terminal."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        reader_gone()
+
+
+def reader_gone() -> None:
+    """Send the rest of stdout nowhere (the interpreter flushes it again on exit)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def warn(text: str) -> None:
@@ -93,12 +131,12 @@ class Step:
 _LIVE = threading.local()  # the spinner of the step running in this thread, on a terminal
 
 
-def _print(text: str) -> None:
-    """A line of output; above the spinner when one is showing."""
-    if getattr(_LIVE, "status", None) is not None:
-        console().print(text, markup=False, highlight=False)
+def _print(text: str, style: str | None = None) -> None:
+    """A line of output; above the spinner when one is showing. `style` colours it on a terminal."""
+    if getattr(_LIVE, "status", None) is not None or (style and sys.stdout.isatty()):
+        console().print(text, markup=False, highlight=False, style=style)
     else:
-        print(text, flush=True)
+        _out(text)
 
 
 @contextmanager
@@ -143,26 +181,74 @@ def step(title: str) -> Iterator[Step]:
         seconds = current.elapsed()
         HISTORY.append(StepResult(title, seconds, current.outcome, current.note))
         note = f" ({current.note})" if current.note else ""
-        _print(f"{m[current.outcome]} {title}{note}  {fmt_seconds(seconds)}")
+        _print(f"{m[current.outcome]} {title}{note}  {fmt_seconds(seconds)}", STYLES.get(current.outcome))
+
+
+# Result words that get a colour on a terminal (rich leaves colour out for NO_COLOR, TERM=dumb and pipes).
+STYLES = {"ok": "green", "passed": "green", "warn": "yellow", "skipped": "yellow", "not": "dim",
+          "fail": "bold red", "failed": "bold red", "interrupted": "bold red"}
+
+
+NO_WRAP = {"section", "time", "result", "check"}  # short columns: long text wraps in the others
+
+
+def _style(cell: str) -> str | None:
+    words = [w.strip(":") for w in cell.split()[:2]]
+    return next((STYLES[w] for w in words if w in STYLES), None)
+
+
+def width() -> int:
+    """The terminal's columns; 80 when output goes to a pipe or a file."""
+    import shutil
+
+    return shutil.get_terminal_size((80, 24)).columns
 
 
 def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    """A table: rich box drawing on a terminal, aligned plain text elsewhere."""
-    if sys.stdout.isatty():
-        from rich.table import Table
+    """A table: rich box drawing on a terminal, aligned plain text elsewhere.
 
-        t = Table(title=title, title_justify="left")
-        for c in columns:
-            t.add_column(c)
-        for r in rows:
-            t.add_row(*[str(x) for x in r])
+    A "fix" column is printed below the table instead, one wrapped paragraph per row, so a fix
+    (a URL, a command) is always readable in full, at any width.
+    """
+    rows = [[str(x) for x in r] for r in rows]
+    fixes = []
+    if "fix" in columns:
+        i = columns.index("fix")
+        fixes = [(r[0], r[i]) for r in rows if r[i].strip()]
+        columns, rows = columns[:i] + columns[i + 1:], [r[:i] + r[i + 1:] for r in rows]
+    from rich.table import Table
+    from rich.text import Text
+
+    tty = sys.stdout.isatty()
+    t = Table(title=title or None, title_justify="left", title_style="", header_style="bold" if tty else "",
+              **({} if tty else {"box": None, "pad_edge": False, "padding": (0, 2, 0, 0)}))
+    for c in columns:
+        t.add_column(c, overflow="fold", no_wrap=c in NO_WRAP)
+    for r in rows:
+        t.add_row(*[Text(x, style=(_style(x) or "") if tty else "") for x in r])
+    if tty:
         console().print(t)
-        return
-    widths = [max(len(str(x)) for x in col) for col in zip(columns, *rows)]
-    if title:
-        say(title)
-    for r in [columns, *rows]:
-        say("  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip())
+        return _print_fixes(fixes)
+    # Plain text for pipes and files: the same table without lines or colour, wrapped to 80 columns.
+    from rich.console import Console
+
+    plain = Console(width=width(), color_system=None, highlight=False, emoji=False, markup=False)
+    with plain.capture() as captured:
+        plain.print(t)
+    for line in captured.get().splitlines():
+        say(line.rstrip())
+    _print_fixes(fixes)
+
+
+def _print_fixes(fixes: list) -> None:
+    if fixes:
+        import textwrap
+
+        say("Fixes:" if len(fixes) > 1 else "Fix:")
+        for name, fix in fixes:
+            for line in textwrap.wrap(f"{name}: {fix}", width=width(), initial_indent="  ", subsequent_indent="    ",
+                                      break_long_words=False, break_on_hyphens=False):
+                say(line)
 
 
 def summary(title: str = "Timing") -> None:

@@ -13,6 +13,7 @@
         digest: sha256:<manifest digest>
         path: images/weave-kube-2.8.1.tar
         tag: weaveworks/weave-kube:2.8.1   # optional: the name written into the archive (default: ref)
+        provenance: recorded-digest    # where the pin came from (PROVENANCE below); bundle.lock writes it
     count: 2                           # the last line: how many artifacts are listed (a cut file lacks it)
 Box files also carry `box: <name>` and `provider: <provider>` so vm.up can `vagrant box add` them.
 A file may name `published: <URL>`, a checksum list (sha256sum format or a Debian Packages index)
@@ -28,6 +29,11 @@ from typing import Optional
 from labkit.errors import LabkitError
 
 KINDS = ("file", "image")
+# Where a pin came from, strongest first. publisher-checksum: the publisher's own checksum list or
+# release table; signed-index: an apt index checked through its archive's signed InRelease; changelog:
+# the project's release notes; recorded-digest: the hash or digest as recorded in another public source
+# (a build system, a package recipe, a registry record); first-use: the first download (trust on first use).
+PROVENANCE = ("publisher-checksum", "signed-index", "changelog", "recorded-digest", "first-use")
 HEX = {"sha256": 64, "sha512": 128}
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 PROVIDERS = ("virtualbox", "libvirt")
@@ -58,6 +64,7 @@ class Artifact:
     extra: dict = field(default_factory=dict, compare=False)
     tag: Optional[str] = None        # image: name written into the archive (default: ref)
     published: Optional[str] = None  # file: checksum list bundle.lock reads the pin from
+    provenance: Optional[str] = None  # where the pin came from: one of PROVENANCE
 
     @property
     def image_tag(self) -> str:
@@ -212,11 +219,15 @@ def _artifact(lock_name: str, index: int, entry) -> Artifact:
     published = entry.get("published")
     if published is not None and not (isinstance(published, str) and re.match(r"^https?://", published)):
         raise LockError(f"{where}: published must be an http(s) URL of a checksum list", "write published: https://...")
+    provenance = entry.get("provenance")
+    if provenance is not None and provenance not in PROVENANCE:
+        raise LockError(f"{where}: provenance {provenance!r} is not one of {', '.join(PROVENANCE)}",
+                        "say where the pin came from with one of those words")
     known = {"name", "kind", "path", "urls", "sha256", "sha512", "size", "ref", "digest", "box", "provider",
-             "tag", "published"}
+             "tag", "published", "provenance"}
     return Artifact(name=name, kind=kind, path=path, urls=tuple(urls), sha256=entry.get("sha256"),
                     sha512=entry.get("sha512"), size=size, ref=entry.get("ref"), digest=entry.get("digest"),
-                    box=box, provider=provider, tag=entry.get("tag"), published=published,
+                    box=box, provider=provider, tag=entry.get("tag"), published=published, provenance=provenance,
                     extra={k: v for k, v in entry.items() if k not in known})
 
 

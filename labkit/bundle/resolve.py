@@ -1,6 +1,7 @@
 """bundle.lock: pin what the lock leaves unpinned, on a connected machine, and write the pins back.
 
-A file with `published:` gets its pin from that checksum list (the publisher's word); anything else
+A file with `published:` gets its pin from that checksum list (the publisher's word; an apt index under
+dists/<suite>/ only through the suite's signed InRelease, see aptchain.py); anything else
 is pinned by trust on first use: downloaded once, hashed, recorded, and reported loudly so that a
 person reviews the diff before committing it. Images get the digest their tag points to (if the
 lock has none) and the sha256 of the archive labkit writes from it.
@@ -53,16 +54,20 @@ def _from_packages(text: str, filename: str) -> Optional[tuple[str, str]]:
     return None
 
 
-def pins_from_publishers(artifacts, sessions, timeout) -> tuple[list, dict, list]:
+def pins_from_publishers(artifacts, sessions, timeout, keys_dir: Optional[Path] = None) -> tuple[list, dict, list]:
     """Artifacts with `published:` get their pin from it. Returns (artifacts that can go on,
     {name: (algo, hex)}, [LabkitError]): a list that fails costs only the artifacts that need it."""
     found, out, errors = {}, [], []
     lists: dict = {}  # URL -> bytes, or the reason it could not be read (asked once per run)
+    keys: list = []   # the trusted archive keys, read when a signed index first needs them
     for a in artifacts:
         if a.kind == "file" and a.published and not a.pinned:
             if a.published not in lists:
-                lists[a.published] = _read_list(a.published, sessions, timeout)
+                lists[a.published] = _read_published(a.published, sessions, timeout, keys, keys_dir)
             pin, why = _pin_in(lists[a.published], a)
+            if isinstance(why, LabkitError):  # the signed chain did not hold: nothing is pinned from it
+                errors.append(LabkitError(f"{a.name}: {why.message}", why.fix))
+                continue
             if pin is None:
                 fix = "fix published: in the lock, or remove it to pin by first download"
                 if not why.startswith("lists no checksum"):  # the list itself could not be had
@@ -79,13 +84,27 @@ def _pin_in(data, a) -> tuple[Optional[tuple[str, str]], Optional[str]]:
     """(pin, None) from a checksum list's bytes, else (None, why) as a phrase for the error line.
     `data` is what _read_list returned: the bytes, or already the reason there are none."""
     if not isinstance(data, bytes):
-        return None, data
+        return None, data  # why there is no list: a phrase, or the LabkitError of a broken signed chain
     name = PurePosixPath(a.path).name
     try:
         pin = published_pin(data, name) or published_pin(data, PurePosixPath(a.urls[0].split("?")[0]).name)
     except (OSError, EOFError, lzma.LZMAError, zlib.error):  # a truncated or damaged .gz/.xz
         return None, "is damaged (not a readable .gz or .xz file)"
     return (pin, None) if pin else (None, f"lists no checksum for {name}")
+
+
+def _read_published(url: str, sessions, timeout, keys: list, keys_dir):
+    """An index under dists/<suite>/ only through its suite's signed InRelease (labkit/bundle/aptchain.py);
+    any other checksum list as it is (the publisher's HTTPS site vouches for it)."""
+    from labkit.bundle import aptchain
+
+    if not aptchain.is_signed_index(url):
+        return _read_list(url, sessions, timeout)
+    try:
+        keys[:] = keys or aptchain.trusted_keys(keys_dir)
+        return aptchain.read_index(url, lambda u: _read_list(u, sessions, timeout), tuple(keys))
+    except LabkitError as exc:
+        return exc
 
 
 def _read_list(url: str, sessions, timeout):
@@ -104,13 +123,14 @@ def _read_list(url: str, sessions, timeout):
 def resolve(lock, artifacts, dest: Path, opts, step=None) -> tuple[dict, list]:
     """Pin the unpinned among `artifacts`; fetches them into `dest`. Returns ({name: {key: value}} to
     write into the lock for those that worked, [LabkitError] for those that did not)."""
-    from labkit.bundle import fetch
+    from labkit.bundle import aptchain, fetch
 
     todo = [a for a in artifacts if not a.pinned]
     if not todo:
         return {}, []
     sessions = fetch.Sessions()
-    todo, published, errors = pins_from_publishers(todo, sessions, opts.timeout)
+    keys_dir = Path(lock.path).parent / aptchain.EXTRA_KEYS_DIR
+    todo, published, errors = pins_from_publishers(todo, sessions, opts.timeout, keys_dir)
     outcomes = fetch.fetch(lock, todo, dest, dataclasses.replace(opts, record=True), step)
     updates = {}
     for a, o in zip(todo, outcomes):
@@ -128,3 +148,21 @@ def resolve(lock, artifacts, dest: Path, opts, step=None) -> tuple[dict, list]:
             values["size"] = o.size if o.size is not None else a.file(dest).stat().st_size
         updates[a.name] = values
     return updates, errors + [o.error for o in outcomes if o.error]
+
+
+def by_provenance(lock, updates: dict) -> dict:
+    """{provenance: {name: values}} for the updates bundle.lock writes, each with its provenance: field.
+    An image whose digest the lock already had keeps the provenance it has (only the archive is new)."""
+    from labkit.bundle import aptchain
+
+    groups: dict = {}
+    for name, values in updates.items():
+        a = lock.get(name)
+        if a.published:
+            kind = "signed-index" if aptchain.is_signed_index(a.published) else "publisher-checksum"
+        elif a.kind == "image" and a.digest:
+            kind = a.provenance or "recorded-digest"
+        else:
+            kind = "first-use"
+        groups.setdefault(kind, {})[name] = {**values, "provenance": kind}
+    return groups

@@ -47,6 +47,10 @@ def report(lock, dest: Path, now: float | None = None, provider: str | None = No
     others = [a.name for a in lock.artifacts if a not in needed]
     if others:
         rows.append(["not needed", f"{', '.join(others)} (boxes for other providers than {provider})"])
+    rows.append(["provenance", provenance_summary(lock.artifacts)])
+    tofu = [a.name for a in lock.artifacts if a.provenance == "first-use"]
+    if tofu:
+        rows.append(["trusted on first use", ", ".join(tofu) + " (no publisher checksum, signature or recorded digest)"])
     if unpinned:
         rows.append(["unpinned", f"{len(unpinned)}: " + ", ".join(a.name for a in unpinned[:8])
                      + (" …" if len(unpinned) > 8 else "") + " (invoke bundle.lock on a connected machine)"])
@@ -58,3 +62,22 @@ def report(lock, dest: Path, now: float | None = None, provider: str | None = No
         oldest = min(a.file(dest).stat().st_mtime for a in present)
         rows.append(["oldest artifact", age(now - oldest)])
     return rows
+
+
+def provenance_summary(artifacts) -> str:
+    """"12 recorded-digest, 1 changelog, ... , 6 unpinned": how many pins came from each kind of source."""
+    from labkit.bundle.lock import PROVENANCE
+
+    counts = {kind: 0 for kind in PROVENANCE}
+    unstated = unpinned = 0
+    for a in artifacts:
+        if a.provenance:
+            counts[a.provenance] += 1
+        elif a.sha256 or a.sha512 or a.digest:
+            unstated += 1
+        else:
+            unpinned += 1
+    parts = [f"{n} {kind}" for kind, n in counts.items() if n]
+    parts += [f"{unstated} without provenance"] if unstated else []
+    parts += [f"{unpinned} unpinned"] if unpinned else []
+    return ", ".join(parts) or "no artifacts"

@@ -7,24 +7,60 @@ import os
 import re
 from pathlib import Path
 
-from invoke import Exit, task
+from invoke import Argument, Exit, Task, task
 
 from labkit.errors import LabkitError
 
 INTERRUPTED = 130
+INTERRUPTED_LINE = "labkit: interrupted. Run the same command again when ready: every task is safe to re-run."
+
+# One short flag per option name, the same in every task (kubectl and vagrant users expect that); options
+# not listed here are long-only. `-h` is never one: it stays --help everywhere.
+SHORT_FLAGS = {
+    "allow_unpinned": "a", "command": "c", "dry_run": "d", "from_": "f", "json": "j", "lock": "l", "node": "n",
+    "only": "o", "port": "p", "section": "s", "timeout": "t", "workers": "w",
+}
 
 
-def labtask(*args, **kwargs):
+class _WholeNumber(Argument):
+    """An option with a whole-number default: --help shows INT, but the text reaches the task unparsed
+    (Invoke's own int() would end a typo like `--port abc` in a traceback before the task runs)."""
+
+    def set_value(self, value, cast=True):
+        super().set_value(value, cast=False)
+
+
+class LabTask(Task):
+    """Invoke's Task with labkit's flags: SHORT_FLAGS instead of first-free-letter short flags."""
+
+    def get_arguments(self, ignore_unknown_help=None):
+        helps = dict(self.help)  # Invoke pops each help text it uses: keep them for the next caller
+        try:
+            made = super().get_arguments(ignore_unknown_help)
+        finally:
+            self.help = helps
+        args = []
+        for arg in made:
+            short = SHORT_FLAGS.get(arg.attr_name or arg.name)
+            names = [arg.names[0]] + ([short] if short else [])
+            kind = int if arg.name in getattr(self, "numbers", ()) else arg.kind
+            cls = _WholeNumber if kind is int else Argument
+            args.append(cls(names=names, kind=kind, default=arg.default, help=arg.help, positional=arg.positional,
+                            optional=arg.optional, incrementable=arg.incrementable, attr_name=arg.attr_name))
+        return args
+
+
+def labtask(*args, convert=None, **kwargs):
     """`invoke.task` whose body turns LabkitError into one line on stderr (exit 1), never a traceback.
 
-    Invoke types an option by its default and parses an int default with int(), so `--port abc`
-    would end in a ValueError traceback before the body runs. Options with an int default are
-    therefore shown to Invoke as text (default None) and turned into numbers here.
+    Options with an int default are shown as INT but reach the body through `_number` (or the task's
+    own `convert={name: function}`), so every bad number is one line.
     """
 
     def decorate(body):
         sig = inspect.signature(body)
         numbers = {n: p.default for n, p in sig.parameters.items() if type(p.default) is int}
+        converters = {n: (convert or {}).get(n, _number) for n in numbers}
 
         @functools.wraps(body)
         def wrapper(*a, **kw):
@@ -32,19 +68,20 @@ def labtask(*args, **kwargs):
                 bound = sig.bind(*a, **kw)
                 for name, default in numbers.items():
                     given = bound.arguments.get(name)
-                    bound.arguments[name] = default if given is None else _number(name, given)
+                    bound.arguments[name] = default if given is None else converters[name](name, given)
                 return body(*bound.args, **bound.kwargs)
             except LabkitError as exc:
                 raise Exit(exc.line(), code=1) from None
             except KeyboardInterrupt:
-                raise Exit("labkit: interrupted. Finished files were kept and partial ones removed; "
-                           "run the same command again to continue.", code=INTERRUPTED) from None
+                raise Exit(INTERRUPTED_LINE, code=INTERRUPTED) from None
 
         wrapper.__signature__ = sig.replace(parameters=[
             p.replace(default=None) if p.name in numbers else p for p in sig.parameters.values()])
-        return task(wrapper, *args, **kwargs)
+        made = task(wrapper, *args, klass=LabTask, **kwargs)
+        made.numbers = set(numbers)
+        return made
 
-    if len(args) == 1 and callable(args[0]) and not kwargs:
+    if len(args) == 1 and callable(args[0]) and not kwargs and convert is None:
         body, args = args[0], ()
         return decorate(body)
     return decorate
@@ -61,6 +98,8 @@ def _number(name: str, value) -> int:
     if not whole:
         raise LabkitError(f"{option} '{value}' is not a whole number",
                           "give one without a sign or unit (the task's --help says what it means)")
+    if int(text) == 0:
+        raise LabkitError(f"{option} 0 is not allowed", "give 1 or more (the task's --help says what it means)")
     return int(text)
 
 

@@ -246,12 +246,12 @@ def pin(c, lock=None, dest=None, only=None, dry_run=False, workers=4):
             raise Exit("labkit: interrupted; the lock is unchanged. Run the same command again to resume.",
                        code=130) from None
         today = datetime.date.today().isoformat()
-        tofu = {n: v for n, v in updates.items() if not lk.get(n).published}
-        published = {n: v for n, v in updates.items() if lk.get(n).published}
-        if published:
-            lockedit.record(lk.path, published, f"bundle.lock {today}: from the published checksum list")
-        if tofu:
-            lockedit.record(lk.path, tofu, f"bundle.lock {today}: first download (review)")
+        groups = resolve.by_provenance(lk, updates)
+        notes = {"signed-index": "from the signed index (InRelease checked)",
+                 "publisher-checksum": "from the published checksum list", "first-use": "first download (review)"}
+        for kind, values in groups.items():
+            lockedit.record(lk.path, values, f"bundle.lock {today}: {notes.get(kind, 'archive of the pinned digest')}")
+        tofu = groups.get("first-use", {})
         if updates:
             checksums.write(lockmod.load(lk.path), dest)
         st.note = f"{len(updates)} pinned in {lk.path.name}"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from labkit.tasks._common import labtask
+from labkit.tasks._common import INTERRUPTED, labtask, settings
 
 
 @labtask
@@ -12,6 +12,7 @@ def lab(c):
     from labkit import ui
     from labkit.tasks import app, cluster, verify, vm
 
+    settings(c)  # bad settings are one line before any phase starts (and before the timing table)
     phases = [("vm.up", vm.up), ("cluster.init", cluster.init), ("app.deploy", app.deploy),
               ("verify", verify.verify)]
     done = []
@@ -22,6 +23,10 @@ def lab(c):
             try:
                 phase(c)
                 outcome = "ok"
+            except BaseException as exc:  # a phase's Ctrl-C arrives as Exit(code=INTERRUPTED)
+                if isinstance(exc, KeyboardInterrupt) or getattr(exc, "code", None) == INTERRUPTED:
+                    outcome = "interrupted"
+                raise
             finally:
                 done.append([name, outcome, ui.fmt_seconds(time.monotonic() - started)])
     finally:

@@ -36,7 +36,7 @@ def rows(results: list[Result]) -> list[list[str]]:
         c, o = r.check, r.outcome
         result = f"{m[o.status if o.status != PASSED else 'ok']} {o.status}"
         if o.detail:
-            result += f": {_short(o.detail, 56)}"
+            result += f": {_short(o.detail, 40)}"
         time_text = "" if o.status == SKIPPED else ui.fmt_seconds(r.seconds)
         out.append([SECTION_LABEL.get(c.section, str(c.section)), c.title, f"{c.source} → {c.target}", result, time_text])
     return out
@@ -104,6 +104,35 @@ def as_json(results: list[Result], lab: Lab, seconds: float, started: datetime.d
                 "key": r.outcome.hint.key, "cause": r.outcome.hint.cause, "fix": r.outcome.hint.fix},
         } for r in results],
     }
+
+
+def check_writable(path) -> None:
+    """Refuse a --json path that cannot be written, before any check runs (one line, never a traceback).
+
+    The directory must exist (a typo must not create directories) and take a new file: the probe is a
+    real temporary file there, which also catches /proc, read-only mounts and missing permissions."""
+    import os
+    import tempfile
+
+    from labkit.errors import LabkitError
+
+    fix = "pass --json a file name in an existing directory you can write, like --json verify-report.json"
+    text = str(path).strip()
+    if not text:
+        raise LabkitError("--json was given no file name", fix)
+    target = Path(text)
+    parent = target.parent
+    if target.is_dir():
+        raise LabkitError(f"--json {text} is a directory", fix)
+    if not parent.is_dir():
+        problem = "is not a directory" if parent.exists() or any(p.is_file() for p in parent.parents) else "does not exist"
+        raise LabkitError(f"--json {text}: {parent} {problem}", fix)
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".part")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise LabkitError(f"--json {text}: cannot write in {parent} ({exc.strerror or exc})", fix) from None
 
 
 def write_json(path: Path, report: dict) -> None:

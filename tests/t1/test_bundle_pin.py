@@ -24,7 +24,7 @@ def packages_index(filename: str, data: bytes) -> bytes:
 
 def test_pins_from_the_published_index_and_by_first_download(srv, tmp_path):
     deb = "socat_1.7.3.1-1_amd64.deb"
-    index = srv.add("/dists/xenial/main/binary-amd64/Packages.xz", packages_index(deb, DEB))
+    index = srv.add("/Packages.xz", packages_index(deb, DEB))  # not under dists/: test_bundle_aptchain.py
     lock_file = write_lock(tmp_path / "bundle.lock.yaml", [
         "# socat: pinned from the index\n" + file_entry("socat", f"debs/base/{deb}", [srv.add(f"/pool/{deb}", DEB)],
                                                          extra=f"  published: {index}"),

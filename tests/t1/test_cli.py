@@ -87,7 +87,7 @@ def test_unknown_node_is_refused():
 
 @pytest.mark.parametrize("args, option", [(("bundle.serve", "--port", "abc"), "--port"),
                                           (("bundle.fetch", "--workers", "4x"), "--workers"),
-                                          (("verify", "--section", "-8"), "--section")])
+                                          (("bundle.lock", "--workers", "-8"), "--workers")])
 def test_a_number_option_that_is_not_a_number_is_one_line(args, option):
     # Invoke would parse these with int() and end in a traceback before any task code runs.
     line = one_line_error(run(*args))

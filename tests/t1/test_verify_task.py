@@ -59,4 +59,5 @@ def test_one_section_and_a_wrong_section(project):
     assert out.returncode == 1
     wrong = invoke(project, "verify", "--section", "9")
     assert wrong.returncode == 1
-    assert wrong.stderr.strip() == "labkit: there is no section 9 to verify. Fix: use --section 3, 4, 5, 6, 7 or 8"
+    assert wrong.stderr.strip() == ("labkit: there is no section '9' to verify. "
+                                   "Fix: use --section 3, 4, 5, 6, 7 or 8 (3-4 is one group)")
