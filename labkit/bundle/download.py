@@ -7,11 +7,12 @@ the `.part` (the next try resumes from it); wrong bytes delete it (resuming woul
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
+
+from labkit import fsutil
 
 CHUNK = 1024 * 1024
 PART = ".part"
@@ -98,7 +99,7 @@ def download(get: Callable, urls, target: Path, want: dict, size: Optional[int] 
                 attempts.append(f"{url}: {bad}")
                 kinds.append("mismatch")
                 break
-            os.replace(part, target)
+            fsutil.replace(part, target)  # retried while an antivirus scans it (Windows)
             return hashes
     kept = part.stat().st_size if part.exists() else 0
     kind = next((k for k in ("mismatch", "dropped", "http", "unreachable") if k in kinds), "not-found")

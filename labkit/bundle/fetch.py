@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -22,6 +22,7 @@ import requests
 from labkit.bundle import archive, checksums, download
 from labkit.bundle.download import Cancelled, Failure, part_of
 from labkit.bundle.progress import Meter, mb
+from labkit import fsutil
 from labkit.errors import LabkitError
 
 USER_AGENT = "labkit-bundle/0.1 (+offline classroom Kubernetes lab)"
@@ -71,6 +72,13 @@ class Sessions:
         return s
 
 
+def result_interruptibly(fut: Future, slice_s: float = 0.2):
+    """fut.result(), waiting in short slices: on Windows a blocking wait ignores Ctrl-C before Python 3.14."""
+    while not wait([fut], timeout=slice_s).done:
+        pass
+    return fut.result()
+
+
 def check_writable(dest: Path) -> None:
     try:
         dest.mkdir(parents=True, exist_ok=True)
@@ -118,7 +126,7 @@ def fetch(lock, artifacts, dest: Path, opts: Options, step=None, cancel: Optiona
                 futures = {a.name: pool.submit(_one, a, dest, opts, sessions, meter, cancel) for a in todo}
                 try:
                     for name, fut in futures.items():
-                        outcomes[name] = fut.result()
+                        outcomes[name] = result_interruptibly(fut)
                 except KeyboardInterrupt:
                     cancel.set()  # workers stop at their next chunk; .part files stay for a resume
                     raise
@@ -234,7 +242,7 @@ def _image(a, target: Path, opts: Options, sessions: Sessions, on_bytes, cancel)
             raise LabkitError(f"the archive built from {image.digest} differs from the pinned one ({problem})",
                               "the registry sent the pinned image, so the pin was made with another labkit version: "
                               "re-pin with invoke bundle.lock and review the diff")
-        os.replace(part, target)
+        fsutil.replace(part, target)
     except BaseException:
         part.unlink(missing_ok=True)
         raise

@@ -5,7 +5,6 @@ through the exported kubeconfig (.labkit/kubeconfig) and the official client.
 """
 from __future__ import annotations
 
-import os
 import shlex
 import time
 
@@ -150,7 +149,7 @@ def _kubeadm_init(ssh, master, config: str, st) -> None:
 
 def _export_kubeconfigs(s, ssh, master) -> None:
     from labkit.cluster import kubeadm, kubeconfig, node as nodeops
-    from labkit.fsutil import write_private
+    from labkit.fsutil import make_private, write_private
     from labkit.kube import kubeconfig_path
 
     with ui.step("Exporting the kubeconfig (VM user and laptop)") as st:
@@ -166,7 +165,7 @@ def _export_kubeconfigs(s, ssh, master) -> None:
         path = kubeconfig_path(s)
         laptop_current = path.is_file() and path.read_text(encoding="utf-8") == text
         if laptop_current:
-            os.chmod(path, 0o600)  # it holds the admin key: 0600 even if someone widened it
+            make_private(path)  # it holds the admin key: only this user, even if someone widened it
         else:
             write_private(path, text)
         if laptop_current and user.stdout.strip() == "unchanged":

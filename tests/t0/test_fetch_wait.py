@@ -1,0 +1,45 @@
+"""T0: bundle.fetch waits for its downloads in short slices (so Ctrl-C reaches Python on Windows before
+3.14) without changing what a download returns or raises."""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from labkit.bundle.fetch import result_interruptibly
+
+
+def test_a_slow_download_is_waited_for_across_many_slices():
+    release = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        fut = pool.submit(lambda: release.wait(5) and "done")
+        threading.Timer(0.3, release.set).start()
+        started = time.monotonic()
+        assert result_interruptibly(fut, slice_s=0.02) == "done"
+        assert time.monotonic() - started >= 0.25  # it waited for the download, slice after slice
+
+
+def test_a_downloads_own_timeout_is_raised_not_waited_on_forever():
+    def stalled():
+        raise TimeoutError("read timed out")  # a socket timeout inside the download
+
+    with ThreadPoolExecutor(1) as pool:
+        fut = pool.submit(stalled)
+        with pytest.raises(TimeoutError, match="read timed out"):
+            result_interruptibly(fut, slice_s=0.02)
+
+
+def test_ctrl_c_during_the_wait_reaches_the_caller():
+    import _thread
+
+    release = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        fut = pool.submit(release.wait, 5)
+        threading.Timer(0.1, _thread.interrupt_main).start()  # Ctrl-C as Python delivers it to the main thread
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                result_interruptibly(fut, slice_s=0.02)
+        finally:
+            release.set()
