@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# kubeadm, kubelet and kubectl from the bundle's release tarball (no package repository serves
-# 1.15 any more), the kubelet's systemd unit and kubeadm drop-in, the CNI plugins and crictl, and
-# the kubelet's per-node flags. kubeadm init itself is cluster.init's job, run from the laptop.
+# kubeadm, kubelet and kubectl installed with apt from the VM's local repository (provision/aptrepo.sh
+# builds it from the bundle: no package repository serves 1.15 any more), exactly as sections 1-2
+# of the lab do, and the kubelet's per-node flags. kubeadm init is cluster.init's job, from the laptop.
 set -euo pipefail
 if ! declare -F labkit_init >/dev/null; then
   # shellcheck source=provision/lib.sh
@@ -10,16 +10,6 @@ fi
 labkit_init kubernetes
 
 KUBELET_RESOLV=/etc/labkit/resolv.conf # written by provision/base.sh
-STAMPS=/var/lib/labkit/installed        # which artifact (by hash) a directory was filled from
-CNI_DIR=/opt/cni/bin
-
-# Everything this step installs is checked first.
-bundle_verify_one "Kubernetes node binaries" 'k8s/kubernetes-node-linux-*.tar.gz'
-node_tarball=${BUNDLE_FILES[0]}
-bundle_verify_one "CNI plugins" 'cni/cni-plugins-*.tgz'
-cni_tarball=${BUNDLE_FILES[0]}
-bundle_verify_one "crictl" 'k8s/crictl-*.tar.gz'
-crictl_tarball=${BUNDLE_FILES[0]}
 
 # The host-only address must belong to an interface: its name differs between boxes (enp0s8 on
 # ubuntu/xenial64, eth1 on others), so we look it up by the address, never by the name.
@@ -30,61 +20,53 @@ say "node address $LABKIT_NODE_IP is on $iface"
 [[ -f $KUBELET_RESOLV ]] || die "$KUBELET_RESOLV is missing (provision/base.sh writes it)" \
   "run the base step first: invoke vm.provision --step base"
 
-# --- kubeadm, kubelet, kubectl: the release's own binaries, at the pinned version ------------
-binary_version() {
-  case $1 in
-    kubeadm) "$2" version -o short 2>/dev/null ;;
-    kubelet) "$2" --version 2>/dev/null | awk '{ print $2 }' ;;
-    kubectl) "$2" version --client --short 2>/dev/null | awk '{ print $3 }' ;;
-  esac
-}
-outdated=()
-for bin in kubeadm kubelet kubectl; do
-  [[ $(binary_version "$bin" "/usr/bin/$bin") == "$LABKIT_K8S_VERSION" ]] || outdated+=("$bin")
-done
-if [[ ${#outdated[@]} -eq 0 ]]; then
-  skip "kubeadm kubelet kubectl" "already $LABKIT_K8S_VERSION"
-else
-  work=$(mktemp -d)
-  tar -xzf "$node_tarball" -C "$work" "${outdated[@]/#/kubernetes/node/bin/}"
-  for bin in "${outdated[@]}"; do
-    got=$(binary_version "$bin" "$work/kubernetes/node/bin/$bin")
-    [[ $got == "$LABKIT_K8S_VERSION" ]] || die "the bundle's $bin is ${got:-unreadable}, settings want $LABKIT_K8S_VERSION" \
-      "make versions.kubernetes and the lock's kubernetes-node tarball agree, then invoke vm.provision"
-    install -m 0755 "$work/kubernetes/node/bin/$bin" "/usr/bin/$bin"
-  done
-  rm -rf "$work"
-  say "installed ${outdated[*]} $LABKIT_K8S_VERSION into /usr/bin"
-fi
-
-# --- CNI plugins and crictl: stamped with the artifact hash they came from --------------------
-# extract_stamped TARBALL DIR CHECK_FILE: unpack TARBALL into DIR unless DIR already holds it.
-extract_stamped() {
-  local tarball=$1 dir=$2 check=$3 name=${BUNDLE_NAME[$1]} stamp
-  stamp="$STAMPS/$name"
-  if [[ -x $dir/$check && -f $stamp && $(cat "$stamp") == "${BUNDLE_HEX[$tarball]}" ]]; then
-    skip "$name" "already unpacked into $dir"
-    return
-  fi
-  mkdir -p "$dir" "$STAMPS"
-  tar -xzf "$tarball" -C "$dir" --no-same-owner
-  [[ -x $dir/$check ]] || die "the bundle's $name has no $check" "$(fetch_fix "$name")"
-  put_file "$stamp" 644 <<<"${BUNDLE_HEX[$tarball]}" || true
-  say "unpacked $name into $dir"
-}
-extract_stamped "$cni_tarball" "$CNI_DIR" loopback
-[[ -x $CNI_DIR/portmap ]] || die "the CNI plugins lack portmap (Weave Net's CNI config needs it)" "$(fetch_fix "${BUNDLE_NAME[$cni_tarball]}")"
-extract_stamped "$crictl_tarball" /usr/local/bin crictl
-install_file "$labkit_files/crictl.yaml" /etc/crictl.yaml 644 || true
-
-# --- the kubelet: unit, kubeadm drop-in, per-node flags --------------------------------------
-units_changed=0
-install_file "$labkit_files/kubelet.service" /etc/systemd/system/kubelet.service 644 && units_changed=1
-install_file "$labkit_files/10-kubeadm.conf" /etc/systemd/system/kubelet.service.d/10-kubeadm.conf 644 && units_changed=1
+# --- the kubelet's per-node flags, in place before the package starts it ----------------------
 # --node-ip: without it the kubelet reports the NAT address (10.0.2.15 on every VirtualBox VM),
 # and kubectl logs/exec break. --resolv-conf: see provision/base.sh.
+units_changed=0
 args="KUBELET_EXTRA_ARGS=--node-ip=$LABKIT_NODE_IP --resolv-conf=$KUBELET_RESOLV"
 install_file /dev/stdin /etc/default/kubelet 644 <<<"$args" && units_changed=1
+install_file "$labkit_files/crictl.yaml" /etc/crictl.yaml 644 || true
+# A unit the kit wrote before Kubernetes came as packages would hide the package's own.
+if [[ -f /etc/systemd/system/kubelet.service ]] && ! dpkg -S /etc/systemd/system/kubelet.service >/dev/null 2>&1; then
+  rm -f /etc/systemd/system/kubelet.service
+  units_changed=1
+  say "removed /etc/systemd/system/kubelet.service (the kubelet package's unit replaces it)"
+fi
+
+# --- sections 1 and 2 of the lab, as a student types them (one way in) -----------------------
+# 1: the local package source (the repository provision/aptrepo.sh built from the bundle);
+# 2: apt-get install of the three packages at the pinned version, which pulls kubernetes-cni,
+#    cri-tools and the kubelet's unit and kubeadm's drop-in with them.
+read -r _ _ apt_uri suite _ <"$labkit_files/kubernetes.list"
+[[ -f ${apt_uri#file:}/dists/$suite/Release ]] || die "the local package repository ${apt_uri#file:} is missing" \
+  "build it first: invoke vm.provision --step aptrepo"
+install_file "$labkit_files/kubernetes.list" /etc/apt/sources.list.d/kubernetes.list 644 || true
+
+# local_packages ARGS...: apt-get reading only that source (the box's others are unreachable offline).
+local_packages() {
+  local empty rc=0
+  empty=$(mktemp -d)
+  DEBIAN_FRONTEND=noninteractive apt-get -q -o Dir::Etc::SourceList=/etc/apt/sources.list.d/kubernetes.list \
+    -o Dir::Etc::SourceParts="$empty" -o APT::Get::List-Cleanup=0 "$@" >>/tmp/labkit-apt.log 2>&1 || rc=$?
+  rmdir "$empty"
+  return "$rc"
+}
+version=${LABKIT_K8S_VERSION#v}-00
+want=(kubeadm="$version" kubectl="$version" kubelet="$version")
+have=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}=${Version}\n' kubeadm kubectl kubelet 2>/dev/null | awk '$1 == "ii" { print $2 }' | sort | xargs || true)
+if [[ $have == "${want[*]}" ]]; then
+  skip "kubeadm kubectl kubelet" "already $version"
+else
+  : >/tmp/labkit-apt.log
+  local_packages update || { tail -n 20 /tmp/labkit-apt.log >&2
+    die "the local package repository cannot be read (log above)" "rebuild it: invoke vm.provision --step aptrepo"; }
+  local_packages install -y --allow-downgrades -o Dpkg::Options::=--force-confold "${want[@]}" || {
+    tail -n 20 /tmp/labkit-apt.log >&2
+    die "${want[*]} could not be installed from the local package repository (log above, full log /tmp/labkit-apt.log)" \
+      "rebuild the repository (invoke vm.provision --step aptrepo), then invoke vm.provision"; }
+  say "installed ${want[*]} from the local package repository"
+fi
 if [[ $units_changed -eq 1 ]]; then
   systemctl daemon-reload
   say "reloaded systemd units"

@@ -1,0 +1,140 @@
+"""The lab's eight sections as data: what must be true after each, and how the kit does it.
+
+    SECTIONS[n].checks  node commands (run with sudo over SSH) and the checks.py function that
+                        reads their output; sections 5-8 use `invoke verify`'s checks instead
+    SECTIONS[n].solve   how the kit does the section: a command on the node, a provision step, or
+                        the bring-up task that covers it (cluster.init covers 3-5, app.deploy 6-8)
+
+Section numbers and titles follow the lab (docs/student.md maps each to the lab's text).
+"""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from labkit.student import checks
+from labkit.student.checks import Finding, Want
+
+SOURCE_FILE = "/etc/apt/sources.list.d/kubernetes.list"
+PACKAGES = ("kubelet", "kubeadm", "kubectl", "kubernetes-cni", "cri-tools")
+
+
+@dataclass(frozen=True)
+class NodeCheck:
+    id: str
+    title: str
+    command: Callable[[Want], str]  # shell, run as root on the node
+    decide: Callable  # (Result, Want) -> Optional[Finding]
+
+
+@dataclass(frozen=True)
+class Solve:
+    """How the kit does a section: exactly one of `node` (shell as root), `provision` (a provision/
+    step), `task` (a labkit task covering it, named as on the command line)."""
+
+    node: Optional[Callable[[Want], str]] = None
+    provision: Optional[str] = None
+    task: Optional[str] = None
+
+    def describe(self) -> str:
+        if self.provision:
+            return f"the kit's provision step '{self.provision}'"
+        if self.task:
+            return f"invoke {self.task}"
+        return "the lab's commands, run by the kit on the VM"
+
+
+@dataclass(frozen=True)
+class Section:
+    number: int
+    title: str
+    checks: tuple = ()  # NodeCheck...; empty: `invoke verify --section N` decides
+    solve: Solve = Solve()
+
+    @property
+    def uses_verify(self) -> bool:
+        return not self.checks
+
+
+def _local_update(want: Want) -> str:
+    """Section 1 as the kit does it: the source line, then apt-get update of that source only."""
+    return (f"printf '%s\\n' {shlex.quote(want.source_line)} > {SOURCE_FILE} && "
+            f"apt-get update -qq -o Dir::Etc::SourceList={SOURCE_FILE} -o Dir::Etc::SourceParts=/nonexistent "
+            "-o APT::Get::List-Cleanup=0")
+
+
+SECTIONS = {s.number: s for s in (
+    Section(1, "Install Kubernetes package support", (
+        NodeCheck("repo", "local Kubernetes repository present",
+                  lambda w: f"test -f {shlex.quote(w.repo_dir)}/dists/{shlex.quote(w.suite)}/Release", checks.repository),
+        NodeCheck("source", "package source configured",
+                  lambda w: "grep -hs '^[[:space:]]*deb' /etc/apt/sources.list /etc/apt/sources.list.d/*.list; true",
+                  checks.sources),
+        NodeCheck("lists", "apt has read it (apt-get update)", lambda w: "apt-cache policy kubeadm", checks.candidate),
+    ), Solve(node=_local_update)),
+    Section(2, "Install kubeadm and other prereq packages", (
+        NodeCheck("packages", "kubelet kubeadm kubectl kubernetes-cni cri-tools installed",
+                  lambda w: "dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' " + " ".join(PACKAGES),
+                  checks.packages),
+        NodeCheck("kubelet", "kubelet enabled", lambda w: "systemctl is-enabled kubelet", checks.kubelet_enabled),
+        NodeCheck("swap", "swap off", lambda w: "cat /proc/swaps", checks.swap_off),
+        NodeCheck("sysctl", "bridged traffic through iptables, IP forwarding",
+                  lambda w: "sysctl -n " + " ".join(checks.SYSCTLS), checks.kernel_settings),
+    ), Solve(provision="kubernetes")),
+    Section(3, "Install and start the Kubernetes master components", (
+        NodeCheck("manifests", "control plane manifests written", lambda w: "ls /etc/kubernetes/manifests",
+                  checks.manifests),
+        NodeCheck("static-pods", "control plane static pods running", lambda w: "docker ps --format '{{.Names}}'",
+                  checks.static_pods),
+        NodeCheck("node", "node registered",
+                  lambda w: "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes", checks.node_registered),
+    ), Solve(task="cluster.init")),
+    Section(4, "Exploring the cluster", (
+        NodeCheck("kubeconfig", "kubectl configured for the VM user",
+                  lambda w: f"stat -c '%U' ~{w.user}/.kube/config", checks.user_kubeconfig),
+        NodeCheck("taint", "master taint removed",
+                  lambda w: "kubectl --kubeconfig /etc/kubernetes/admin.conf describe nodes | grep -i taints",
+                  checks.untainted),
+    ), Solve(task="cluster.init")),
+    Section(5, "Enable networking and related features", (), Solve(task="cluster.init")),
+    Section(6, "Run a container", (), Solve(task="app.deploy")),
+    Section(7, "Run a deployment", (), Solve(task="app.deploy")),
+    Section(8, "Run a service", (), Solve(task="app.deploy")),
+)}
+
+
+def want_for(settings) -> Want:
+    """The expected values, from settings and provision/files/kubernetes.list (the one source line)."""
+    line = (Path(settings.root) / "provision" / "files" / "kubernetes.list").read_text().strip()
+    k8s = str(settings.versions["kubernetes"]).lstrip("v") + "-00"
+    versions = {"kubelet": k8s, "kubeadm": k8s, "kubectl": k8s,
+                "kubernetes-cni": f"{settings.versions['cni']}-00", "cri-tools": f"{settings.versions['crictl']}-00"}
+    return Want(source_line=line, versions=versions, node=settings.master.name)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One check of a section on the live VM."""
+
+    check: str
+    title: str
+    finding: Optional[Finding]
+
+    @property
+    def ok(self) -> bool:
+        return self.finding is None
+
+
+def run_node_checks(section: Section, node, want: Want, timeout: float = 30) -> list[Outcome]:
+    """Every check of a node-checked section (1-4), in order; after the first failure the rest are
+    not run (each stands on the one before), so the student sees one cause, not a cascade."""
+    out = []
+    for chk in section.checks:
+        res = node.run(["sudo", "-n", "sh", "-c", chk.command(want)], timeout=timeout)
+        finding = chk.decide(res, want)
+        out.append(Outcome(chk.id, chk.title, finding))
+        if finding:
+            break
+    return out

@@ -1,0 +1,120 @@
+"""T2: sections 1 and 2 of the lab typed by hand in the real, offline test VM, against the local
+repository provision/aptrepo.sh builds in it, then the kit's own kubernetes step over the result.
+
+The test bundle has no real Kubernetes binaries: kubelet/kubeadm/kubectl, the CNI plugins and crictl
+are stand-in programs (tests/student_repo.py) packaged under the official names and versions; debs/base
+carries the Debian packages the kubelet depends on. Everything else (dpkg-deb, apt, dpkg, systemd,
+the section checks over SSH, the invoke tasks) is real.
+"""
+from __future__ import annotations
+
+import io
+import re
+import tarfile
+
+import pytest
+
+from tests.conftest import REPO
+from tests.t2.test_provision import CHANGED, run_step, sh
+
+pytestmark = pytest.mark.t2
+
+BUNDLE = "/tmp/labkit-student-bundle"
+CLEANUP = f"""
+DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq kubelet kubeadm kubectl kubernetes-cni cri-tools >/dev/null 2>&1 || true
+rm -rf {BUNDLE} /opt/labkit/apt /etc/apt/sources.list.d/kubernetes.list /etc/default/kubelet /etc/crictl.yaml \\
+       /var/lib/apt/lists/_opt_labkit_apt_*
+systemctl daemon-reload
+"""
+
+
+@pytest.fixture(scope="module")
+def guest(lab_vm):
+    from labkit.backends import Ssh
+    from labkit.vagrant import Vagrant
+
+    ssh = Ssh.for_node(lab_vm.settings, Vagrant(REPO, env=lab_vm.env), lab_vm.settings.master.name)
+    yield ssh
+    ssh.close()
+
+
+def as_student(guest, command: str, timeout: float = 600):
+    """A command exactly as the student types it at the VM's prompt (user vagrant, sudo inside)."""
+    return guest.run(["bash", "-lc", command], timeout=timeout)
+
+
+def states(guest, settings, upto: int):
+    from labkit.student import progress
+    from labkit.student.sections import want_for
+
+    return progress.evaluate(upto, guest, want_for(settings), verify_results=list)
+
+
+def test_sections_1_and_2_by_hand_from_the_local_repository_offline(lab_vm, guest, tmp_path):
+    from tests import student_repo
+    from tests.t2 import provision_bundle
+
+    s = lab_vm.settings
+    bundle = tmp_path / "bundle"
+    student_repo.build(bundle, s.versions["kubernetes"], provision_bundle.guest_debs()[0])
+    payload = io.BytesIO()
+    with tarfile.open(fileobj=payload, mode="w:gz") as tar:
+        tar.add(bundle, arcname=".")
+    try:
+        put = guest.run(f"sudo -n sh -c 'rm -rf {BUNDLE} && mkdir -p {BUNDLE} && tar -xz -C {BUNDLE}'",
+                        stdin=payload.getvalue(), timeout=60)
+        assert put.ok, put.stderr
+        built = run_step(guest, s, "aptrepo", BUNDLE)
+        assert built.ok, built.stdout + built.stderr
+        assert "built the local package repository /opt/labkit/apt (kubernetes-xenial main)" in built.stdout
+
+        before = states(guest, s, 2)
+        assert before[0].status == "not started" and before[0].failure.check == "source"
+        assert before[1].status == "not started" and before[1].blocked_by == 1
+
+        # Section 1, as docs/student.md gives it, then the lab's apt-get update (every source: the
+        # box's Debian mirror cannot be reached, the local one can).
+        line = (REPO / "provision/files/kubernetes.list").read_text().strip()
+        added = as_student(guest, f'echo "{line}" | sudo tee -a /etc/apt/sources.list.d/kubernetes.list')
+        assert added.ok and added.stdout.strip() == line
+        assert states(guest, s, 1)[0].failure.check == "lists"  # not read yet: apt-get update is next
+        update = as_student(guest, "sudo apt-get update")
+        print(update.stdout, update.stderr, f"apt-get update took {update.seconds:.1f}s")
+        assert re.search(r"file:/opt/labkit/apt kubernetes-xenial Release", update.stdout)
+        assert "deb.debian.org" in update.stdout + update.stderr and re.search(r"^(Err|Ign):", update.stdout, re.M)
+        after_1 = states(guest, s, 2)
+        assert after_1[0].status == "done"
+        assert after_1[1].failure.finding.next == "sudo apt-get install -y kubelet kubeadm kubectl kubernetes-cni"
+
+        # Section 2 with the version pinned, offline.
+        install = as_student(guest, "sudo apt-get install -y kubelet=1.15.12-00 kubeadm=1.15.12-00 kubectl=1.15.12-00")
+        print(install.stdout[-3000:], install.stderr, f"apt-get install took {install.seconds:.1f}s")
+        assert install.ok, install.stdout[-2000:] + install.stderr
+        for pkg in ("kubernetes-cni (0.7.5-00)", "cri-tools (1.13.0-00)", "kubelet (1.15.12-00)", "kubeadm (1.15.12-00)"):
+            assert f"Setting up {pkg} ..." in install.stdout
+        after_2 = states(guest, s, 3)
+        assert [st.status for st in after_2[:2]] == ["done", "done"], after_2[1].failure
+        assert after_2[2].failure.check == "manifests"  # next: kubeadm init
+        unit = sh(guest, "systemctl show -p FragmentPath,DropInPaths,UnitFileState kubelet").stdout
+        assert "FragmentPath=/lib/systemd/system/kubelet.service" in unit and "UnitFileState=enabled" in unit
+        assert "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf" in unit
+
+        # The tasks a student runs on the laptop say the same.
+        checked = lab_vm.invoke("section.check", "2", timeout=300)
+        assert checked.returncode == 0 and "Section 2 is done." in checked.stdout
+        table = lab_vm.invoke("section.progress", timeout=300)
+        rows = {m[0]: m[1] for m in re.findall(r"^\W*([1-8])\W.*?(done|in progress|not started)", table.stdout, re.M)}
+        assert rows.get("1") == "done" and rows.get("2") == "done" and rows.get("3") == "not started", table.stdout
+        assert table.returncode == 0 and "Next (section 3): sudo kubeadm init" in table.stdout
+
+        # The kit's own step on top: it installs nothing more, adds the kubelet's flags, then skips.
+        kit = run_step(guest, s, "kubernetes", BUNDLE)
+        assert kit.ok, kit.stdout + kit.stderr
+        assert "skip: kubeadm kubectl kubelet (already 1.15.12-00)" in kit.stdout
+        assert "wrote /etc/default/kubelet" in kit.stdout
+        again = run_step(guest, s, "kubernetes", BUNDLE)
+        assert again.ok and [ln for ln in again.stdout.splitlines() if CHANGED.search(ln)] == []
+        rebuilt = run_step(guest, s, "aptrepo", BUNDLE)
+        assert "skip: local package repository /opt/labkit/apt (already built from these bundle files)" in rebuilt.stdout
+    finally:
+        sh(guest, CLEANUP)
