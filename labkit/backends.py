@@ -1,12 +1,14 @@
-"""Where a command runs: the one place that knows it (after pytest-testinfra's backends).
+"""Where a command runs: the one place that knows it (after pytest-testinfra's backend/__init__.py get_backend()).
 
-    Local()                      this laptop
-    Ssh.for_node(settings, vg, "ubuntu")  the VM, over SSH with Vagrant's key (paramiko: no ssh binary needed)
-    Pod(node_backend, "client")  inside a pod, through `kubectl exec` on the node
-    Netns("pod-client")          a Linux network namespace (tests build a pod network out of these)
+    get_backend("local")                  this laptop
+    get_backend("node:ubuntu", settings)  a VM node, over SSH with Vagrant's key (paramiko: no ssh binary needed)
+    get_backend("pod:client", settings)   inside a pod, through `kubectl exec` on the master node
+    get_backend("netns:pod-client")       a Linux network namespace (tests build a pod network out of these)
 
 Every backend takes an argv list and returns a Result; nothing raises for a failed command, so
-callers (verify's checks) decide what a non-zero exit means. Timeouts give exit code 124.
+callers (verify's checks) decide what a non-zero exit means. Timeouts give exit code 124. A node
+that cannot be reached gives the same line everywhere (labkit.vagrant.NodeDown): raised by
+`connect()` for tasks, the stderr of a 255 Result for checks.
 """
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
+
+from labkit.errors import LabkitError
 
 TIMEOUT_EXIT = 124
 
@@ -72,48 +76,79 @@ class Netns(Local):
 
 
 class Ssh(Backend):
-    """A VM over SSH. One connection per backend, shared by concurrent commands (one channel each)."""
+    """A VM over SSH. One connection per backend, shared by concurrent commands (one channel each).
 
-    def __init__(self, name: str, host: str, port: int, user: str, key_file: str):
+    Either fixed facts (host, port, user, key_file) or `facts(refresh)`, called on first use: a node's
+    backend is made without the VM (dry-runs, verify's plan) and asks Vagrant only when it connects.
+    """
+
+    def __init__(self, name: str, host: str = "", port: int = 22, user: str = "", key_file: str = "",
+                 facts: Optional[Callable[[bool], dict]] = None):
         self.name, self.host, self.port, self.user, self.key_file = name, host, port, user, key_file
+        self._facts = facts
         self._client = None
+        self._down = None
         self._lock = threading.Lock()
 
-    @classmethod
-    def for_node(cls, settings, vagrant, node: str) -> "Ssh":
-        """Connection facts from `vagrant ssh-config`, cached in .labkit/ (vm tasks drop the cache)."""
-        cache = ssh_cache_file(settings, node)
-        if cache.exists():
-            facts = json.loads(cache.read_text())
-        else:
-            from labkit.fsutil import write_private
-            from vagrant import Vagrant as _PV
+    def connect(self):
+        """The SSH connection; NodeDown (one line with the fix) if the node cannot be reached."""
+        from labkit.vagrant import NodeDown
 
-            conf = _PV()._parse_config(vagrant.ssh_config(node))
-            facts = {"host": conf["HostName"], "port": int(conf.get("Port", 22)), "user": conf["User"],
-                     "key_file": conf["IdentityFile"]}
-            write_private(cache, json.dumps(facts))
-        return cls(node, **facts)
-
-    def _connect(self):
         with self._lock:
+            if self._down is not None:  # tried once: every later command gets the same answer at once
+                raise self._down
             if self._client is None:
-                import paramiko
-
-                client = paramiko.SSHClient()
-                # The VM is created locally and re-keyed on every rebuild, exactly like `vagrant ssh`
-                # (StrictHostKeyChecking no); nothing is saved to known_hosts.
-                client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-                client.connect(self.host, port=self.port, username=self.user, key_filename=self.key_file,
-                               timeout=15, allow_agent=False, look_for_keys=False)
-                self._client = client
+                try:
+                    self._client = self._open_or_refresh()
+                except LabkitError as exc:
+                    self._down = exc
+                    raise
             return self._client
+
+    def _open_or_refresh(self):
+        from labkit.vagrant import NodeDown
+
+        try:
+            return self._open(refresh=False)
+        except LabkitError:
+            raise
+        except Exception as exc:  # with cached facts of an earlier boot, perhaps: ask Vagrant again, once
+            if self._facts is None:
+                raise NodeDown(self.name, _reason(exc)) from None
+            try:
+                return self._open(refresh=True)
+            except NodeDown:
+                raise
+            except LabkitError:  # Vagrant cannot say more (no VM here, no vagrant): what the connection said
+                raise NodeDown(self.name, _reason(exc)) from None
+
+    def _open(self, refresh: bool):
+        import paramiko
+
+        from labkit.vagrant import NodeDown
+
+        if self._facts is not None:
+            for key, value in self._facts(refresh).items():
+                setattr(self, key, value)
+        client = paramiko.SSHClient()
+        # The VM is created locally and re-keyed on every rebuild, exactly like `vagrant ssh`
+        # (StrictHostKeyChecking no); nothing is saved to known_hosts.
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        try:
+            client.connect(self.host, port=self.port, username=self.user, key_filename=self.key_file,
+                           timeout=15, allow_agent=False, look_for_keys=False)
+        except Exception as exc:
+            client.close()
+            if refresh:
+                raise NodeDown(self.name, _reason(exc)) from None
+            raise
+        return client
 
     def run(self, argv, timeout=30, stdin=None) -> Result:
         command = argv if isinstance(argv, str) else shlex.join(argv)
         started = time.monotonic()
         try:
-            client = self._connect()
+            client = self.connect()
             chan = client.get_transport().open_session(timeout=timeout)
             chan.settimeout(timeout)
             chan.exec_command(command)
@@ -123,6 +158,9 @@ class Ssh(Backend):
             out, err = _drain(chan, timeout, started)
         except TimeoutError:
             return Result(TIMEOUT_EXIT, "", f"timed out after {timeout:g}s", time.monotonic() - started)
+        except LabkitError as exc:  # NodeDown, or Vagrant's own error: the line a task would print
+            return Result(255, "", f"ssh to {self.name} failed: {exc.line().removeprefix('labkit: ')}",
+                          time.monotonic() - started)
         except Exception as exc:  # paramiko/socket errors: the node is unreachable
             return Result(255, "", f"ssh to {self.name} failed: {exc}", time.monotonic() - started)
         code = chan.recv_exit_status()
@@ -132,6 +170,7 @@ class Ssh(Backend):
         if self._client is not None:
             self._client.close()
             self._client = None
+        self._down = None
 
 
 class Pod(Backend):
@@ -152,6 +191,53 @@ class Pod(Backend):
 
 def ssh_cache_file(settings, node: str) -> Path:
     return settings.state_dir / f"{node}.ssh.json"
+
+
+def node_facts(settings, node: str, env: Optional[dict] = None) -> Callable[[bool], dict]:
+    """SSH facts of a node from Vagrant, cached in .labkit/ with the VM's machine id: a rebuilt VM (new id)
+    or refresh=True (a connection with the cached facts failed) asks Vagrant again; nothing to delete by hand."""
+
+    def facts(refresh: bool) -> dict:
+        from labkit.fsutil import write_private
+        from labkit.vagrant import Vagrant, machine_id
+
+        cache, vm_id = ssh_cache_file(settings, node), machine_id(settings.root, node)
+        if not refresh and cache.is_file():
+            try:
+                saved = json.loads(cache.read_text(encoding="utf-8"))
+                if saved.pop("machine_id", None) == vm_id:
+                    return saved
+            except (ValueError, AttributeError):
+                pass
+        found = Vagrant(settings.root, env).ssh_facts(node)
+        out = {"host": found.host, "port": found.port, "user": found.user, "key_file": found.key_file}
+        write_private(cache, json.dumps({**out, "machine_id": vm_id}))
+        return out
+
+    return facts
+
+
+def get_backend(spec: str, settings=None, env: Optional[dict] = None) -> Backend:
+    """The one place a backend is made: "local", "netns:NAME", "node:NAME", "pod:NAME" (via the master node).
+
+    Nothing connects here: a node is reached on its first command (or `connect()`).
+    """
+    kind, _, arg = spec.partition(":")
+    if kind == "local":
+        return Local()
+    if kind == "netns" and arg:
+        return Netns(arg)
+    if kind == "node" and arg and settings is not None:
+        settings.node(arg)  # an unknown node name is one line here, before anything runs
+        return Ssh(arg, facts=node_facts(settings, arg, env))
+    if kind == "pod" and arg and settings is not None:
+        return Pod(get_backend(f"node:{settings.master.name}", settings, env), arg)
+    raise ValueError(f"no backend {spec!r}")
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:160]
 
 
 def _text(data) -> str:

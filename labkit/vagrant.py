@@ -13,7 +13,9 @@ import re
 import subprocess
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from labkit import ui
 from labkit.errors import LabkitError
@@ -95,11 +97,21 @@ class Vagrant:
         except subprocess.CalledProcessError as exc:
             raise explain(self._failure(exc), "status") from None
 
-    def ssh_config(self, node: str) -> str:
+    def ssh_config(self, node: str) -> bytes:
+        """`vagrant ssh-config NODE`, as bytes: python-vagrant would decode it in the ANSI code page on Windows."""
         try:
-            return self._v.ssh_config(vm_name=node)
+            return subprocess.run(self.command("ssh-config", node), cwd=self.root, env=self.env, check=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL).stdout
         except subprocess.CalledProcessError as exc:
+            self._stderr = (exc.stderr or b"").decode("utf-8", "replace")
             raise explain(self._failure(exc), "ssh-config") from None
+
+    def ssh_facts(self, node: str) -> "SshFacts":
+        """How to reach a running node over SSH; NodeDown (the one VM-down line) if it does not run."""
+        state = self.status(node)
+        if state != RUNNING:
+            raise NodeDown(node, f"the VM is {state.replace('_', ' ')}")
+        return parse_ssh_config(self.ssh_config(node))
 
     def snapshots(self, node: str) -> list[str]:
         try:
@@ -143,6 +155,69 @@ class Vagrant:
     def interactive(self, *args: str) -> int:
         """Hand the terminal to `vagrant ARGS` (vagrant ssh); returns its exit code."""
         return subprocess.call(self.command(*args), cwd=self.root, env=self.env)
+
+
+class NodeDown(LabkitError):
+    """A node labkit cannot reach: the same line for every task and check."""
+
+    def __init__(self, node: str, why: str):
+        super().__init__(f"cannot reach {node} over SSH ({why})", "start the VM: invoke vm.up")
+        self.node = node
+
+
+@dataclass(frozen=True)
+class SshFacts:
+    host: str
+    port: int
+    user: str
+    key_file: str
+
+
+def parse_ssh_config(output: bytes) -> SshFacts:
+    """`vagrant ssh-config` output → SshFacts, read by paramiko's own ssh_config parser.
+
+    Vagrant prints the key path as Ruby holds it, UTF-8 (C:\\Users\\Łukasz\\... on a Windows laptop whose
+    user folder has non-ASCII letters); python-vagrant would decode it with locale.getpreferredencoding()
+    (cp1252 there: a garbled path or UnicodeDecodeError). UTF-8 first; if that is not valid UTF-8, or names no
+    existing key while the locale's reading does, the locale's reading.
+    """
+    import locale
+
+    import paramiko
+
+    readings = []
+    for encoding in ("utf-8", locale.getpreferredencoding(False) or "utf-8"):
+        try:
+            readings.append(output.decode(encoding))
+        except (UnicodeDecodeError, LookupError):
+            continue
+    readings.append(output.decode("utf-8", "replace"))
+    facts = [_facts(paramiko.SSHConfig.from_text(text)) for text in readings]
+    facts = [f for f in facts if f is not None]
+    if not facts:
+        raise LabkitError("vagrant ssh-config named no host, user and key",
+                          "run invoke vm.status; if the VM runs, restart it: invoke vm.halt, then invoke vm.up")
+    return next((f for f in facts if Path(f.key_file).is_file()), facts[0])
+
+
+def _facts(config):
+    hosts = [h for h in config.get_hostnames() if h != "*"]
+    if not hosts:
+        return None
+    entry = config.lookup(hosts[0])
+    keys = entry.get("identityfile") or []
+    if not entry.get("hostname") or not entry.get("user") or not keys:
+        return None
+    return SshFacts(entry["hostname"], int(entry.get("port", 22)), entry["user"], keys[0])
+
+
+def machine_id(root: Path, node: str) -> Optional[str]:
+    """The id Vagrant keeps for a created VM (.vagrant/machines/NODE/PROVIDER/id): it changes when the VM is rebuilt."""
+    for path in sorted(Path(root, ".vagrant", "machines", node).glob("*/id")):
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+        if text:
+            return text
+    return None
 
 
 def box_installed(name: str, provider: str, env: dict | None = None) -> bool:

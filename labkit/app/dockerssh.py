@@ -148,7 +148,7 @@ def docker_client(ssh, node: str, timeout: int = 600) -> Iterator:
     import docker
 
     check_docker(ssh, node)
-    transport = ssh._connect().get_transport()  # the backend's live connection (check_docker opened it)
+    transport = ssh.connect().get_transport()  # the backend's live connection (check_docker opened it)
     with DialStdioForwarder(transport) as fwd:
         client = None
         try:

@@ -4,8 +4,11 @@ reproducible: the same image and name always give the same file, so its sha256 c
     manifest.json                      [{"Config": "<hex>.json", "RepoTags": ["k8s.gcr.io/pause:3.1"],
     <config hex>.json                    "Layers": ["<hex>.tar.gz", ...]}]
     <layer blob hex>.tar.gz | .tar     the registry's blobs as they are (docker load decompresses)
+    labkit-manifests/<hex>.json        the registry's manifest list (if any) and manifest, as sent
 
-Every tar header has mtime 0, owner 0/0, mode 0644; members in the order above.
+Every tar header has mtime 0, owner 0/0, mode 0644; members in the order above. `docker load`
+ignores labkit-manifests/; they make the archive checkable offline against the lock's digest alone
+(check()): the digest pins the list, the list the manifest, the manifest every blob.
 """
 from __future__ import annotations
 
@@ -56,8 +59,16 @@ def layer_name(descriptor: dict) -> str:
     return f"{hexdigest}.tar.gz" if descriptor.get("mediaType") in GZIP_LAYERS else f"{hexdigest}.tar"
 
 
+MANIFESTS_DIR = "labkit-manifests/"
+
+
+def _docker_manifest(repo_tag: str, config: dict, layers) -> bytes:
+    return json.dumps([{"Config": config["digest"].split(":", 1)[1] + ".json", "RepoTags": [repo_tag],
+                        "Layers": [layer_name(d) for d in layers]}], separators=(",", ":"), sort_keys=True).encode() + b"\n"
+
+
 def write(out: BinaryIO, repo_tag: str, config: dict, layers, blob: Callable[[str], Path],
-          on_bytes: Optional[Callable[[int], None]] = None) -> tuple[str, int]:
+          on_bytes: Optional[Callable[[int], None]] = None, documents: tuple = ()) -> tuple[str, int]:
     """Write the archive to `out`; returns (sha256 hex, size). blob(digest) -> path of a verified blob."""
     config_path = blob(config["digest"])
     config_json = json.loads(config_path.read_bytes())
@@ -70,8 +81,7 @@ def write(out: BinaryIO, repo_tag: str, config: dict, layers, blob: Callable[[st
                             "not linux/amd64", "pin the linux/amd64 image")
     config_name = config["digest"].split(":", 1)[1] + ".json"
     names = [layer_name(d) for d in layers]
-    manifest = json.dumps([{"Config": config_name, "RepoTags": [repo_tag], "Layers": names}],
-                          separators=(",", ":"), sort_keys=True).encode() + b"\n"
+    manifest = _docker_manifest(repo_tag, config, layers)
     sink = HashingWriter(out, on_bytes)
     # GNU format: no pax headers with host-dependent fields; all our names are short anyway
     with tarfile.open(fileobj=sink, mode="w|", format=tarfile.GNU_FORMAT) as tar:
@@ -86,4 +96,51 @@ def write(out: BinaryIO, repo_tag: str, config: dict, layers, blob: Callable[[st
             path = blob(desc["digest"])
             with open(path, "rb") as fh:
                 tar.addfile(_member(name, path.stat().st_size), fh)
+        for doc in documents:
+            tar.addfile(_member(f"{MANIFESTS_DIR}{hashlib.sha256(doc).hexdigest()}.json", len(doc)), io.BytesIO(doc))
     return sink.sha256.hexdigest(), sink.size
+
+
+def check(path: Path, digest: str, repo_tag: str) -> Optional[str]:
+    """None if the archive holds exactly the linux/amd64 image that `digest` pins, named `repo_tag`;
+    else what is wrong, as a phrase. Reads the whole file once (about as fast as hashing it)."""
+    from labkit.bundle.registry import pick_platform
+
+    sums, small = {}, {}
+    try:
+        with tarfile.open(path, "r:") as tar:
+            for m in tar:
+                if not m.isfile():
+                    return f"has an unexpected member {m.name}"
+                h, fh, kept = hashlib.sha256(), tar.extractfile(m), bytearray()
+                for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+                    h.update(chunk)
+                    if m.name.endswith(".json") and len(kept) < 4 * 1024 * 1024:
+                        kept += chunk
+                sums[m.name], small[m.name] = h.hexdigest(), bytes(kept)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        return f"not a readable image archive ({exc})"
+    docs = {name[len(MANIFESTS_DIR):-5]: data for name, data in small.items() if name.startswith(MANIFESTS_DIR)}
+    top = docs.get(digest.split(":", 1)[1])
+    if top is None:
+        return "does not carry the manifest of the pinned digest (fetch it again)"
+    try:
+        manifest = json.loads(top)
+        if "manifests" in manifest:  # a list: its linux/amd64 entry names the manifest
+            manifest = json.loads(docs[pick_platform(manifest)["digest"].split(":", 1)[1]])
+        config, layers = manifest["config"], manifest["layers"]
+        want = {"manifest.json": None, config["digest"].split(":", 1)[1] + ".json": config["digest"]}
+        want.update({layer_name(d): d["digest"] for d in layers})
+    except (ValueError, KeyError, TypeError, RegistryError):
+        return "carries a manifest that does not lead to a linux/amd64 image"
+    for name, pinned in want.items():
+        if name not in sums:
+            return f"lacks {name}"
+        if pinned is not None and sums[name] != pinned.split(":", 1)[1]:
+            return f"has a {name} that does not match its digest"
+    extra = [n for n in sums if n not in want and not n.startswith(MANIFESTS_DIR)]
+    if extra:
+        return f"has members the image does not name ({extra[0]})"
+    if small["manifest.json"] != _docker_manifest(repo_tag, config, layers):
+        return f"is not tagged {repo_tag} as the lock says"
+    return None

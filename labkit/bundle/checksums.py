@@ -8,16 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labkit.bundle.hashing import expected
+from labkit.bundle.hashing import expected, file_digest
 from labkit.fsutil import write_atomic
 
 FILE_NAME = "CHECKSUMS"
 
 
-def render(lock) -> str:
+def render(lock, bundle_dir: Path | None = None) -> str:
+    """An image pinned by its digest alone gets the sha256 of its archive in `bundle_dir` (call this only
+    after the archive passed its check against the digest: fetch and verify do)."""
     lines = []
     for a in lock.artifacts:
         pin = expected(a)
+        if pin is None and a.kind == "image" and a.digest and bundle_dir is not None and a.file(bundle_dir).is_file():
+            pin = ("sha256", file_digest(a.file(bundle_dir), "sha256"))
         if pin is not None and a.pinned:  # an image needs its registry digest too
             lines.append(f"{a.name} {pin[0]} {pin[1]} {a.path}")
     return "".join(line + "\n" for line in lines)
@@ -25,5 +29,5 @@ def render(lock) -> str:
 
 def write(lock, bundle_dir: Path) -> Path:
     target = Path(bundle_dir) / FILE_NAME
-    write_atomic(target, render(lock))
+    write_atomic(target, render(lock, bundle_dir))
     return target

@@ -45,6 +45,13 @@ def problem(artifact, bundle_dir: Path, allow_unpinned: bool = False,
     if artifact.kind == "image" and not artifact.digest and not allow_unpinned:
         return "unpinned"
     pin = expected(artifact)
+    if pin is None and artifact.kind == "image" and artifact.digest:
+        from labkit.bundle import archive  # no archive hash in the lock: check it against the digest itself
+
+        wrong = archive.check(f, artifact.digest, artifact.image_tag)
+        if on_bytes:
+            on_bytes(f.stat().st_size)
+        return None if wrong is None else f"corrupt (the archive {wrong})"
     if pin is None:
         return None if allow_unpinned else "unpinned"
     algo, want = pin

@@ -119,6 +119,7 @@ class Image:
     manifest_digest: str  # the linux/amd64 manifest
     config: dict          # descriptor
     layers: tuple         # descriptors, base first
+    documents: tuple = () # the manifest bytes as sent: the list (if any), then the linux/amd64 manifest
 
 
 class Client:
@@ -203,13 +204,14 @@ class Client:
     def resolve(self, ref: ImageRef, pinned: Optional[str] = None) -> Image:
         """Follow ref (or its pinned digest) to the linux/amd64 manifest."""
         body, media, digest = self.manifest(ref, pinned or ref.digest or ref.tag or "latest")
-        top = digest
+        top, documents = digest, (body,)
         if media in LISTS:
             entry = pick_platform(_document(body, ref))
             if not DIGEST.match(str(entry.get("digest", ""))):
                 raise RegistryError(f"{ref}: the manifest list names its linux/amd64 entry without a sha256 digest",
                                     "pin another image")
             body, media, digest = self.manifest(ref, entry["digest"])
+            documents += (body,)
         if media in SCHEMA1:
             raise RegistryError(f"{ref} is an old schema 1 image that Docker 18.09 cannot `docker load` from an archive",
                                 "pin a newer tag of the image (schema 2)")
@@ -226,7 +228,7 @@ class Client:
                     d.get("size", 0), int):
                 raise RegistryError(f"{ref}: manifest names a blob without a sha256 digest (or lacks its config)",
                                     "pin another image")
-        return Image(ref, top, digest, manifest["config"], layers)
+        return Image(ref, top, digest, manifest["config"], layers, documents)
 
     def blob_url(self, ref: ImageRef, digest: str) -> str:
         return f"{ref.base_url}/blobs/{digest}"

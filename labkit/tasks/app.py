@@ -1,9 +1,13 @@
-"""app.*: the inventory image built in the VM, and the lab's objects on the cluster (lab 7, sections 6-8)."""
+"""app.*: the inventory image built in the VM, and the lab's objects on the cluster (lab 7, sections 6-8).
+
+build and deploy run a list of steps (labkit/app/actions/, one file each); --dry-run prints the same list.
+"""
 from __future__ import annotations
 
 from labkit import ui
 from labkit.errors import LabkitError
 from labkit.tasks._common import labtask, settings
+from labkit.tasks.cluster import context, perform
 
 DEPLOY_TIMEOUT = 180
 DELETE_TIMEOUT = 90
@@ -14,51 +18,15 @@ def _targets(s, node):
     return [s.node(node)] if node else s.nodes
 
 
-def _ssh(s, node_name: str):
-    from labkit.backends import Ssh
-    from labkit.vagrant import Vagrant
-
-    return Ssh.for_node(s, Vagrant(s.root), node_name)
-
-
-def ensure_image(s, plan, node_name: str, force: bool = False) -> None:
-    """Build plan.tag in the node's Docker unless an image of the same build context is there."""
-    from labkit.app import build as build_mod
-    from labkit.app import dockerssh
-
-    ssh = _ssh(s, node_name)
-    try:
-        with ui.step(f"Building {plan.tag} in {node_name}") as st, dockerssh.docker_client(ssh, node_name) as client:
-            have = build_mod.current(client, plan.tag)
-            if have == plan.digest and not force:
-                st.skip("up to date")
-                return
-            why = "forced" if have == plan.digest else ("not built yet" if have is None else "inv/ changed")
-            st.log(f"{why}: FROM {plan.base}, context inv/ ({', '.join(plan.files)}), digest {plan.digest[:12]}")
-            image_id = build_mod.build(client, plan, node_name, st.log)
-            st.log(f"image {image_id[:19]}")
-    finally:
-        ssh.close()
-
-
 @labtask(help={"force": "build even if the image in the VM is up to date",
                "node": "only this node (default: every node, since pods never pull the image)",
                "dry_run": "show what would be built, change nothing"})
 def build(c, force=False, node=None, dry_run=False):
     """Build trash-can/inv from inv/ in the VM's Docker (over SSH), streaming the build. Safe to re-run."""
-    from labkit.app import build as build_mod
+    from labkit.app.actions import build_plan
 
     s = settings(c)
-    plan = build_mod.plan(s)
-    targets = _targets(s, node)
-    if dry_run:
-        ui.say(f"would build {plan.tag} FROM {plan.base} in {', '.join(n.name for n in targets)}"
-               f"{'' if force else ' (skipped where an image of the same context exists)'}")
-        ui.say(f"context {plan.context}: {', '.join(plan.files)}")
-        ui.say(f"context digest {plan.digest}")
-        return
-    for n in targets:
-        ensure_image(s, plan, n.name, force=force)
+    perform(build_plan(s, _targets(s, node), force), context(s), dry_run)
 
 
 def _cluster(s):
@@ -76,42 +44,17 @@ def _objects(s):
     return plan, objects.load(s, build_mod.images(s), plan.digest)
 
 
-@labtask(help={"dry_run": "print the objects that would be applied (YAML), change nothing",
+@labtask(help={"dry_run": "print the steps, with the objects that would be applied (YAML); change nothing",
                "timeout": f"seconds to wait for the pods (default {DEPLOY_TIMEOUT})"})
 def deploy(c, dry_run=False, timeout=DEPLOY_TIMEOUT):
     """Build the image if needed, apply manifests/ (create or update) and wait for can-inventory 2/2, web, client."""
-    from labkit.app import apply as apply_mod
-    from labkit.app import build as build_mod
-    from labkit.app import objects, rollout
+    from labkit.app.actions import deploy_plan
 
     s = settings(c)
-    plan, objs = _objects(s)
-    if dry_run:
-        ui.say(f"# would build {plan.tag} in {', '.join(n.name for n in s.nodes)} unless it is up to date "
-               f"(context digest {plan.digest[:12]}), then apply:")
-        ui.say(objects.to_yaml(objs).rstrip())
-        return
-    cluster = _cluster(s)  # a missing kubeconfig fails here, before any build
-    for n in s.nodes:
-        ensure_image(s, plan, n.name)
-    with ui.step("Applying manifests/") as st:
-        def gone(kind, name):
-            apply_mod.wait_gone(cluster, kind, name, DELETE_TIMEOUT, st.log)
-
-        actions = [(objects.ref(o), apply_mod.apply(cluster, o, gone)) for o in objs]
-        for name, action in actions:
-            st.log(f"{name} {action}")
-        if all(a == "unchanged" for _n, a in actions):
-            st.skip("all unchanged")
-    names = ", ".join(objects.ref(o) for o in objs if o["kind"] in rollout.WATCHED)
-    with ui.step(f"Waiting for {names}") as st:
-        try:
-            rollout.wait(cluster, objs, build_mod.images(s), float(timeout), st.log)
-        except rollout.RolloutTimeout as exc:
-            ui.table("Pods", ["pod", "status", "ready", "restarts", "node"], exc.pods or [["(none)", "", "", "", ""]])
-            if exc.events:
-                ui.table("Warning events", ["reason", "object", "message"], exc.events)
-            raise
+    plan, ctx = deploy_plan(s), context(s, timeout)
+    if not dry_run:
+        ctx.api  # noqa: B018 (a missing kubeconfig fails here, before any build)
+    perform(plan, ctx, dry_run)
 
 
 @labtask(help={"dry_run": "list what would be deleted, change nothing",

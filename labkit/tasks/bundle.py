@@ -46,7 +46,7 @@ def _write_checksums(lk, dest) -> bool:
         return True
     except OSError as exc:
         try:
-            current = (dest / checksums.FILE_NAME).read_text() == checksums.render(lk)
+            current = (dest / checksums.FILE_NAME).read_text() == checksums.render(lk, dest)
         except OSError:
             current = False
         ui.warn(f"CHECKSUMS not rewritten ({exc.strerror or exc}: {dest})" + (

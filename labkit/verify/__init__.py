@@ -13,11 +13,8 @@
 """
 from __future__ import annotations
 
-import threading
-import time
 from typing import Callable, Optional
 
-from labkit.backends import Backend, Result as RunResult
 from labkit.verify import plan, runner
 from labkit.verify.model import Lab, Result, section_group
 
@@ -43,42 +40,10 @@ def run_lab(lab: Lab, snapshot, where: plan.Where, section: Optional[int] = None
     return runner.run(checks, on_result=on_result)
 
 
-class Deferred(Backend):
-    """A backend made on first use. Finding the node's SSH facts runs `vagrant ssh-config`, which
-    fails when the VM is down: that must become one failed check, not an exception before the table."""
-
-    def __init__(self, name: str, factory: Callable[[], Backend]):
-        self.name, self._factory = name, factory
-        self._backend: Optional[Backend] = None
-        self._error: Optional[str] = None
-        self._lock = threading.Lock()
-
-    def _get(self) -> Optional[Backend]:
-        with self._lock:
-            if self._backend is None and self._error is None:
-                try:
-                    self._backend = self._factory()
-                except Exception as exc:
-                    self._error = str(getattr(exc, "message", None) or exc).splitlines()[0][:200]
-            return self._backend
-
-    def run(self, argv, timeout=30, stdin=None) -> RunResult:
-        started = time.monotonic()
-        backend = self._get()
-        if backend is None:
-            return RunResult(255, "", f"ssh to {self.name} failed: {self._error}", time.monotonic() - started)
-        return backend.run(argv, timeout=timeout, stdin=stdin)
-
-    def close(self) -> None:
-        if self._backend is not None and hasattr(self._backend, "close"):
-            self._backend.close()
-
-
 def where_for(settings) -> plan.Where:
-    """The live lab: the master node over Vagrant's SSH, the client pod through kubectl exec there."""
-    from labkit.backends import Pod, Ssh
-    from labkit.vagrant import Vagrant
+    """The live lab: the master node over Vagrant's SSH, the client pod through kubectl exec there.
+    Nothing connects yet; a node that is down makes its checks fail with the one VM-down line."""
+    from labkit.backends import get_backend
 
-    node = settings.master.name
-    node_backend = Deferred(node, lambda: Ssh.for_node(settings, Vagrant(settings.root), node))
-    return plan.Where(node=node_backend, client=Pod(node_backend, Lab.from_settings(settings).client_pod))
+    client = get_backend(f"pod:{Lab.from_settings(settings).client_pod}", settings)
+    return plan.Where(node=client.via, client=client)

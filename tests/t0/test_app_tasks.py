@@ -6,6 +6,7 @@ import shutil
 import pytest
 import yaml
 
+from tests import dryrun
 from tests.app_helpers import copy_project, invoke
 from tests.conftest import REPO
 from labkit import settings as settings_mod
@@ -41,14 +42,20 @@ def test_every_task_has_a_docstring_and_help_for_every_option(name):
         assert len(line.split(option, 1)[1].split(maxsplit=1)) == 2, f"{option} has no help: {line!r}"
 
 
+def applied(text: str) -> str:
+    """The YAML a deploy dry-run shows under its apply step."""
+    return dryrun.described(text, "Applying manifests/").split("as this YAML:\n", 1)[1]
+
+
 def test_deploy_dry_run_prints_exactly_the_objects_it_would_send(project):
     out = invoke(project, "app.deploy", "--dry-run")
     assert out.returncode == 0, out.stderr
-    first, rest = out.stdout.split("\n", 1)
     s = settings_mod.load(project, {})
     digest = build_mod.context_digest(s)
-    assert first == f"# would build trash-can/inv:0.1 in ubuntu unless it is up to date (context digest {digest[:12]}), then apply:"
-    assert list(yaml.safe_load_all(rest)) == objects.load(s, build_mod.images(s), digest)
+    assert dryrun.planned(out.stdout) == ["Building trash-can/inv:0.1 in ubuntu", "Applying manifests/",
+                                          "Waiting for deployment.apps/can-inventory, pod/client, pod/web"]
+    assert f"digest {digest[:12]}; skipped where an image of the same context exists" in out.stdout
+    assert list(yaml.safe_load_all(applied(out.stdout))) == objects.load(s, build_mod.images(s), digest)
     assert not (project / ".labkit").exists()  # nothing was contacted or cached
 
 
@@ -56,19 +63,20 @@ def test_images_follow_settings_overrides(project):
     env = {"LABKIT_IMAGES__WEB": "nginx:1.17.10", "LABKIT_IMAGES__CLIENT": "busybox:1.31.1"}
     out = invoke(project, "app.deploy", "--dry-run", env=env)
     assert out.returncode == 0, out.stderr
-    docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(out.stdout.split("\n", 1)[1])}
+    docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(applied(out.stdout))}
     assert docs["web"]["spec"]["containers"][0]["image"] == "nginx:1.17.10"
     assert docs["client"]["spec"]["containers"][0]["image"] == "busybox:1.31.1"
 
 
 def test_build_dry_run_names_base_context_and_digest(project):
-    out = invoke(project, "app.build", "--dry-run", env={"LABKIT_IMAGES__INV_BASE": "python:3.7.10-alpine3.13"})
+    env = {"LABKIT_IMAGES__INV_BASE": "python:3.7.10-alpine3.13"}
+    out = invoke(project, "app.build", "--dry-run", env=env)
     assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
-    assert lines[0] == ("would build trash-can/inv:0.1 FROM python:3.7.10-alpine3.13 in ubuntu "
-                        "(skipped where an image of the same context exists)")
-    assert lines[1] == f"context {project / 'inv'}: .dockerignore, Dockerfile, app.py"
-    assert lines[2].startswith("context digest ") and len(lines[2].split()[-1]) == 64
+    assert dryrun.planned(out.stdout) == ["Building trash-can/inv:0.1 in ubuntu"]
+    digest = build_mod.context_digest(settings_mod.load(project, env))
+    assert dryrun.described(out.stdout, "Building trash-can/inv:0.1 in ubuntu") == (
+        f"ubuntu: FROM python:3.7.10-alpine3.13, context {project / 'inv'} (.dockerignore, Dockerfile, app.py), "
+        f"digest {digest[:12]}; skipped where an image of the same context exists")
 
 
 def test_deploy_without_a_cluster_is_one_line_before_any_build(project):

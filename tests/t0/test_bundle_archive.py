@@ -89,3 +89,41 @@ def test_inconsistent_or_foreign_images_are_refused(image, tmp_path):
     (tmp_path / d[7:]).write_bytes(data)
     with pytest.raises(RegistryError, match="built for linux/arm64"):
         archive.write(io.BytesIO(), "x:1", {"digest": d}, layers, blob)
+
+
+def signed_by_digest(image, tmp_path, tag="k8s.gcr.io/pause:3.1", tamper=None):
+    """An archive with the registry's list + manifest inside; returns (path, the list's digest)."""
+    config, layers, blob, _ = image
+    manifest = json.dumps({"schemaVersion": 2, "config": config, "layers": layers}).encode()
+    listing = json.dumps({"manifests": [
+        {"digest": "sha256:" + "0" * 64, "platform": {"os": "linux", "architecture": "arm64"}},
+        {"digest": "sha256:" + hashlib.sha256(manifest).hexdigest(),
+         "platform": {"os": "linux", "architecture": "amd64"}}]}).encode()
+    path = tmp_path / "image.tar"
+    with open(path, "wb") as fh:
+        archive.write(fh, tag, config, layers, blob, documents=(listing, manifest))
+    return path, "sha256:" + hashlib.sha256(listing).hexdigest()
+
+
+def test_an_archive_is_checked_against_the_digest_alone(image, tmp_path):
+    path, digest = signed_by_digest(image, tmp_path)
+    assert archive.check(path, digest, "k8s.gcr.io/pause:3.1") is None
+    assert archive.check(path, "sha256:" + "f" * 64, "k8s.gcr.io/pause:3.1").startswith("does not carry the manifest")
+    assert archive.check(path, digest, "k8s.gcr.io/pause:3.2") == "is not tagged k8s.gcr.io/pause:3.2 as the lock says"
+    data = bytearray(path.read_bytes())
+    with tarfile.open(path) as tar:
+        member = next(m for m in tar if m.name.endswith(".tar.gz"))
+    data[member.offset_data + 3] ^= 0xFF  # one byte of the gzip layer
+    path.write_bytes(bytes(data))
+    assert archive.check(path, digest, "k8s.gcr.io/pause:3.1") == f"has a {member.name} that does not match its digest"
+    path.write_bytes(bytes(data[:len(data) // 2]))
+    assert archive.check(path, digest, "k8s.gcr.io/pause:3.1").startswith("not a readable image archive")
+
+
+def test_an_archive_with_a_smuggled_member_is_refused(image, tmp_path):
+    path, digest = signed_by_digest(image, tmp_path)
+    with tarfile.open(path, "a") as tar:
+        info = tarfile.TarInfo("etc/cron.d/x")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    assert archive.check(path, digest, "k8s.gcr.io/pause:3.1") == "has members the image does not name (etc/cron.d/x)"

@@ -13,7 +13,9 @@ from labkit.backends import Local, Result
 from labkit import kube as api_mod
 from labkit.kube.errors import Unreachable
 from labkit.errors import LabkitError
-from labkit.tasks import cluster as cluster_tasks
+from labkit import steps, ui
+from labkit.cluster import actions
+from labkit.cluster.actions import weave as weave_step
 from tests.t0 import cluster_objects as objs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -74,7 +76,7 @@ def test_weave_is_applied_from_stdin_with_the_pod_cidr_of_the_settings(tmp_path)
     node = Node(bundle_with_weave(tmp_path))
     s = load(tmp_path, {"LABKIT_NETWORK__POD_CIDR": "10.200.0.0/16", "LABKIT_BUNDLE__GUEST_DIR": str(node.bundle)})
     st = Step()
-    cluster_tasks._apply_weave(s, node, s.master, st)
+    weave_step.apply(s, node, s.master, st)
     [(argv, stdin)] = node.applied
     assert argv[-2:] == ["-f", "-"]
     ds = next(o for o in json.loads(stdin)["items"] if o["kind"] == "DaemonSet")
@@ -87,7 +89,7 @@ def test_an_unreadable_weave_manifest_stops_before_anything_is_applied(tmp_path)
     node = Node(bundle_with_weave(tmp_path), cat_fails=True)
     s = load(tmp_path, {"LABKIT_BUNDLE__GUEST_DIR": str(node.bundle)})
     with pytest.raises(LabkitError) as err:
-        cluster_tasks._apply_weave(s, node, s.master, Step())
+        weave_step.apply(s, node, s.master, Step())
     assert "cannot read the Weave Net manifest" in err.value.message and "Permission denied" in err.value.message
     assert node.applied == []
 
@@ -124,14 +126,15 @@ class Api:
 def test_a_rerun_after_a_vm_boot_waits_for_the_api_server_before_the_taint(tmp_path, monkeypatch, capsys):
     s = load(tmp_path)
     made = []
-    monkeypatch.setattr(api_mod, "Api", lambda settings: made.append(Api(settings)) or made[-1])
     monkeypatch.setattr(api_mod.time, "sleep", lambda seconds: None)
-    cluster_tasks._finish(s, None, s.master, 60)
+    after_kubeadm = [step for step in actions.init_plan(s)
+                     if not isinstance(step, (actions.KubeadmInit, actions.ExportKubeconfig))]
+    steps.run(after_kubeadm, steps.Context(s, 60, open_api=lambda: made.append(Api(s)) or made[-1]))
     out = capsys.readouterr().out
     assert f"{UNREACHABLE[0]}; waiting up to 60s" in out
     assert out.index("Waiting for the API server") < out.index("Removing the master taint")
     assert made[0].calls[:4] == ["nodes", "nodes", "nodes", "nodes"] and "set_taints" in made[0].calls
-    assert "Cluster ready" in out
+    assert out.splitlines()[-1].startswith(f"{ui.marks()['ok']} Waiting for node Ready")
 
 
 def test_waiting_for_the_api_server_is_bounded_and_shows_progress():

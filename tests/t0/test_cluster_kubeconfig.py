@@ -13,7 +13,8 @@ from labkit import settings as settings_mod
 from labkit.backends import Local
 from labkit.cluster import kubeconfig
 from labkit.errors import LabkitError
-from labkit.tasks import cluster as cluster_tasks
+from labkit import steps
+from labkit.cluster.actions.kubeconfig import ExportKubeconfig
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpzZWNyZXQ="  # stands in for client-key-data
@@ -94,10 +95,14 @@ def project_and_node(tmp_path):
     return settings_mod.load(root, {}), NodeOnDisk(node_root), node_root
 
 
+def export(s, backend):
+    steps.run([ExportKubeconfig(s)], steps.Context(s, reach=lambda name: backend))
+
+
 def test_export_writes_both_copies_0600_then_skips_and_never_prints_the_key(tmp_path, capsys):
     s, backend, node_root = project_and_node(tmp_path)
 
-    cluster_tasks._export_kubeconfigs(s, backend, s.master)
+    export(s, backend)
     laptop = s.state_dir / "kubeconfig"
     vm_user = node_root / "home/.kube/config"
     assert kubeconfig.server_of(laptop.read_text()) == f"https://{s.master.ip}:6443"
@@ -108,14 +113,14 @@ def test_export_writes_both_copies_0600_then_skips_and_never_prints_the_key(tmp_
     first = capsys.readouterr().out
     assert "Exporting the kubeconfig" in first and "skipped" not in first
 
-    cluster_tasks._export_kubeconfigs(s, backend, s.master)  # second run: nothing to do
+    export(s, backend)  # second run: nothing to do
     second = capsys.readouterr().out
     assert "(both already current)" in second
     assert KEY not in first + second
 
     # The cluster was re-initialized (new admin.conf): both copies follow.
     (node_root / "etc/kubernetes/admin.conf").write_text(ADMIN_CONF.replace(KEY, "bmV3a2V5"))
-    cluster_tasks._export_kubeconfigs(s, backend, s.master)
+    export(s, backend)
     assert "bmV3a2V5" in laptop.read_text() and "bmV3a2V5" in vm_user.read_text()
     assert "already current" not in capsys.readouterr().out
 
@@ -123,12 +128,12 @@ def test_export_writes_both_copies_0600_then_skips_and_never_prints_the_key(tmp_
 @pytest.mark.skipif(os.name != "posix", reason="file modes")
 def test_a_widened_mode_goes_back_to_0600_even_when_the_content_is_current(tmp_path, capsys):
     s, backend, node_root = project_and_node(tmp_path)
-    cluster_tasks._export_kubeconfigs(s, backend, s.master)
+    export(s, backend)
     laptop, vm_user = s.state_dir / "kubeconfig", node_root / "home/.kube/config"
     for path in (laptop, vm_user):
         path.chmod(0o644)  # e.g. a copy made readable by hand
 
-    cluster_tasks._export_kubeconfigs(s, backend, s.master)
+    export(s, backend)
     assert "(both already current)" in capsys.readouterr().out
     assert stat.S_IMODE(laptop.stat().st_mode) == 0o600
     assert stat.S_IMODE(vm_user.stat().st_mode) == 0o600

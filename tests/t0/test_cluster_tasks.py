@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import dryrun
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -33,8 +35,8 @@ def test_init_dry_run_prints_the_config_and_the_commands_without_a_vm(project):
     out = invoke(project, "cluster.init", "--dry-run")
     assert out.returncode == 0, out.stderr
     text = out.stdout
-    config = text.split("on the node):\n", 1)[1].split("\nSteps", 1)[0]
-    kinds = [d["kind"] for d in yaml.safe_load_all(config)]
+    config = dryrun.described(text, "Initializing the control plane on ubuntu (kubeadm init)").split(":\n", 1)[1]
+    kinds = [d["kind"] for d in yaml.safe_load_all(config.split("\nubuntu:")[0])]
     assert kinds == ["InitConfiguration", "ClusterConfiguration", "KubeletConfiguration"]
     assert "kubeadm init --config /etc/labkit/kubeadm.yaml" in text
     assert "kubeadm config images list --config /etc/labkit/kubeadm.yaml" in text
@@ -123,12 +125,14 @@ def test_with_workers_the_master_keeps_its_taint_unless_settings_say_otherwise(p
 def test_join_dry_run_shows_each_workers_config_with_the_token_masked(project):
     out = invoke(project, "cluster.join", "--dry-run", env={"LABKIT_WORKERS": "2"})
     assert out.returncode == 0, out.stderr
-    configs = [yaml.safe_load(part.split("\nworker-")[0]) for part in out.stdout.split("removed after the join):\n")[1:]]
+    configs = [yaml.safe_load(dryrun.described(out.stdout, title).split("removed after the join):\n")[1].split("\nworker-")[0])
+               for title in dryrun.planned(out.stdout)]
     assert [c["nodeRegistration"]["kubeletExtraArgs"]["node-ip"] for c in configs] == ["192.168.56.11", "192.168.56.12"]
     assert all(c["discovery"]["bootstrapToken"]["token"] == "******.****************" for c in configs)
     assert "kubeadm join --config /etc/labkit/kubeadm-join.yaml" in out.stdout
     init = invoke(project, "cluster.init", "--dry-run", env={"LABKIT_WORKERS": "2"})
-    assert "each worker (worker-1, worker-2): kubeadm join" in init.stdout
+    joins = [t for t in dryrun.planned(init.stdout) if t.startswith("Joining")]
+    assert joins == ["Joining worker-1 (192.168.56.11) to the cluster", "Joining worker-2 (192.168.56.12) to the cluster"]
 
 
 def test_join_without_workers_or_on_the_master(project):

@@ -3,9 +3,10 @@ import pytest
 
 from tests import verify_transcript as tx
 from labkit import settings as settings_mod
-from labkit.backends import Backend, Local, Pod, Result
+from labkit.backends import Backend, Local, Pod, Result, Ssh
 from labkit.errors import LabkitError
-from labkit.verify import Deferred, plan, run_lab, runner, select, where_for
+from labkit.vagrant import NodeDown
+from labkit.verify import plan, run_lab, runner, select, where_for
 from labkit.verify.model import FAILED, PASSED, SECTIONS, SKIPPED, Lab
 from tests.t0.test_verify_parse import LAB_RESOLV
 
@@ -151,21 +152,19 @@ def test_where_for_the_real_lab_is_the_node_and_kubectl_exec_through_it(repo):
     assert isinstance(where.client, Pod) and where.client.pod == "client" and where.client.via is where.node
 
 
-def test_a_backend_that_cannot_be_made_gives_a_one_line_ssh_failure():
-    """What happens when `vagrant ssh-config` fails because the VM is down: a result, not an exception."""
+def test_a_node_whose_facts_cannot_be_found_gives_a_one_line_ssh_failure():
+    """What happens when Vagrant says the VM is down: a result, not an exception, and Vagrant asked once."""
     calls = []
 
-    def vm_down():
-        calls.append(1)
-        raise LabkitError("vagrant ssh-config failed: The VM is not running", "invoke vm.up")
+    def vm_down(refresh):
+        calls.append(refresh)
+        raise NodeDown("ubuntu", "the VM is poweroff")
 
-    node = Deferred("ubuntu", vm_down)
+    node = Ssh("ubuntu", facts=vm_down)
     first, second = node.run(["true"], timeout=1), Pod(node, "client").run(["true"], timeout=1)
-    assert (first.exit_code, first.stderr) == (255, "ssh to ubuntu failed: vagrant ssh-config failed: The VM is not running")
+    assert (first.exit_code, first.stderr) == (
+        255, "ssh to ubuntu failed: cannot reach ubuntu over SSH (the VM is poweroff). Fix: start the VM: invoke vm.up")
     assert second == Result(255, "", first.stderr, second.seconds)
-    assert calls == [1]  # tried once, remembered
+    assert calls == [False]  # tried once, remembered
 
 
-def test_a_deferred_backend_runs_through_the_real_one():
-    node = Deferred("here", lambda: Local(name="here"))
-    assert node.run(["echo", "hi"]).stdout == "hi\n"

@@ -21,6 +21,7 @@ import pytest
 
 from labkit import settings as settings_mod
 from labkit.app import build as build_mod
+from tests import dryrun
 from tests.conftest import REPO, free_port, need, need_binary, stop_process
 
 pytestmark = pytest.mark.t1
@@ -104,10 +105,10 @@ def test_docker_client_reaches_the_daemon_only_through_ssh(project, dockerd):
     from concurrent.futures import ThreadPoolExecutor
 
     from labkit.app import dockerssh
-    from labkit.backends import Ssh
+    from labkit.backends import get_backend
 
     s = settings_mod.load(project, {})
-    ssh = Ssh.for_node(s, vagrant=None, node=NODE)  # facts from the cache: Vagrant is not asked
+    ssh = get_backend(f"node:{NODE}", s)  # facts from the cache: Vagrant is not asked
     try:
         with dockerssh.docker_client(ssh, NODE) as client:
             assert client.api.base_url.startswith("http://127.0.0.1:")
@@ -244,8 +245,10 @@ def deploy_project(tmp_path, project, api):
 def test_app_deploy_builds_applies_waits_and_rolls_on_change(deploy_project, api, dockerd, stand_in_image, names):
     ensure_base(dockerd, stand_in_image, names)
     api.after_write = kubelet()
+    dry = invoke(deploy_project, "app.deploy", "--dry-run")
     first = invoke(deploy_project, "app.deploy", "--timeout", "20")
     assert first.returncode == 0, first.stdout + first.stderr
+    assert dryrun.planned(dry.stdout) == dryrun.ran(first.stdout)  # the dry-run lists exactly the steps run
     for line in ("service/inv created", "deployment.apps/can-inventory created", "pod/client created", "pod/web created",
                  "deployment.apps/can-inventory: 2/2 available", "pod/web: Running", "pod/client: Running"):
         assert line in first.stdout

@@ -355,3 +355,44 @@ def test_a_redirect_to_a_token_registry_costs_one_token_per_repository(registry_
             server.shutdown()
             server.server_close()
         guarded.stop()
+
+
+def test_a_digest_pinned_image_fetches_verifies_and_serves_without_bundle_lock(dockerd, registry, pushed, srv,
+                                                                                 tmp_path):
+    """Issue 11.4: the digest alone pins the image; its archive is checked against the digest (manifests
+    inside it), its sha256 lands in CHECKSUMS for the VM, and a classroom mirror can serve it."""
+    from tests.t1.test_bundle_serve import cli_serve
+
+    head = requests.head(f"{registry.url}/v2/labkit/tiny/manifests/1",
+                         headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    digest = head.headers["Docker-Content-Digest"]
+    lock_file = write_lock(tmp_path / "bundle.lock.yaml", [
+        image_entry("tiny", f"{pushed}:1", "k8s.gcr.io/tiny:1.0", "images/tiny.tar", digest=digest)])
+    dest, student = tmp_path / "instructor", tmp_path / "student"
+    proc = invoke("bundle.fetch", "--lock", lock_file, "--dest", dest)  # no --allow-unpinned, no bundle.lock
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    archive = dest / "images/tiny.tar"
+    assert f"tiny sha256 {hashlib.sha256(archive.read_bytes()).hexdigest()} images/tiny.tar" in \
+        (dest / "CHECKSUMS").read_text()
+    assert invoke("bundle.verify", "--lock", lock_file, "--dest", dest).returncode == 0
+    with cli_serve(lock_file, dest) as (port, _):
+        fetched = invoke("bundle.fetch", "--lock", lock_file, "--dest", student, "--from", f"http://127.0.0.1:{port}")
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    assert (student / "images/tiny.tar").read_bytes() == archive.read_bytes()
+    assert load_and_run(dockerd, student / "images/tiny.tar", "k8s.gcr.io/tiny:1.0") == MESSAGE
+
+    # a mirror that serves other bytes (one byte of a layer changed, the tar intact) is refused
+    data = bytearray(archive.read_bytes())
+    with tarfile.open(archive) as tar:
+        layer = next(m for m in tar if m.name.endswith(".tar.gz") or m.name.endswith(".tar"))
+    data[layer.offset_data + layer.size // 2] ^= 0xFF
+    srv.add("/images/tiny.tar", bytes(data))
+    other = tmp_path / "other"
+    bad = invoke("bundle.fetch", "--lock", lock_file, "--dest", other, "--from", srv.url)
+    assert bad.returncode == 1
+    assert "does not match its digest; nothing was saved" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (other / "images/tiny.tar").exists() and not list(other.rglob("*.part"))
+    # and bundle.verify finds the same damage in a bundle
+    archive.write_bytes(bytes(data))
+    verify = invoke("bundle.verify", "--lock", lock_file, "--dest", dest)
+    assert verify.returncode == 1 and "does not match its digest" in verify.stdout + verify.stderr

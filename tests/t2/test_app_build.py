@@ -12,8 +12,7 @@ import sys
 import pytest
 
 from labkit.app import build as build_mod
-from labkit.backends import Ssh
-from labkit.vagrant import Vagrant
+from labkit.backends import get_backend
 
 pytestmark = pytest.mark.t2
 
@@ -28,7 +27,7 @@ def invoke(lab_vm, *args):
 @pytest.fixture(scope="module")
 def vm_ssh(lab_vm):
     s = lab_vm.settings
-    ssh = Ssh.for_node(s, Vagrant(s.root, lab_vm.env), s.master.name)
+    ssh = get_backend(f"node:{s.master.name}", s, lab_vm.env)
     yield ssh
     ssh.close()
 

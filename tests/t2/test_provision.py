@@ -39,11 +39,10 @@ getent group docker
 @pytest.fixture(scope="module")
 def guest(lab_vm):
     """The node over SSH (labkit's own backend, as the tasks use it)."""
-    from labkit.backends import Ssh
-    from labkit.vagrant import Vagrant
+    from labkit.backends import get_backend
 
     node = lab_vm.settings.master
-    ssh = Ssh.for_node(lab_vm.settings, Vagrant(REPO, env=lab_vm.env), node.name)
+    ssh = get_backend(f"node:{node.name}", lab_vm.settings, lab_vm.env)
     yield ssh
     ssh.close()
 
