@@ -5,6 +5,7 @@ The two loaders must agree; tests/t1/test_vagrantfile.py holds them to it.
 """
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import json
 import os
@@ -132,16 +133,56 @@ def _read_yaml(path: Path, required: bool) -> dict:
             raise SettingsError(f"{path} is missing", "run labkit from a complete checkout of the project")
         return {}
     try:
-        tree = yaml.safe_load(path.read_bytes().decode("utf-8")) or {}
+        tree = yaml.load(path.read_bytes().decode("utf-8"), Loader=_loader()) or {}
     except UnicodeDecodeError:  # e.g. Notepad's "Unicode" (UTF-16)
         raise SettingsError(f"{path.name} is not UTF-8 text", "save it as UTF-8") from None
+    except _Repeated as exc:
+        raise SettingsError(f"{path.name} line {exc.line} repeats '{exc.key}' from line {exc.first}",
+                            "keep only one of them (YAML would silently use the last)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise SettingsError(f"{path.name}{where} is not valid YAML", "fix the syntax or delete the file") from None
     if not isinstance(tree, dict):
         raise SettingsError(f"{path.name} must be a mapping of settings", f"see {SETTINGS_FILE} for the shape")
+    _refuse_dates(tree, (), path.name)
     return tree
+
+
+class _Date(str):
+    """A value YAML reads as a date or time (`memory: 2024-01-01`), kept as its text to name it."""
+
+
+class _Repeated(Exception):
+    def __init__(self, key, first: int, line: int):
+        super().__init__(key)
+        self.key, self.first, self.line = key, first, line
+
+
+def _loader():
+    """yaml's SafeLoader, refusing repeated keys and keeping dates as _Date (vagrant/settings.rb does the same)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            lines = {}
+            for key_node, _ in node.value:
+                line = key_node.start_mark.line + 1
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value in lines:
+                    raise _Repeated(key_node.value, lines[key_node.value], line)
+                lines.setdefault(key_node.value, line)
+            return super().construct_mapping(node, deep)
+
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", lambda loader, node: _Date(node.value))
+    return Loader
+
+
+def _refuse_dates(tree: Any, path: tuple, name: str) -> None:
+    if isinstance(tree, _Date):
+        raise SettingsError(f"'{_dotted(path)}' in {name} reads as a date ({tree})",
+                            f"write a number, or quote it to make it text: \"{tree}\"")
+    for key, value in tree.items() if isinstance(tree, dict) else enumerate(tree) if isinstance(tree, list) else ():
+        _refuse_dates(value, path + (key,), name)
 
 
 def _dotted(path: tuple) -> str:
@@ -208,9 +249,10 @@ def _parse_env_value(raw: str) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(raw)
+        value = yaml.safe_load(raw)
     except yaml.YAMLError:
         return raw
+    return raw if isinstance(value, (datetime.date, datetime.datetime)) else value  # a date is its text
 
 
 def _env_name(path: tuple) -> str:

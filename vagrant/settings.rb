@@ -32,11 +32,42 @@ module LabkitSettings
     end
     text = File.binread(path).force_encoding(Encoding::UTF_8) # whatever the locale says
     raise Error, "#{File.basename(path)} is not UTF-8 text. Fix: save it as UTF-8" unless text.valid_encoding?
+    document = Psych.parse(text)
+    refuse_repeats_and_dates(document.root, [], File.basename(path)) if document
     tree = YAML.safe_load(text) || {}
     raise Error, "#{File.basename(path)} must be a mapping of settings. Fix: see #{SETTINGS_FILE} for the shape" unless tree.is_a?(Hash)
     tree
   rescue Psych::SyntaxError => e
     raise Error, "#{File.basename(path)} line #{e.line} is not valid YAML. Fix: fix the syntax or delete the file"
+  end
+
+  # What YAML 1.1 reads as a timestamp (PyYAML's pattern, so both loaders refuse the same values).
+  DATE = /\A(?:\d{4}-\d\d-\d\d|\d{4}-\d\d?-\d\d?(?:[Tt]|[ \t]+)\d\d?:\d\d:\d\d(?:\.\d*)?(?:[ \t]*(?:Z|[-+]\d\d?(?::\d\d)?))?)\z/
+
+  # A repeated key (YAML silently keeps the last) or a date (`memory: 2024-01-01`) is one line naming it,
+  # like labkit/settings.py's _loader and _refuse_dates.
+  def refuse_repeats_and_dates(node, path, name)
+    case node
+    when Psych::Nodes::Mapping
+      lines = {}
+      node.children.each_slice(2) do |key, value|
+        if key.is_a?(Psych::Nodes::Scalar)
+          if lines.key?(key.value)
+            raise Error, "#{name} line #{key.start_line + 1} repeats '#{key.value}' from line #{lines[key.value]}. " \
+                         "Fix: keep only one of them (YAML would silently use the last)"
+          end
+          lines[key.value] = key.start_line + 1
+        end
+        refuse_repeats_and_dates(value, path + [key.respond_to?(:value) ? key.value : "?"], name)
+      end
+    when Psych::Nodes::Sequence
+      node.children.each_with_index { |child, i| refuse_repeats_and_dates(child, path + [i], name) }
+    when Psych::Nodes::Scalar
+      if node.plain && node.tag.nil? && node.value.match?(DATE)
+        raise Error, "'#{dotted(path)}' in #{name} reads as a date (#{node.value}). " \
+                     "Fix: write a number, or quote it to make it text: \"#{node.value}\""
+      end
+    end
   end
 
   def dotted(path)
@@ -107,7 +138,7 @@ module LabkitSettings
 
   def parse_env_value(raw)
     YAML.safe_load(raw)
-  rescue Psych::SyntaxError
+  rescue Psych::SyntaxError, Psych::DisallowedClass # a date stays its text, as in labkit/settings.py
     raw
   end
 

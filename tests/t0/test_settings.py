@@ -202,3 +202,25 @@ def test_bad_worker_counts_are_one_line(project, env, expected):
 
 def test_a_worker_count_from_the_local_file_names_it(project):
     assert "(from settings.local.yaml)" in error(project, local={"workers": -2})
+
+
+def test_a_date_or_a_repeated_key_in_a_settings_file_is_one_line_naming_it(tmp_path, repo):
+    import shutil
+
+    shutil.copy(repo / "settings.yaml", tmp_path)
+    shutil.copytree(repo / "provision", tmp_path / "provision")
+    local = tmp_path / "settings.local.yaml"
+    local.write_text("vm:\n  memory: 2024-01-01\n")
+    with pytest.raises(settings.SettingsError) as err:
+        settings.load(tmp_path, {})
+    assert err.value.line() == ("labkit: 'vm.memory' in settings.local.yaml reads as a date (2024-01-01). "
+                                'Fix: write a number, or quote it to make it text: "2024-01-01"')
+    local.write_text("vm:\n  cpus: 4\n  memory: 4096\n  cpus: 3\n")
+    with pytest.raises(settings.SettingsError) as err:
+        settings.load(tmp_path, {})
+    assert err.value.message == "settings.local.yaml line 4 repeats 'cpus' from line 2"
+    local.write_text("")
+    with pytest.raises(settings.SettingsError) as err:
+        settings.load(tmp_path, {"LABKIT_VM__MEMORY": "2024-01-01"})
+    assert err.value.message == "LABKIT_VM__MEMORY=\"2024-01-01\": 'vm.memory' must be a whole number"
+    assert settings.load(tmp_path, {"LABKIT_VERSIONS__PAUSE": "2024-01-01"}).versions["pause"] == "2024-01-01"

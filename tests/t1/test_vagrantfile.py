@@ -132,6 +132,14 @@ CASES = [
     ({"LABKIT_WORKERS": "250"}, None),  # would reach 192.168.56.255
     ({}, {"workers": 1, "nodes": [{"name": "m", "ip": "192.168.56.10", "role": "master"},
                                   {"name": "w", "ip": "192.168.56.10", "role": "worker"}]}),
+    # dates and repeated keys: one line naming them in both (Ruby raised Psych::DisallowedClass, Python a TypeError)
+    ({}, b"vm:\n  memory: 2024-01-01\n"),
+    ({}, b"versions:\n  pause: 2024-01-01 10:00:00\n"),
+    ({}, b"versions:\n  pause: '2024-01-01'\n"),
+    ({}, b"nodes:\n  - name: m\n    ip: 192.168.56.10\n    role: master\n    ip: 192.168.56.11\n"),
+    ({}, b"vm:\n  cpus: 4\nworkers: 1\nvm:\n  memory: 4096\n"),
+    ({"LABKIT_VM__MEMORY": "2024-01-01"}, None),
+    ({"LABKIT_VERSIONS__PAUSE": "2024-01-01"}, None),
 ]
 
 
