@@ -201,7 +201,7 @@ def node_facts(settings, node: str, env: Optional[dict] = None) -> Callable[[boo
         from labkit.fsutil import write_private
         from labkit.vagrant import Vagrant, machine_id
 
-        cache, vm_id = ssh_cache_file(settings, node), machine_id(settings.root, node)
+        cache, vm_id = ssh_cache_file(settings, node), machine_id(settings.root, node, env)
         if not refresh and cache.is_file():
             try:
                 saved = json.loads(cache.read_text(encoding="utf-8"))

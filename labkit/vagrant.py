@@ -211,9 +211,11 @@ def _facts(config):
     return SshFacts(entry["hostname"], int(entry.get("port", 22)), entry["user"], keys[0])
 
 
-def machine_id(root: Path, node: str) -> Optional[str]:
-    """The id Vagrant keeps for a created VM (.vagrant/machines/NODE/PROVIDER/id): it changes when the VM is rebuilt."""
-    for path in sorted(Path(root, ".vagrant", "machines", node).glob("*/id")):
+def machine_id(root: Path, node: str, env: Optional[dict] = None) -> Optional[str]:
+    """The id Vagrant keeps for a created VM (.vagrant/machines/NODE/PROVIDER/id, or under VAGRANT_DOTFILE_PATH):
+    it changes when the VM is rebuilt."""
+    dotfile = Path(root, (os.environ if env is None else env).get("VAGRANT_DOTFILE_PATH") or ".vagrant")
+    for path in sorted((dotfile / "machines" / node).glob("*/id")):
         text = path.read_text(encoding="utf-8", errors="replace").strip()
         if text:
             return text

@@ -18,13 +18,28 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from labkit.backends import Netns
-from tests.conftest import stop_process
+from tests.conftest import need_binary, need_root, stop_process
 
 GATEWAY = "10.32.0.1"
 NAT_GW, NAT_DNS, NODE_NAT_IP = "10.0.2.2", "10.0.2.3", "10.0.2.15"
+
+
+@contextmanager
+def running(network: "PodNetwork"):
+    """Build the network (skipping the test where this machine cannot), and leave nothing behind."""
+    need_root()
+    for tool in ("ip", "iptables", "dnsmasq", "nginx", "busybox", "unshare", "curl"):
+        need_binary(tool)
+    try:
+        network.build()
+        yield network
+    finally:
+        network.destroy()
+        assert network.leftovers() == []
 
 
 class BusyboxNetns(Netns):
@@ -88,8 +103,19 @@ class PodNetwork:
         self.sh("ip", "-n", node, "addr", "add", f"{GATEWAY}/{cidr.prefixlen}", "dev", "weave")
         self.sh("ip", "-n", node, "link", "set", "weave", "up")
         self.in_ns(node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        self.build_nat()
+        for role, (_name, ip) in self.pods.items():
+            self.add_pod(role, ip)
+            # What the kubelet writes into every pod (ClusterFirst); CoreDNS itself uses the node's.
+            self.write_resolv_conf(self.ns(role), self.pod_resolv_conf() if role != "coredns"
+                                   else f"nameserver {NAT_DNS}\nsearch localdomain\n")
+        self.kube_proxy_rules()
+        self.start_all()
+
+    def build_nat(self) -> None:
+        """The NAT side: where the node's default route and its resolver are."""
+        node = self.node
         self.write_resolv_conf(node, f"nameserver {NAT_DNS}\nsearch localdomain\n")
-        # The NAT side: where the node's default route and its resolver are.
         self.add_ns(self.nat)
         self.sh("ip", "-n", node, "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns", self.nat)
         self.sh("ip", "-n", node, "addr", "add", f"{NODE_NAT_IP}/24", "dev", "eth0")
@@ -98,13 +124,6 @@ class PodNetwork:
         for ns in (node, self.nat):
             self.sh("ip", "-n", ns, "link", "set", "eth0", "up")
         self.sh("ip", "-n", node, "route", "add", "default", "via", NAT_GW)
-        for role, (_name, ip) in self.pods.items():
-            self.add_pod(role, ip)
-            # What the kubelet writes into every pod (ClusterFirst); CoreDNS itself uses the node's.
-            self.write_resolv_conf(self.ns(role), self.pod_resolv_conf() if role != "coredns"
-                                   else f"nameserver {NAT_DNS}\nsearch localdomain\n")
-        self.kube_proxy_rules()
-        self.start_all()
 
     def add_pod(self, role: str, ip: str) -> None:
         ns, host_if = self.ns(role), f"v-{role}"
@@ -146,9 +165,10 @@ class PodNetwork:
                           "--to-destination", f"{ip}:{self.lab.target_port}")
 
     # --- processes --------------------------------------------------------------------------
-    def spawn(self, role: str, argv: list, cwd: Path | None = None) -> None:
+    def spawn(self, role: str, argv: list, cwd: Path | None = None, ns: str | None = None) -> None:
+        """argv in the namespace of `role` (or `ns`: a second process in a pod's namespace)."""
         log = open(self.workdir / f"{role}.log", "ab")
-        self.procs[role] = subprocess.Popen(["ip", "netns", "exec", self.ns(role), *argv], cwd=cwd,
+        self.procs[role] = subprocess.Popen(["ip", "netns", "exec", ns or self.ns(role), *argv], cwd=cwd,
                                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
 
@@ -212,10 +232,10 @@ http {{
             return
         stop_process(proc, 5)
 
-    def wait_http(self, ip: str, port: int, timeout: float = 20) -> None:
+    def wait_http(self, ip: str, port: int, timeout: float = 20, ns: str | None = None) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            out = subprocess.run(["ip", "netns", "exec", self.node, "curl", "-s", "-o", "/dev/null", "-m", "1",
+            out = subprocess.run(["ip", "netns", "exec", ns or self.node, "curl", "-s", "-o", "/dev/null", "-m", "1",
                                   f"http://{ip}:{port}/"], capture_output=True)
             if out.returncode == 0:
                 return

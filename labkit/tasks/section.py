@@ -47,9 +47,9 @@ class _Lab:
     @property
     def node(self):
         if self._node is None:
-            from labkit.backends import Ssh
+            from labkit.backends import get_backend
 
-            self._node = Ssh.for_node(self.s, self.vg, self.master.name)
+            self._node = get_backend(f"node:{self.master.name}", self.s)
         return self._node
 
     def running(self) -> bool:
@@ -232,6 +232,9 @@ def start(c, n=None, fresh=False):
                 lab.vg.stream(st, "up", lab.master.name, "--no-provision")
         if number > 1:
             _solve_through(lab, number - 1, say_done=True)
+        if lab.evaluate(number)[-1].status == "done":
+            ui.warn(f"section {number} is already done on this VM (the kit's full provisioning does sections 1-2): "
+                    f"for a VM at its start, invoke vm.destroy, then invoke section.start {number}")
         lab.close()
         vm.snapshot(c, save=name)
         snapshots.record(lab.s, number)

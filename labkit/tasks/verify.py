@@ -53,7 +53,8 @@ def verify(c, section=0, json=None):
             if not report.all_passed(results):
                 st.outcome = "failed"
     finally:
-        where.node.close()
+        for backend in (where.node, *where.nodes.values()):
+            backend.close()
     seconds = time.monotonic() - started
     if json is not None:  # the report first: printing can fail (a closed pipe), the file must not be lost
         sections = [SECTION_LABEL[section_group(section)]] if section else None

@@ -41,9 +41,10 @@ def run_lab(lab: Lab, snapshot, where: plan.Where, section: Optional[int] = None
 
 
 def where_for(settings) -> plan.Where:
-    """The live lab: the master node over Vagrant's SSH, the client pod through kubectl exec there.
+    """The live lab: each node over Vagrant's SSH, the client pod through kubectl exec on the master.
     Nothing connects yet; a node that is down makes its checks fail with the one VM-down line."""
     from labkit.backends import get_backend
 
     client = get_backend(f"pod:{Lab.from_settings(settings).client_pod}", settings)
-    return plan.Where(node=client.via, client=client)
+    return plan.Where(node=client.via, client=client,
+                      nodes={w.name: get_backend(f"node:{w.name}", settings) for w in settings.workers})

@@ -237,6 +237,53 @@ CATALOG = {
         "the inventory service answers without the X-Served-By header: the image is older than "
         "this kit's inv/app.py",
         "invoke app.build, then invoke app.deploy"),
+    # --- several nodes (labkit/verify/nodes.py) ------------------------------------------------
+    "master-untainted": (
+        "the master {node} has no taint node-role.kubernetes.io/master:NoSchedule although workers "
+        "exist and master_runs_pods is off: the lab's pods may land on the control plane",
+        _on_node("kubectl taint nodes {node} node-role.kubernetes.io/master=:NoSchedule")),
+    "worker-missing": (
+        "worker {node} is not registered with the API server: it has not joined the cluster",
+        "invoke cluster.join --node {node}"),
+    "worker-not-ready": (
+        "the kubelet on worker {node} reports it not Ready: {reason}",
+        'invoke vm.ssh --node {node} --command "sudo journalctl -u kubelet -n 50 --no-pager"'),
+    "node-ip-wrong": (
+        "node {node} reports InternalIP {found}, not its host-only address {expected}: the kubelet "
+        "picked another interface (10.0.2.15 is VirtualBox's NAT address, the same on every VM), so "
+        "the other nodes cannot reach it there",
+        "invoke vm.provision --node {node} --step kubernetes, then invoke cluster.reset and invoke cluster.init"),
+    "weave-missing-on": (
+        "no weave-net pod runs on {node}: the DaemonSet has not placed one there, so pods on {node} "
+        "have no network",
+        _on_node("kubectl -n kube-system get pods -l name=weave-net -o wide")),
+    "weave-not-ready-on": (
+        "weave-net on {node} is {ready} ready ({state})",
+        _on_node("kubectl -n kube-system logs {pod} -c weave")),
+    "weave-status-unreadable": (
+        "weave's status on {node} cannot be read ({error}): the weave router is not running there",
+        _on_node("kubectl -n kube-system get pods -l name=weave-net -o wide")),
+    "weave-peer-down": (
+        "weave on {node} has no established connection to {peer} ({peer_ip}): {error}. The overlay "
+        "needs {ports} open between the nodes on the host-only network",
+        'invoke vm.ssh --node {node} --command "curl -s http://127.0.0.1:6784/status/connections"'),
+    "xnode-unreachable": (
+        "{source} on {src_node} cannot reach {pod} at {target} on {dst_node} ({error}): pod traffic "
+        "does not cross from {src_node} to {dst_node} over weave",
+        'invoke vm.ssh --node {src_node} --command "ip route; curl -s http://127.0.0.1:6784/status/connections"'),
+    "dns-down-node": (
+        "{pod} on {node} gets no DNS answer from kube-dns {server} ({error}): Service traffic from "
+        "{node} does not reach CoreDNS (kube-proxy's rules on {node}, or the overlay to CoreDNS's node)",
+        _on_node("kubectl -n kube-system delete pod -l k8s-app=kube-proxy --field-selector spec.nodeName={node}")
+        + " (its DaemonSet recreates it and rewrites the rules)"),
+    "svc-one-node": (
+        "every ready {service} replica runs on {on_node}, so the Service is never answered from "
+        "another node",
+        _on_node("kubectl delete pod -l {selector}") + " (the Deployment recreates them, spread across nodes)"),
+    "svc-remote-silent": (
+        "{count} requests from {source} were answered only by replicas on {answered}, never by those "
+        "on {missing} ({error}): Service traffic does not cross to {missing}",
+        'invoke vm.ssh --node {first} --command "curl -s http://127.0.0.1:6784/status/connections"'),
     # --- anything else -------------------------------------------------------------------------
     "timeout": (
         "no answer within {seconds}s from {source}",

@@ -88,6 +88,8 @@ class Lab:
     service_port: int = 80
     target_port: int = 8080
     nginx_marker: str = "<title>Welcome to nginx!</title>"
+    nodes: tuple = ()                    # ((name, host-only IP, role), ...): every node in settings
+    master_runs_pods: bool = True        # False with workers unless settings say so: the taint stays
 
     @classmethod
     def from_settings(cls, settings) -> "Lab":
@@ -97,7 +99,8 @@ class Lab:
                    pod_cidr=ipaddress.ip_network(net["pod_cidr"]),
                    service_cidr=ipaddress.ip_network(net["service_cidr"]),
                    dns_domain=net["dns_domain"], kubernetes_version=settings.versions["kubernetes"],
-                   inv_image=image)
+                   inv_image=image, nodes=tuple((n.name, n.ip, n.role) for n in settings.nodes),
+                   master_runs_pods=settings.untaint_master)
 
     @property
     def kube_dns_ip(self) -> str:

@@ -8,10 +8,11 @@ pod-to-pod traffic (bridged on weave) does not.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable, Optional
 
-from labkit.backends import Backend
-from labkit.verify import cluster, probes
+from labkit.backends import Backend, Pod
+from labkit.verify import cluster, nodes, probes
 from labkit.verify.model import Check, Lab
 
 
@@ -21,6 +22,12 @@ class Where:
 
     node: Backend
     client: Backend
+    nodes: dict = field(default_factory=dict)  # the other nodes (workers): name → backend
+    exec_in: Optional[Callable[[str, str], Backend]] = None  # (pod, namespace) → backend; tests give their own
+
+    def pod(self, name: str, namespace: str = "default") -> Backend:
+        """Commands in a pod: kubectl exec on the master, unless exec_in says otherwise."""
+        return self.exec_in(name, namespace) if self.exec_in else Pod(self.node, name, namespace)
 
 
 def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
@@ -37,7 +44,7 @@ def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
     checks.append(Check("node.ssh", 3, f"SSH to node {node}", "laptop", f"{node} (ssh)",
                         lambda t: probes.decide_reachable(where.node.run(["true"], timeout=t), node), timeout=20))
     api_check("node.ready", 3, f"node {node} Ready", cluster.node_ready)
-    api_check("node.taint", 3, "master taint removed", cluster.master_untainted)
+    api_check("node.taint", 3, *nodes.taint_check(lab))
     for comp in cluster.CONTROL_PLANE + ("kube-proxy",):
         api_check(f"cp.{comp}", 3, f"{comp} running", cluster.component_running(comp))
 
@@ -139,7 +146,7 @@ def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
                             where.client.run(probes.lb_command(svc_url, count), timeout=t),
                             lab, client_name, replicas, count),
                         ("svc.endpoints-match", "deploy.available", "client.exec") + service_needs, timeout=20))
-    return checks
+    return checks + nodes.build(lab, snap, where)
 
 
 def _http(id, section, title, lab: Lab, source, backend, url, target, expect, *, exact, pod, needs, body_fix,

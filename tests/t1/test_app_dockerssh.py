@@ -11,10 +11,8 @@ import json
 import re
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,8 @@ import pytest
 from labkit import settings as settings_mod
 from labkit.app import build as build_mod
 from tests import dryrun
-from tests.conftest import REPO, free_port, need, need_binary, stop_process
+from tests.conftest import REPO, free_port, stop_process
+from tests.sshd import start_sshd
 
 pytestmark = pytest.mark.t1
 
@@ -32,34 +31,8 @@ NODE = "ubuntu"
 @pytest.fixture(scope="module")
 def sshd(dockerd, tmp_path_factory):
     """sshd on 127.0.0.1:<port>, key login for this user, DOCKER_HOST set to the test dockerd."""
-    sshd_bin = shutil.which("sshd") or shutil.which("sshd", path="/usr/sbin:/usr/local/sbin")
-    need(sshd_bin is not None, "`sshd` is not installed (Debian package openssh-server)")
-    need_binary("ssh-keygen")
-    d = tmp_path_factory.mktemp("sshd")
-    for name in ("host_key", "client_key"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
-    (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
-    port = free_port()
-    (d / "sshd_config").write_text("\n".join([
-        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {d / 'host_key'}", f"PidFile {d / 'sshd.pid'}",
-        f"AuthorizedKeysFile {d / 'authorized_keys'}", "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password", "UsePAM no", "StrictModes no",
-        f"SetEnv DOCKER_HOST={dockerd.url}", ""]))
-    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
-    log = open(d / "sshd.log", "wb")
-    proc = subprocess.Popen([sshd_bin, "-D", "-e", "-f", str(d / "sshd_config")], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"sshd did not start: {(d / 'sshd.log').read_text()[-1500:]}")
-            time.sleep(0.1)
-    yield {"host": "127.0.0.1", "port": port, "user": os.environ.get("USER") or "root",
-           "key_file": str(d / "client_key"), "log": d / "sshd.log"}
+    proc, facts = start_sshd(tmp_path_factory.mktemp("sshd"), (f"SetEnv DOCKER_HOST={dockerd.url}",))
+    yield facts
     stop_process(proc)
 
 

@@ -224,3 +224,37 @@ def test_the_kits_kubernetes_step_installs_through_the_same_repository_then_skip
     assert second.returncode == 0, second.stderr
     assert "skip: kubeadm kubectl kubelet (already 1.15.12-00)" in second.stdout
     assert not re.search(r"labkit\[kubernetes\]: (installed|wrote|removed)", second.stdout)
+
+
+def test_section_checks_and_solve_1_on_a_real_debian_system(chroot):
+    """The section 1-2 check commands and section 1's solve, run by labkit through a real backend
+    (commands in the chroot), judged from what apt, dpkg and /proc really print there."""
+    from labkit.backends import Local
+    from labkit.student import progress, sections
+    from labkit.student.checks import Want
+
+    root = chroot.root
+    (root / "etc/apt/sources.list.d/kubernetes.list").unlink()
+    (root / "usr/bin/systemctl").write_text(  # systemd cannot run here: is-enabled answers from the log
+        '#!/bin/sh\necho "$*" >> /tmp/systemctl.log\n'
+        'if [ "$1" = is-enabled ]; then grep -qx "enable $2" /tmp/systemctl.log && echo enabled && exit 0; '
+        'echo disabled; exit 1; fi\n')
+    (root / "usr/bin/systemctl").chmod(0o755)
+    (root / "usr/bin/sudo").write_text('#!/bin/sh\n[ "$1" = -n ] && shift\nexec "$@"\n')  # we are root already
+    (root / "usr/bin/sudo").chmod(0o755)
+    node = Local(["chroot", str(root)], name="chroot")
+    want = Want(source_line=(FILES / "kubernetes.list").read_text().strip(), node="ubuntu",
+                versions={"kubelet": "1.15.12-00", "kubeadm": "1.15.12-00", "kubectl": "1.15.12-00",
+                          "kubernetes-cni": "0.7.5-00", "cri-tools": "1.13.0-00"})
+    before = progress.evaluate(2, node, want, verify_results=list)
+    assert [(s.status, s.failure.check if s.failure else None) for s in before] == [
+        ("not started", "source"), ("not started", None)]
+    solved = node.run(["sh", "-c", sections.SECTIONS[1].solve.node(want)], timeout=120)
+    assert solved.ok, solved.stderr
+    after_1 = progress.evaluate(2, node, want, verify_results=list)
+    assert after_1[0].status == "done"
+    assert after_1[1].failure.finding.cause == "kubelet, kubeadm, kubectl, kubernetes-cni, cri-tools are not installed"
+    assert chroot(after_1[1].failure.finding.next.removeprefix("sudo ")).returncode == 0  # the next command, as told
+    after_2 = progress.evaluate(2, node, want, verify_results=list)
+    # packages and the enabled kubelet pass; swap and sysctl are this machine's own state
+    assert [o.ok for o in after_2[1].outcomes[:2]] == [True, True]

@@ -17,13 +17,12 @@ from typing import Callable
 import pytest
 
 from tests import verify_transcript as tx
-from tests.conftest import need_binary, need_root
 from labkit import settings as settings_mod
 from labkit.backends import Netns
 from labkit.verify import run_lab
 from labkit.verify.model import FAILED, PASSED, SKIPPED, Lab
 from labkit.verify.plan import Where
-from tests.verify_podnet import NAT_DNS, BusyboxNetns, PodNetwork
+from tests.verify_podnet import NAT_DNS, BusyboxNetns, PodNetwork, running
 
 pytestmark = pytest.mark.t1
 
@@ -38,19 +37,12 @@ def lab(repo) -> Lab:
 
 @pytest.fixture(scope="module")
 def net(repo, lab, tmp_path_factory):
-    need_root()
-    for tool in ("ip", "iptables", "dnsmasq", "nginx", "busybox", "unshare", "curl"):
-        need_binary(tool)
     pods = {"coredns": ("coredns-5c98db65d4-jklpz", tx.COREDNS["coredns-5c98db65d4-jklpz"]),
             "web": ("web", tx.WEB_IP), "client": ("client", tx.CLIENT_IP),
             "inv-a": (tx.INV_A, tx.INV_A_IP), "inv-b": (tx.INV_B, tx.INV_B_IP)}
-    network = PodNetwork(uuid.uuid4().hex[:6], tmp_path_factory.mktemp("podnet"), repo, lab, pods, tx.SERVICE_IP)
-    try:
-        network.build()
+    with running(PodNetwork(uuid.uuid4().hex[:6], tmp_path_factory.mktemp("podnet"), repo, lab, pods,
+                            tx.SERVICE_IP)) as network:
         yield network
-    finally:
-        network.destroy()
-        assert network.leftovers() == []
 
 
 @pytest.fixture

@@ -133,8 +133,9 @@ def classroom_fetch(env: dict, lock: Path, staging: Path, bundle: Path, port: in
 
 
 def pytest_collection_modifyitems(config, items):
-    """The lifecycle test halts and destroys the shared VM: run it after every other T2 test."""
-    items.sort(key=lambda item: "test_vm_lifecycle" in item.nodeid)
+    """The lifecycle test halts and destroys the shared VM: run it after every other T2 test; the
+    two-node test (its own master + worker) after that, once the single VM is gone."""
+    items.sort(key=lambda item: ("test_vm_lifecycle" in item.nodeid) + 2 * ("test_multinode" in item.nodeid))
 
 
 def strip_ansi(text: str) -> str:

@@ -50,21 +50,26 @@ def states(guest, settings, upto: int):
     return progress.evaluate(upto, guest, want_for(settings), verify_results=list)
 
 
-def test_sections_1_and_2_by_hand_from_the_local_repository_offline(lab_vm, guest, tmp_path):
+def put_repository(guest, settings, tmp_path):
+    """The stand-in bundle into the VM, and provision/aptrepo.sh run on it (the assembled step)."""
     from tests import student_repo
     from tests.t2 import provision_bundle
 
-    s = lab_vm.settings
     bundle = tmp_path / "bundle"
-    student_repo.build(bundle, s.versions["kubernetes"], provision_bundle.guest_debs()[0])
+    student_repo.build(bundle, settings.versions["kubernetes"], provision_bundle.guest_debs()[0])
     payload = io.BytesIO()
     with tarfile.open(fileobj=payload, mode="w:gz") as tar:
         tar.add(bundle, arcname=".")
+    put = guest.run(f"sudo -n sh -c 'rm -rf {BUNDLE} && mkdir -p {BUNDLE} && tar -xz -C {BUNDLE}'",
+                    stdin=payload.getvalue(), timeout=60)
+    assert put.ok, put.stderr
+    return run_step(guest, settings, "aptrepo", BUNDLE)
+
+
+def test_sections_1_and_2_by_hand_from_the_local_repository_offline(lab_vm, guest, tmp_path):
+    s = lab_vm.settings
     try:
-        put = guest.run(f"sudo -n sh -c 'rm -rf {BUNDLE} && mkdir -p {BUNDLE} && tar -xz -C {BUNDLE}'",
-                        stdin=payload.getvalue(), timeout=60)
-        assert put.ok, put.stderr
-        built = run_step(guest, s, "aptrepo", BUNDLE)
+        built = put_repository(guest, s, tmp_path)
         assert built.ok, built.stdout + built.stderr
         assert "built the local package repository /opt/labkit/apt (kubernetes-xenial main)" in built.stdout
 
@@ -118,3 +123,34 @@ def test_sections_1_and_2_by_hand_from_the_local_repository_offline(lab_vm, gues
         assert "skip: local package repository /opt/labkit/apt (already built from these bundle files)" in rebuilt.stdout
     finally:
         sh(guest, CLEANUP)
+
+
+def test_section_start_saves_a_section_snapshot_then_restores_it(lab_vm, guest, tmp_path):
+    """section.start 2 on the running VM: the kit solves section 1, saves snapshot section-2 with its
+    record; after the student breaks section 1, section.start 2 restores the snapshot."""
+    from labkit.backends import Ssh
+    from labkit.vagrant import Vagrant
+
+    s = lab_vm.settings
+    fresh = guest
+    try:
+        assert put_repository(guest, s, tmp_path).ok
+        first = lab_vm.invoke("section.start", "2", timeout=1800)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "Solving section 1" in first.stdout and "saved as snapshot section-2" in first.stdout
+        assert (s.state_dir / "sections" / "section-2.json").is_file()
+        assert [st.status for st in states(guest, s, 2)] == ["done", "not started"]
+
+        assert sh(guest, "rm /etc/apt/sources.list.d/kubernetes.list").ok  # the student undoes section 1
+        again = lab_vm.invoke("section.start", "2", timeout=900)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert f"Restoring {s.master.name} to snapshot section-2" in again.stdout
+        assert "Solving" not in again.stdout
+        fresh = Ssh.for_node(s, Vagrant(REPO, env=lab_vm.env), s.master.name)  # the old connection predates the restore
+        assert [st.status for st in states(fresh, s, 2)] == ["done", "not started"]
+    finally:
+        lab_vm.invoke("vm.snapshot", "--delete", "section-2", timeout=600)
+        (s.state_dir / "sections" / "section-2.json").unlink(missing_ok=True)
+        sh(fresh, CLEANUP)
+        if fresh is not guest:
+            fresh.close()

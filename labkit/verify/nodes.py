@@ -1,0 +1,367 @@
+"""verify with workers: what a single node hides (the overlay between hosts, Services and DNS across nodes).
+
+Planned only when settings list more than one node; every check names the node it is about.
+
+    node.ssh.<worker>      SSH to each worker
+    node.ready.<worker>    each worker registered and Ready
+    node.ip.<node>         each node's InternalIP is its host-only address (never the NAT 10.0.2.15)
+    weave.<node>           a weave-net pod on each node, 2/2 Ready
+    weave.peers.<node>     weave on each node has an established connection to every other node
+    xnode.<from>.<to>      a pod on <from> reaches a pod on <to> (the node itself where no lab pod runs)
+    dns.<worker>           a pod on each worker resolves the inv Service through kube-dns
+    svc.nodes              the inv Service is answered by replicas on different nodes
+
+Weave's status comes from its router's HTTP API on the node (127.0.0.1:6784, weave-kube's
+--http-addr), in the text format of Weave Net 2.8.1 prog/weaver/http.go `connectionsTemplate`:
+    {{if .Outbound}}->{{else}}<-{{end}} {{printf "%-21v" .Address}} {{printf "%-11v" .State}} {{.Info}} {{attrs}}
+with State one of established, pending, retrying, failed, connecting, waiting (mesh status.go), Info
+"fastdp 5a:..(worker-1)" for an established connection, "<error>, retry: <time>" for a failed one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from labkit.backends import Backend
+from labkit.kube import objects
+from labkit.verify import cluster, hints, parse, probes
+from labkit.verify.model import Check, Lab, Outcome, failed, passed
+
+WEAVE_CONNECTIONS_URL = "http://127.0.0.1:6784/status/connections"
+OVERLAY_PORTS = "TCP 6783 and UDP 6783-6784"
+COREDNS_HEALTH = 8080  # CoreDNS's health plugin (kubeadm's Corefile: `health`) answers "OK" on :8080/health
+
+
+def multi(lab: Lab) -> bool:
+    return len(lab.nodes) > 1
+
+
+def workers(lab: Lab) -> list:
+    return [(name, ip) for name, ip, role in lab.nodes if role != "master"]
+
+
+def ssh_id(lab: Lab, node: str) -> str:
+    return "node.ssh" if node == lab.node else f"node.ssh.{node}"
+
+
+def on(lab: Lab, node: str) -> Lab:
+    """The lab as seen from one node: hints then name that node."""
+    return dataclasses.replace(lab, node=node)
+
+
+def on_node(node: str, cmd: str) -> str:
+    return f'invoke vm.ssh --node {node} --command "{cmd}"'
+
+
+# --- the master taint --------------------------------------------------------------------------
+
+def taint_check(lab: Lab):
+    """(title, decide): single node or master_runs_pods → the taint must be gone; else it must stay."""
+    if lab.master_runs_pods:
+        return "master taint removed", cluster.master_untainted
+    return "master taint kept (workers run the pods)", master_tainted
+
+
+def master_tainted(lab: Lab, snap) -> Outcome:
+    node = cluster.node_of(lab, snap)
+    if node is None:
+        return failed(f"no node {lab.node}", hints.make("node-missing", node=lab.node))
+    if objects.master_tainted(node):
+        return passed(f"{objects.MASTER_TAINT}:NoSchedule")
+    return failed("no master taint", hints.make("master-untainted", node=lab.node))
+
+
+# --- nodes in the API --------------------------------------------------------------------------
+
+def worker_ready(name: str):
+    def check(lab: Lab, snap) -> Outcome:
+        if cluster.node_of(on(lab, name), snap) is None:
+            known = ", ".join(cluster.name_of(n) for n in snap.nodes) or "none"
+            return failed(f"no node {name} (registered: {known})", hints.make("worker-missing", node=name))
+        outcome = cluster.node_ready(on(lab, name), snap)
+        if outcome.hint and outcome.hint.key in ("kubelet-not-ready", "kubelet-down"):
+            reason = outcome.detail.split(": ", 1)[-1]
+            return failed(outcome.detail, hints.make("worker-not-ready", node=name, reason=reason))
+        return outcome
+    return check
+
+
+def node_ip(name: str, ip: str):
+    def check(lab: Lab, snap) -> Outcome:
+        node = cluster.node_of(on(lab, name), snap)
+        if node is None:
+            return failed(f"no node {name}", hints.make("worker-missing", node=name))
+        found = objects.internal_ip(node)
+        if found == ip:
+            return passed(f"InternalIP {ip}")
+        return failed(f"InternalIP {found or 'none'}, not {ip}",
+                      hints.make("node-ip-wrong", node=name, found=found or "none", expected=ip))
+    return check
+
+
+def schedulable(snap) -> list:
+    """Ready nodes without the master's NoSchedule taint: where the inv replicas can go."""
+    out = []
+    for n in snap.nodes:
+        taints = n.get("spec", {}).get("taints") or []
+        if cluster.condition(n, "Ready").get("status") == "True" and not any(
+                t.get("effect") in ("NoSchedule", "NoExecute") for t in taints):
+            out.append(cluster.name_of(n))
+    return out
+
+
+# --- weave on every node -----------------------------------------------------------------------
+
+def weave_on(name: str):
+    def check(lab: Lab, snap) -> Outcome:
+        pods = [p for p in cluster.weave_pods(snap) if p.get("spec", {}).get("nodeName") == name]
+        if not pods:
+            return failed(f"no weave-net pod on {name}", hints.make("weave-missing-on", node=name))
+        p = pods[0]
+        ready, total = objects.ready_count(p)
+        if not cluster.is_ready(p) or ready < total:
+            return failed(f"{cluster.name_of(p)} {ready}/{total} {cluster.phase(p)}", hints.make(
+                "weave-not-ready-on", node=name, ready=f"{ready}/{total}", state=cluster.pod_state(p),
+                pod=cluster.name_of(p)))
+        return passed(f"{cluster.name_of(p)} {ready}/{total} Running")
+    return check
+
+
+@dataclass(frozen=True)
+class Connection:
+    outbound: bool
+    address: str  # ip:port as weave prints it
+    state: str
+    info: str
+
+    @property
+    def host(self) -> str:
+        return self.address.rsplit(":", 1)[0]
+
+
+CONNECTION = re.compile(r"^(->|<-)\s+(\S+)\s+(established|pending|retrying|failed|connecting|waiting)\b\s*(.*)$")
+
+
+def weave_connections(text: str) -> list[Connection]:
+    """Lines of weave's /status/connections (`weave status connections`); other lines are ignored."""
+    out = []
+    for line in text.splitlines():
+        m = CONNECTION.match(line.strip())
+        if m:
+            out.append(Connection(m.group(1) == "->", m.group(2), m.group(3), m.group(4).strip()))
+    return out
+
+
+def decide_peers(res, lab: Lab, name: str, peers: dict) -> Outcome:
+    """peers: the other nodes, name → host-only IP. Each needs an established weave connection."""
+    problem = probes.transport(res, name, name)
+    if problem:
+        return problem
+    if not res.ok:
+        error = probes.short(parse.first_line(res.stderr) or f"curl exit {res.exit_code}", 120)
+        return failed(error, hints.make("weave-status-unreadable", node=name, error=error))
+    conns = weave_connections(res.stdout)
+    good, bad = [], []
+    for peer, ip in sorted(peers.items()):
+        mine = [c for c in conns if c.host == ip]
+        up = next((c for c in mine if c.state == "established"), None)
+        if up:
+            good.append(f"{peer} {up.info.split()[0] if up.info else ''}".rstrip())
+        else:
+            why = f"{mine[0].state}: {mine[0].info}" if mine else "no connection at all"
+            bad.append((peer, ip, why))
+    if not bad:
+        return passed("established to " + ", ".join(good))
+    peer, ip, why = bad[0]
+    detail = "; ".join(f"{p} {w}" for p, _ip, w in bad)
+    return failed(probes.short(f"not to {detail}", 90), hints.make(
+        "weave-peer-down", node=name, peer=peer, peer_ip=ip, error=probes.short(why, 140), ports=OVERLAY_PORTS))
+
+
+# --- pods on each node -------------------------------------------------------------------------
+
+def pods_on(lab: Lab, snap, name: str) -> list:
+    return [p for p in snap.pods.get(lab.namespace, []) + snap.pods.get("kube-system", [])
+            if p.get("spec", {}).get("nodeName") == name and cluster.is_ready(p) and cluster.pod_ip(p)
+            and not p.get("spec", {}).get("hostNetwork") and not p.get("metadata", {}).get("deletionTimestamp")]
+
+
+def source_pod(lab: Lab, snap, name: str) -> Optional[dict]:
+    """A pod on the node we can exec into with busybox's wget and nslookup: the client, else an inv
+    replica (python:*-alpine images carry busybox)."""
+    found = [p for p in pods_on(lab, snap, name) if p["metadata"].get("namespace", lab.namespace) == lab.namespace
+             and (cluster.name_of(p) == lab.client_pod or cluster.labels_match(p, lab.app_labels))]
+    return sorted(found, key=lambda p: (cluster.name_of(p) != lab.client_pod, cluster.name_of(p)))[0] if found else None
+
+
+@dataclass(frozen=True)
+class Target:
+    pod: str
+    namespace: str
+    url: str
+    expect: str
+    exact: bool
+
+    @property
+    def where(self) -> str:
+        return self.url.split("//", 1)[1].split("/", 1)[0]
+
+
+def target_pod(lab: Lab, snap, name: str) -> Optional[Target]:
+    """Something serving HTTP on the node: an inv replica, web, else CoreDNS's health port."""
+    here = pods_on(lab, snap, name)
+    for p in sorted(here, key=cluster.name_of):
+        if cluster.labels_match(p, lab.app_labels) and p["metadata"].get("namespace") == lab.namespace:
+            return Target(cluster.name_of(p), lab.namespace, f"http://{cluster.pod_ip(p)}:{lab.target_port}/",
+                          lab.inv_body, True)
+    for p in here:
+        if cluster.name_of(p) == lab.web_pod and p["metadata"].get("namespace") == lab.namespace:
+            return Target(lab.web_pod, lab.namespace, f"http://{cluster.pod_ip(p)}/", lab.nginx_marker, False)
+    for p in sorted(here, key=cluster.name_of):
+        if cluster.labels_match(p, {"k8s-app": "kube-dns"}):
+            return Target(cluster.name_of(p), "kube-system", f"http://{cluster.pod_ip(p)}:{COREDNS_HEALTH}/health",
+                          "OK", True)
+    return None
+
+
+# --- the plan ----------------------------------------------------------------------------------
+
+def build(lab: Lab, snap, where) -> list[Check]:
+    """The multi-node checks (nothing for a single node). `where.nodes`: node name → its SSH backend."""
+    if not multi(lab):
+        return []
+    ips = {name: ip for name, ip, _role in lab.nodes}
+    names = list(ips)
+    checks: list[Check] = []
+
+    def backend(name: str) -> Backend:
+        return where.node if name == lab.node else where.nodes[name]
+
+    def api(id, section, title, decide, needs=("api",)):
+        checks.append(Check(id, section, title, "laptop", "API server", lambda t: decide(lab, snap), tuple(needs),
+                            timeout=5))
+
+    for name, ip in workers(lab):
+        checks.append(Check(f"node.ssh.{name}", 3, f"SSH to node {name}", "laptop", f"{name} (ssh)",
+                            lambda t, n=name: probes.decide_reachable(backend(n).run(["true"], timeout=t), n),
+                            timeout=20))
+        api(f"node.ready.{name}", 3, f"node {name} Ready", worker_ready(name))
+    for name in names:
+        ready = "node.ready" if name == lab.node else f"node.ready.{name}"
+        api(f"node.ip.{name}", 3, f"{name} InternalIP = host-only {ips[name]}", node_ip(name, ips[name]),
+            ("api", ready))
+
+    # --- section 5: the overlay between the nodes ------------------------------------------------
+    for name in names:
+        api(f"weave.{name}", 5, f"weave-net 2/2 on {name}", weave_on(name))
+    for name in names:
+        others = {n: ip for n, ip in ips.items() if n != name}
+        checks.append(Check(
+            f"weave.peers.{name}", 5, f"weave on {name} connected to every other node", name,
+            "127.0.0.1:6784 (weave status connections)",
+            lambda t, n=name, o=others: decide_peers(
+                backend(n).run(["curl", "-sS", "-m", str(max(int(t) - 1, 1)), WEAVE_CONNECTIONS_URL], timeout=t),
+                lab, n, o),
+            (ssh_id(lab, name), f"weave.{name}")))
+    for src in names:
+        for dst in names:
+            if src != dst:
+                checks.append(_cross(lab, snap, where, backend, src, dst))
+
+    # --- section 8: DNS and the Service across nodes ---------------------------------------------
+    svc_ip = ((snap.service or {}).get("spec") or {}).get("clusterIP") or "?"
+    for name, _ip in workers(lab):
+        pod = source_pod(lab, snap, name)
+        pod_name = cluster.name_of(pod) if pod else None
+        check = Check(f"dns.{name}", 8, f"a pod on {name} resolves the Service", pod_name or name,
+                      f"{lab.service_fqdn} @{lab.kube_dns_ip}",
+                      lambda t, n=name, p=pod_name: _dns(lab, n, p, where.pod(p).run(
+                          ["nslookup", lab.service_fqdn], timeout=t), svc_ip),
+                      ("node.ssh", "coredns", "dns.service", "svc.ip", f"weave.peers.{name}"))
+        if pod is None:
+            check.skip = f"no lab pod runs on {name}"
+        checks.append(check)
+    count = probes.LB_REQUESTS
+    room = min(len(schedulable(snap)), lab.replicas)
+    checks.append(Check("svc.nodes", 8, "the Service is answered by replicas on different nodes", lab.client_pod,
+                        f"{svc_ip}:{lab.service_port} ×{count}",
+                        lambda t: decide_spread(where.client.run(
+                            probes.lb_command(f"http://{svc_ip}:{lab.service_port}/", count), timeout=t),
+                            lab, snap, count),
+                        ("svc.endpoints-match", "deploy.available", "client.exec", "net.route")
+                        + tuple(f"weave.peers.{n}" for n in names), timeout=20))
+    if room < 2:  # one worker under a tainted master: nowhere to spread to (not a fault)
+        checks[-1].skip = f"only {room} node can run the replicas (add a worker, or set master_runs_pods)"
+    return checks
+
+
+def _cross(lab: Lab, snap, where, backend, src: str, dst: str) -> Check:
+    pod = source_pod(lab, snap, src)
+    target = target_pod(lab, snap, dst)
+    needs = ("api", f"weave.peers.{src}", f"weave.peers.{dst}")
+    if pod is not None:
+        source, via, tool = cluster.name_of(pod), where.pod(cluster.name_of(pod)), "wget"
+        needs = ("node.ssh",) + needs
+        title = f"pod {source} on {src} reaches a pod on {dst}"
+    else:
+        source, via, tool = src, backend(src), "curl"
+        needs = (ssh_id(lab, src),) + needs
+        title = f"{src} (no lab pod there) reaches a pod on {dst}"
+    ctx = {"source": source, "target": target.where if target else "?", "pod": target.pod if target else "?",
+           "node": lab.node, "service": lab.service, "exec_pod": source if pod is not None else None,
+           "src_node": src, "dst_node": dst}
+
+    def run(t):
+        if tool == "curl":
+            argv = ["curl", "-sS", "-f", "-m", str(max(int(t) - 1, 1)), target.url]
+        else:
+            argv = ["wget", "-q", "-O", "-", target.url]  # as the single-node probes (busybox 1.35 wget -T crashes)
+        res = via.run(argv, timeout=t)
+        return probes.decide_http(res, tool=tool, expect=target.expect, exact=target.exact, ctx=ctx,
+                                  on_refused="http-refused", on_unreachable="xnode-unreachable",
+                                  body_fix=f'invoke vm.ssh --command "kubectl -n {target.namespace} describe pod {target.pod}"')
+
+    check = Check(f"xnode.{src}.{dst}", 5, title, source, ctx["target"], run, needs)
+    if target is None:
+        check.skip = f"no Ready pod serving HTTP on {dst}"
+    return check
+
+
+def _dns(lab: Lab, node: str, pod: str, res, svc_ip: str) -> Outcome:
+    outcome = probes.decide_lookup(res, on(lab, node), pod, svc_ip)
+    if outcome.hint and outcome.hint.key == "dns-down":  # the others resolve: this node's path is broken
+        return failed(outcome.detail, hints.make("dns-down-node", node=node, pod=pod, server=lab.kube_dns_ip,
+                                                 error=outcome.detail))
+    return outcome
+
+
+def decide_spread(res, lab: Lab, snap, count: int) -> Outcome:
+    """Requests to the ClusterIP: did replicas on at least two nodes answer (as many as can run)?"""
+    problem = probes.transport(res, lab.client_pod, lab.node, lab.client_pod)
+    if problem:
+        return problem
+    pods = cluster.inv_pods(lab, snap)
+    node_of = {cluster.name_of(p): p.get("spec", {}).get("nodeName") for p in pods}
+    ready = {node_of[cluster.name_of(p)] for p in pods if cluster.is_ready(p)}
+    values = {"service": lab.service, "selector": lab.selector, "count": count, "source": lab.client_pod,
+              "node": lab.node}
+    if len(ready) < 2:
+        where = ", ".join(sorted(ready)) or "no node"
+        return failed(f"every ready replica runs on {where}", hints.make("svc-one-node", on_node=where, **values))
+    output = res.stdout + "\n" + res.stderr
+    seen = parse.served_by(output)
+    answered = {node_of.get(name, "?") for name in seen}
+    tally = {}
+    for name in seen:
+        tally[node_of.get(name, "?")] = tally.get(node_of.get(name, "?"), 0) + 1
+    shown = ", ".join(f"{n} ×{k}" for n, k in sorted(tally.items())) or "no answer"
+    missing = sorted(ready - answered)
+    if not missing:
+        return passed(f"{len(seen)} requests answered from {shown}")
+    errors = parse.wget_errors(output)
+    error = probes.short(errors[0], 100) if errors else "no error"
+    return failed(f"{shown}; never {', '.join(missing)}", hints.make(
+        "svc-remote-silent", answered=", ".join(sorted(answered)) or "no node", missing=", ".join(missing),
+        first=missing[0], error=error, **values))
