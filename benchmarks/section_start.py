@@ -8,34 +8,17 @@ section-1 (not timed); then each round restores it both ways, alternating which 
 Needs what T2 needs (root, libvirtd, scripts/build-test-box); run it under the T2 lock:
     flock /tmp/labkit-t2.lock .venv/bin/python benchmarks/section_start.py [ROUNDS]
 """
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BOX = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "labkit-tests/debian-test-box/labkit-debian-test.box"
-
-
-def timed(cmd, env):
-    started = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    return time.perf_counter() - started
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from vm_up import ROOT, bench_env, timed  # noqa: E402  (the same test box and timing as vm_up.py)
 
 
 def main():
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    work = Path(tempfile.mkdtemp(prefix="labkit-bench-"))
-    (work / "lock.yaml").write_text("artifacts: []\ncount: 0\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
-    env.update(LABKIT_PROVIDER="libvirt", LABKIT_BOXES__LIBVIRT="labkit/debian-test", LABKIT_VM__LIBVIRT_DRIVER="qemu",
-               LABKIT_VM__LIBVIRT_MANAGEMENT_NETWORK="none", LABKIT_PROVISION="[]",
-               LABKIT_BUNDLE__DIR=str(work / "bundle"), LABKIT_BUNDLE__LOCK=str(work / "lock.yaml"))
-    subprocess.run(["vagrant", "box", "add", "--force", "--name", "labkit/debian-test", str(BOX)], check=True,
-                   stdout=subprocess.DEVNULL)
+    env = bench_env()
     kit = [sys.executable, "-m", "invoke", "section.start", "1"]
     raw = ["vagrant", "snapshot", "restore", "--no-provision", "ubuntu", "section-1"]
     times = {"kit": [], "raw": []}
