@@ -120,8 +120,7 @@ def test_status_counts_pins_per_provenance_and_names_the_first_use_ones(tmp_path
     p.write_text(LOCK.replace("{a}", "a" * 64).replace(
         "    path: manifests/weave.yaml", f"    sha256: {'b' * 64}\n    provenance: first-use\n    path: manifests/weave.yaml"))
     rows = dict(status.report(lock.load(p), tmp_path / "bundle"))
-    assert rows["provenance"] == "1 recorded-digest, 1 first-use, 3 unpinned"
-    assert rows["trusted on first use"].startswith("weave-manifest (no publisher checksum")
+    assert rows["provenance"] == "1 recorded-digest, 1 first-use (weave-manifest), 3 unpinned"
 
 
 def test_the_audit_report_compares_what_it_can_and_says_what_it_cannot(tmp_path):
