@@ -8,7 +8,7 @@ from pathlib import Path
 
 from invoke import Collection
 
-from labkit.tasks import app, bundle, cluster, doctor, lab, section, verify, vm
+from labkit.tasks import acceptance, app, bundle, cluster, doctor, lab, section, verify, vm
 
-ns = Collection(vm, bundle, cluster, app, section, doctor.doctor, verify.verify, lab.lab)
+ns = Collection(vm, bundle, cluster, app, section, doctor.doctor, verify.verify, lab.lab, acceptance.acceptance)
 ns.configure({"labkit": {"root": str(Path(__file__).resolve().parent)}})

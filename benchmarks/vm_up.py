@@ -26,8 +26,8 @@ def timed(cmd, env):
     return time.perf_counter() - started
 
 
-def main():
-    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+def bench_env() -> dict:
+    """The T2 box under libvirt/QEMU, offline, no provisioning, an empty bundle; the box installed."""
     work = Path(tempfile.mkdtemp(prefix="labkit-bench-"))
     (work / "lock.yaml").write_text("artifacts: []\ncount: 0\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
@@ -36,6 +36,12 @@ def main():
                LABKIT_BUNDLE__DIR=str(work / "bundle"), LABKIT_BUNDLE__LOCK=str(work / "lock.yaml"))
     subprocess.run(["vagrant", "box", "add", "--force", "--name", "labkit/debian-test", str(BOX)], check=True,
                    stdout=subprocess.DEVNULL)
+    return env
+
+
+def main():
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 2
+    env = bench_env()
     destroy = ["vagrant", "destroy", "--force"]
     raw_up, kit_up = ["vagrant", "up", "--provider=libvirt"], [sys.executable, "-m", "invoke", "vm.up"]
     raw, kit = [], []

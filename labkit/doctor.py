@@ -351,8 +351,11 @@ def check_memory(s: Settings, p: Probe) -> Check:
     vms = f"the VM takes {s.memory} MB" if count == 1 else f"{count} VMs take {s.memory} MB each"
     detail = f"{avail / GIB:.1f} GiB free of {total / GIB:.1f} GiB; {vms}"
     if total < need + GIB:
+        most = (total - GIB) // 1024 ** 2 // count  # MB per VM that leaves the laptop 1 GiB
+        lower = f"lower vm.memory to at most {most} (LABKIT_VM__MEMORY={most})"
         return Check("memory", FAIL, detail, _fewer_nodes_fix(s, (total - GIB) // 1024 ** 2)
-                     or "this laptop is too small for the lab; use one with 4 GiB or more")
+                     or (lower if most >= s.data["limits"]["min_memory"]
+                         else "this laptop is too small for the lab; use one with 4 GiB or more"))
     if avail < need + 512 * 1024 ** 2:
         return Check("memory", WARN, detail, "close browsers and other programs before vm.up")
     return Check("memory", OK, detail)
@@ -519,7 +522,13 @@ def check_box(s: Settings, p: Probe) -> Check:
     except Exception:
         art = None
     if art is not None and art.present(s.bundle_dir):
-        return Check("box", OK, f"{s.box} ({s.provider}) will be added from the bundle")
+        from labkit.bundle import hashing  # checked like any artifact: a damaged copy is not "ok"
+
+        problem = hashing.problem(art, s.bundle_dir)
+        if problem is None:
+            return Check("box", OK, f"{s.box} ({s.provider}) will be added from the bundle (hash checked)")
+        return Check("box", FAIL, f"the box file {art.path} in the bundle is {problem}",
+                     f"invoke bundle.fetch --only {art.name} (or copy it again from the USB stick)")
     return Check("box", FAIL, f"the box {s.box} for {s.provider} is neither installed nor in the bundle",
                  "run invoke bundle.fetch (or copy the bundle from the USB stick)")
 

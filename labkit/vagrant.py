@@ -60,6 +60,7 @@ class Vagrant:
         self.root = Path(root)
         self.env = dict(os.environ if env is None else env)
         self._stderr = ""
+        self.last_output = ""  # the last streamed command's output tail
         self._v = vagrant.Vagrant(root=str(self.root), env=self.env, out_cm=vagrant.devnull_cm,
                                   err_cm=self._capture_stderr)
 
@@ -139,8 +140,9 @@ class Vagrant:
             except KeyboardInterrupt:
                 pass
             raise
+        self.last_output = "\n".join(tail)  # what callers that recover from a failure look at
         if proc.returncode != 0:
-            raise explain("\n".join(tail), args[0] if args else "")
+            raise explain(self.last_output, args[0] if args else "")
 
     @staticmethod
     def _pump(proc: subprocess.Popen, step: "ui.Step", tail: list[str]) -> None:

@@ -64,10 +64,40 @@ resolved=$(getent hosts "$LABKIT_NODE_NAME" | awk '{ print $1; exit }')
 [[ $resolved == "$LABKIT_NODE_IP" ]] || die "$LABKIT_NODE_NAME resolves to '$resolved', not $LABKIT_NODE_IP, even after fixing /etc/hosts" \
   "check /etc/nsswitch.conf on the node (hosts: files first), then invoke vm.provision --step base"
 
+# --- a default route: Service IPs (10.96.0.1, the API for weave-net) need one -------------------
+# The kernel routes a connection before kube-proxy's DNAT rewrites its address, so a node without
+# any default route (vm.libvirt_management_network: none) cannot reach a Service at all. A dummy
+# interface with a last-resort default route fixes that and reaches nothing: dummy drops packets.
+other_default=$(ip -4 route show default | grep -v ' dev labkit0 ' || true)
+if [[ -n $other_default ]]; then
+  skip "default route" "the node has one: ${other_default%% proto *}"
+else
+  [[ -d /sys/module/dummy ]] || modprobe -q dummy ||
+    die "the node has no default route and its kernel has no dummy network module to give it one" \
+      "set vm.libvirt_management_network to nat (the guest then gets its default route from DHCP), then invoke vm.up"
+  if install_file "$labkit_files/labkit-default-route.service" /etc/systemd/system/labkit-default-route.service 644; then
+    systemctl daemon-reload
+  fi
+  ensure_enabled labkit-default-route
+  if ip -4 route show default | grep -q ' dev labkit0 '; then
+    skip "start labkit-default-route" "default route via labkit0 already there"
+  else
+    systemctl restart labkit-default-route
+    say "added a last-resort default route via the dummy interface labkit0 (the node has no other)"
+  fi
+fi
+
 # --- the kubelet's resolver list (passed as --resolv-conf by provision/kubernetes.sh) ----------
-resolv=$(resolv_filter /etc/resolv.conf /run/systemd/resolve/resolv.conf) ||
-  die "the node has no DNS server other than a loopback one (CoreDNS would detect a loop)" \
-    "give the VM's NAT network a DNS server (VirtualBox's NAT does: 10.0.2.3), then invoke vm.provision --step base"
+# VirtualBox 7.2's NAT on Linux hosts hands out the host's 127.0.0.53 as the only DNS server; its
+# own NAT resolver at 10.0.2.3 still answers, on VirtualBox's NAT network (10.0.2.0/24) only.
+NAT_RESOLVER=10.0.2.3
+if ! resolv=$(resolv_filter /etc/resolv.conf /run/systemd/resolve/resolv.conf); then
+  ip -4 -o addr show | grep -q ' inet 10\.0\.2\.' ||
+    die "the node has no DNS server other than a loopback one (CoreDNS would detect a loop)" \
+      "give the VM's NAT network a DNS server (VirtualBox's NAT does: 10.0.2.3), then invoke vm.provision --step base"
+  say "the node's only DNS servers are loopback ones (VirtualBox 7.2 NAT does this): the kubelet uses VirtualBox's NAT resolver $NAT_RESOLVER"
+  resolv=$(printf '# for the kubelet (--resolv-conf): VirtualBox NAT resolver, the node had only loopback ones\nnameserver %s\n' "$NAT_RESOLVER")
+fi
 if put_file "$KUBELET_RESOLV" 644 <<<"$resolv"; then
   say "wrote $KUBELET_RESOLV: $(grep -c '^nameserver' <<<"$resolv") non-loopback nameserver(s)"
 else

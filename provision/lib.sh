@@ -43,6 +43,7 @@ labkit_init() {
 }
 
 labkit_done() {
+  if [[ -n ${labkit_apt_masked:-} ]]; then systemctl unmask --runtime --quiet "${APT_JOBS[@]}" 2>/dev/null || true; fi
   if [[ $1 -eq 0 ]]; then
     say "done in $((SECONDS - labkit_started))s"
   elif [[ -z ${labkit_died:-} ]]; then  # die already said what and how; anything else is a bug
@@ -159,12 +160,48 @@ deb_install() {
   fi
   say "installing ${#todo[@]} of $# $what: $(for f in "${todo[@]}"; do printf '%s ' "$(dpkg-deb -f "$f" Package)"; done)"
   deb_simulate "${todo[@]}"
+  dpkg_wait_idle
   DEBIAN_FRONTEND=noninteractive dpkg --install --force-confold "${todo[@]}" >/tmp/labkit-dpkg.log 2>&1 || {
     tail -n 20 /tmp/labkit-dpkg.log >&2
     die "dpkg could not install the $what (log above, full log /tmp/labkit-dpkg.log)" \
       "rebuild the bundle's debs for this box (invoke bundle.fetch), then invoke vm.provision"
   }
   say "installed ${#todo[@]} $what"
+}
+
+# The box's own package jobs: on a first boot ubuntu/xenial64 runs apt-daily and unattended-upgrades,
+# which hold the dpkg lock, and xenial's dpkg then fails at once ("status database is locked").
+APT_JOBS=(apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service)
+DPKG_WAIT=${LABKIT_DPKG_WAIT:-900} # seconds; a first-boot unattended upgrade can take minutes
+
+# dpkg_holder: what is using the package system now (a running apt job or a dpkg/apt process), if anything.
+dpkg_holder() {
+  local unit
+  for unit in apt-daily.service apt-daily-upgrade.service; do
+    if systemctl is-active --quiet "$unit" 2>/dev/null; then echo "$unit"; return 0; fi
+  done
+  # comm names; "unattended-upgr" is unattended-upgrade cut to the kernel's 15 characters
+  pgrep -a -x 'dpkg|apt|apt-get|aptitude|unattended-upgr|apt.systemd.dai' 2>/dev/null | head -n 1 | grep . && return 0
+  return 1
+}
+
+# dpkg_wait_idle: mask the box's package jobs for this run (a runtime mask: labkit_done lifts it,
+# a reboot would too), then wait, bounded and saying so, until whatever already runs lets go.
+dpkg_wait_idle() {
+  local holder waited=0
+  if [[ -z ${labkit_apt_masked:-} ]]; then
+    systemctl stop "${APT_JOBS[@]:0:2}" 2>/dev/null || true # the timers: nothing new starts
+    systemctl mask --runtime --quiet "${APT_JOBS[@]}" 2>/dev/null || true
+    labkit_apt_masked=1
+  fi
+  while holder=$(dpkg_holder); do
+    ((waited < DPKG_WAIT)) || die "the package system is still busy after ${DPKG_WAIT}s ($holder)" \
+      "let it finish (invoke vm.ssh, then: systemctl status apt-daily.service), then invoke vm.provision"
+    ((waited % 30)) || say "waiting for the box's own package job to finish: $holder (${waited}s)"
+    sleep 5
+    waited=$((waited + 5))
+  done
+  ((waited == 0)) || say "the package system is free after ${waited}s"
 }
 
 deb_simulate() {

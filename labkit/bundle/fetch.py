@@ -283,6 +283,14 @@ def _failure_error(a, exc: Failure, opts: Options) -> LabkitError:
     if exc.kind == "dropped":
         return LabkitError(f"{where}: the connection kept dropping ({exc}); {mb(exc.kept)} kept in "
                            f"{part_of(Path(a.path)).name}", "run the same command again: it resumes where it stopped")
+    if exc.kind == "unreachable" and opts.from_url:  # the student did use --from: say which end is wrong
+        if "connection refused" in str(exc):
+            return LabkitError(f"{where}: the classroom mirror {opts.from_url} is not serving (connection refused)",
+                               "check that invoke bundle.serve is running on the instructor's machine and that "
+                               "--from is the URL it printed")
+        return LabkitError(f"{where}: the classroom mirror {opts.from_url} cannot be reached from this laptop ({exc})",
+                           "check that this laptop is on the classroom network (ping the instructor's address) "
+                           "and that invoke bundle.serve runs there")
     if exc.kind == "unreachable":
         return LabkitError(f"{where}: no source could be reached ({exc})",
                            "check the network connection, or fetch from a classroom mirror with --from")

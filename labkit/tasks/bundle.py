@@ -177,7 +177,10 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, host="0.0.0.0", allow_unpinn
         raise LabkitError(f"cannot listen on {host}:{port} ({exc.strerror})", "pass --host and --port that this "
                           "machine can listen on") from None
     ui.say(f"Serving {len(served)} artifacts from {dest} on port {port}. Students run:")
-    for address in servemod.lan_addresses():
+    everywhere = host in ("", "0.0.0.0", "::")
+    if host in ("localhost", "::1") or host.startswith("127."):
+        ui.warn(f"--host {host} serves this machine only: students cannot reach it (--host 0.0.0.0 serves them)")
+    for address in servemod.lan_addresses() if everywhere else [host]:  # only an address that answers
         ui.say(f"    invoke bundle.fetch --from http://{address}:{port}")
     ui.say("Press Ctrl-C to stop.")
     try:

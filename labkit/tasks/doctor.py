@@ -20,7 +20,12 @@ def doctor(c, json=False):  # noqa: A002 (invoke flag name)
     with ThreadPoolExecutor(max_workers=8) as pool:
         report = list(pool.map(lambda check: checks.run_check(check, s, probe), checks.CHECKS))
     if json:
-        print(jsonlib.dumps([r.__dict__ for r in report], indent=2))
+        import datetime
+        import platform
+
+        ui.say(jsonlib.dumps({"schema": "labkit-doctor/1", "host": platform.node(),  # a room's reports, told apart
+                              "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                              "checks": [r.__dict__ for r in report]}, indent=2))
     else:
         ui.table("labkit doctor", ["check", "result", "detail", "fix"],
                  [[r.name, r.status, r.detail, r.fix] for r in report])

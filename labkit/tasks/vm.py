@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from labkit import ui
 from labkit.errors import LabkitError
@@ -23,6 +24,17 @@ def _forget_ssh(s, node: str) -> None:
     from labkit.backends import ssh_cache_file
 
     ssh_cache_file(s, node).unlink(missing_ok=True)
+
+
+def bundle_copied(s, node: str) -> Path:
+    """The marker of a VirtualBox node whose share did not mount: the Vagrantfile's bundle_copied?
+    then gives it the rsync copy libvirt nodes have."""
+    return s.state_dir / "bundle-rsync" / node
+
+
+def copies_bundle(s, node: str) -> bool:
+    """Is the bundle in this node a copy (rsync), which `vagrant provision` alone does not refresh?"""
+    return s.provider == "libvirt" or bundle_copied(s, node).exists()
 
 
 def _in_background(fn, *args):
@@ -116,7 +128,24 @@ def up(c, node=None):
                 st.skip("already running")
                 continue
             _forget_ssh(s, n.name)
-            vg.stream(st, "up", n.name, f"--provider={s.provider}")
+            _up_one(s, vg, n, st)
+
+
+def _up_one(s, vg, n, st) -> None:
+    """`vagrant up` of one node. On VirtualBox, a bundle share that does not mount (the box's Guest
+    Additions do not fit this VirtualBox: the 2021 xenial box has 5.x ones) turns into an rsync copy."""
+    try:
+        vg.stream(st, "up", n.name, f"--provider={s.provider}")
+    except LabkitError:
+        if s.provider != "virtualbox" or "vboxsf" not in vg.last_output:
+            raise
+        st.log("the VirtualBox shared folder did not mount (the box's Guest Additions do not fit this VirtualBox): "
+               "copying the bundle into the VM with rsync instead")
+        marker = bundle_copied(s, n.name)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+        vg.stream(st, "rsync", n.name)
+        vg.stream(st, "provision", n.name)
 
 
 def _up_in_parallel(s, vg, nodes, states) -> None:
@@ -147,6 +176,8 @@ def provision(c, node=None, step=None):
         with ui.step(f"Provisioning {n.name}" + (f" ({step})" if step else "")) as st:
             if vg.status(n.name) != "running":
                 raise LabkitError(f"{n.name} is not running", "run invoke vm.up first")
+            if copies_bundle(s, n.name):  # `vagrant provision` does not sync folders (vagrant-libvirt neither)
+                vg.stream(st, "rsync", n.name)
             vg.stream(st, "provision", n.name, *(["--provision-with", step] if step else []))
 
 

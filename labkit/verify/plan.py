@@ -135,8 +135,9 @@ def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
     checks.append(Check("svc.node.name", 8, "short name unknown on the node (expected)", node,
                         f"{lab.service} (name)",
                         lambda t: probes.decide_node_name(
-                            where.node.run(["curl", "-sS", "-m", str(name_wait), f"http://{lab.service}/"], timeout=t),
-                            lab, name_wait),
+                            where.node.run(["curl", "-sS", "-m", str(name_wait), "-o", "/dev/null", "-w", "%{remote_ip}",
+                                            f"http://{lab.service}/"], timeout=t),
+                            lab, name_wait, svc_ip),
                         ("node.ssh",), timeout=name_wait + 4))
     replicas = [cluster.name_of(p) for p in pods]
     count = probes.LB_REQUESTS

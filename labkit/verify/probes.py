@@ -144,8 +144,10 @@ def decide_lookup(res: Result, lab: Lab, pod: str, cluster_ip: str) -> Outcome:
     return failed(error, hints.make("unexpected", error=error, **values))
 
 
-def decide_node_name(res: Result, lab: Lab, seconds: float) -> Outcome:
-    """From the node, the bare Service name must NOT resolve: the lab's `curl inv` that hangs or fails."""
+def decide_node_name(res: Result, lab: Lab, seconds: float, service_ip: str | None = None) -> Outcome:
+    """From the node, the bare Service name must NOT resolve to the Service: the lab's `curl inv` that
+    hangs or fails. A DHCP search domain plus a resolver that answers every name (hotel and campus
+    networks) resolves it elsewhere (curl -w %{remote_ip}): the node still does not use kube-dns."""
     problem = transport(res, lab.node, lab.node)
     if problem:
         return problem
@@ -160,6 +162,10 @@ def decide_node_name(res: Result, lab: Lab, seconds: float) -> Outcome:
     if res.exit_code == 127:
         return failed("curl is missing", hints.make("tool-missing", tool="curl", source=lab.node,
                                                      tool_fix="invoke vm.provision"))
+    address = res.stdout.strip()
+    if address and address != service_ip:
+        return passed(f"resolves to {address}, not to the Service ({service_ip or 'unknown'}): the laptop's network "
+                      f"answers the name; {why}")
     found = "curl got an answer" if res.ok else short(parse.first_line(res.stderr) or f"curl exit {res.exit_code}", 80)
     return failed(f"resolved on the node: {found}", hints.make("node-resolves-cluster", service=lab.service,
                                                                found=found, node=lab.node))

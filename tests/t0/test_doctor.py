@@ -314,7 +314,7 @@ def test_invoke_doctor_reports_a_broken_check_as_a_row(s, monkeypatch, capsys):
     monkeypatch.setattr(doctor, "CHECKS", [doctor.check_network, doctor.check_cpus])
     with pytest.raises(Exit):
         doctor_task(Context(Config(overrides={"labkit": {"root": str(s.root)}})), json=True)
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["checks"]
     assert [(r["name"], r["status"]) for r in rows] == [("host-only network", "fail"), ("cpus", "ok")]
 
 

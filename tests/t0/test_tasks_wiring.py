@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import REPO
 
 EXPECTED = {
-    "lab", "doctor", "verify",
+    "lab", "doctor", "verify", "acceptance",
     "vm.up", "vm.halt", "vm.destroy", "vm.ssh", "vm.status", "vm.snapshot", "vm.provision",
     "cluster.init", "cluster.join", "cluster.status", "cluster.reset",
     "app.build", "app.deploy", "app.delete",

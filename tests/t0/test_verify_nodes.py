@@ -254,3 +254,22 @@ def test_healthy_two_node_run_skips_nothing_but_the_spread(lab):
     results = {r.check.id: r for r in runner.run(nodes.build(lab, mc.snapshot(), w))}
     assert len(results) == 12
     assert {k: r.status for k, r in results.items() if r.status != PASSED} == {"svc.nodes": SKIPPED}
+
+
+def test_readme_memory_per_node_count_is_doctors_rule(repo):
+    """README's table, row by row, against doctor.check_memory at the stated limits (and just below)."""
+    import re as re_mod
+
+    from labkit import doctor
+    from tests.t0.test_doctor import GIB, Laptop
+
+    text = (repo / "README.md").read_text(encoding="utf-8")
+    rows = re_mod.findall(r"^\| (\d) \| [^|]+ \| ([\d.]+) GiB \| ([\d.]+) GiB \|$", text, re_mod.M)
+    assert [r[0] for r in rows] == ["1", "2", "3"]
+    mib = 1024 ** 2
+    for count, installed, free in rows:
+        s = settings_mod.load(repo, {"LABKIT_WORKERS": str(int(count) - 1)})
+        total, avail = int(float(installed) * GIB), int(float(free) * GIB)
+        assert doctor.check_memory(s, Laptop(total=total, available=avail)).status == doctor.OK
+        assert doctor.check_memory(s, Laptop(total=total, available=avail - mib)).status == doctor.WARN
+        assert doctor.check_memory(s, Laptop(total=total - mib, available=avail)).status == doctor.FAIL

@@ -41,9 +41,12 @@ def test_doctor_reports_virtualbox_missing_on_this_machine():
 
 def test_doctor_json_is_machine_readable():
     import json
+    import platform
 
     out = run("doctor", "--json")
-    report = {r["name"]: r for r in json.loads(out.stdout)}
+    data = json.loads(out.stdout)
+    assert data["host"] == platform.node() and data["time"].endswith("+00:00")  # a room's reports told apart
+    report = {r["name"]: r for r in data["checks"]}
     assert report["provider"]["status"] == "fail" and report["provider"]["fix"]
     assert {"architecture", "memory", "disk", "cpus", "bundle", "box", "host-only network"} <= set(report)
 

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, need_binary
+from tests.conftest import REPO, free_port, need_binary
+from tests.t1.test_bundle_serve import bundle, cli_serve  # noqa: F401 (fixture)
 from tests.t1.test_cli import one_line_error, run
 from tests.t1.test_verify_task import INVOKE, invoke, project  # noqa: F401 (fixture)
 from tests.t1.test_vagrantfile import NO_MACHINES
@@ -143,3 +144,21 @@ def test_a_failure_stands_out_in_colour_on_a_terminal_unless_colour_is_off():
     for off in ({"TERM": "xterm-256color", "NO_COLOR": "1"}, {"TERM": "dumb"}):
         plain = on_a_terminal("doctor", **off)
         assert "provider" in plain and not re.search("\x1b\\[[0-9;]*3[0-9]m", plain), off  # no colour at all
+
+
+def test_serve_on_loopback_prints_only_the_address_it_listens_on_and_says_students_cannot_reach_it(bundle):  # noqa: F811
+    lk, dest = bundle
+    with cli_serve(lk.path, dest) as (port, served):
+        pass
+    urls = [ln.strip() for ln in served["lines"] + served["out"].splitlines() if "--from http://" in ln]
+    assert urls == [f"invoke bundle.fetch --from http://127.0.0.1:{port}"]
+    assert "--host 127.0.0.1 serves this machine only: students cannot reach it" in served["err"]
+
+
+def test_fetch_from_a_mirror_that_is_not_serving_says_so(bundle, tmp_path):  # noqa: F811
+    lk, _ = bundle
+    out = run("bundle.fetch", "--lock", str(lk.path), "--dest", str(tmp_path / "student"), "--only", lk.artifacts[0].name,
+              "--from", f"http://127.0.0.1:{free_port()}")
+    line = one_line_error(out)
+    assert "is not serving (connection refused)" in line
+    assert "Fix: check that invoke bundle.serve is running on the instructor's machine" in line

@@ -17,8 +17,6 @@ import tarfile
 
 import pytest
 
-from tests.conftest import REPO
-
 pytestmark = pytest.mark.t2
 
 # Lines a step prints when it changes something; a second run must print none of them.
@@ -69,7 +67,7 @@ def step_env(settings, bundle: str, k8s_version: str | None = None) -> str:
 def run_step(guest, settings, step: str, bundle: str, k8s_version: str | None = None):
     """A step exactly as the Vagrantfile sends it (the assembled inline script), with our bundle path."""
     script = subprocess.run(["ruby", "-e", f'require "./vagrant/provision_script"; print LabkitProvision.script(".", "{step}")'],
-                            cwd=REPO, capture_output=True, text=True, check=True).stdout
+                            cwd=settings.root, capture_output=True, text=True, check=True).stdout
     return guest.run(f"sudo -n env {step_env(settings, bundle, k8s_version)} bash -s", timeout=600, stdin=script.encode())
 
 
@@ -92,9 +90,14 @@ def public_address() -> str:
         return "151.101.2.132"
 
 
-def test_the_guest_cannot_reach_the_internet(guest):
-    routes = sh(guest, "ip -4 route show default; ip -6 route show default", sudo=False)
-    assert routes.ok and routes.stdout.strip() == "", f"the guest has a default route:\n{routes.stdout}"
+def test_the_guest_has_only_the_dummy_default_route_and_cannot_reach_the_internet(guest):
+    # management network "none": no route out, so provision/base.sh gave the node its last-resort
+    # default route (Service IPs need one), through a dummy interface that drops everything.
+    routes = sh(guest, "ip -4 route show default; ip -6 route show default; ip -d link show labkit0", sudo=False)
+    assert routes.ok, routes.stderr
+    lines = routes.stdout.splitlines()
+    assert lines[0].split() == ["default", "dev", "labkit0", "scope", "link", "metric", "4242"], routes.stdout
+    assert not lines[1].startswith("default") and "dummy" in routes.stdout
     dns = sh(guest, "getent hosts deb.debian.org", sudo=False)
     assert dns.exit_code != 0, f"the guest resolves deb.debian.org: {dns.stdout}"
     # A TCP connection out fails, while the same probe to the host's side of the management
@@ -112,6 +115,7 @@ def test_first_run_verified_the_bundle_then_installed_from_it(lab_vm):
     out = lab_vm.up_output
     assert "labkit[base]: verified" in out and "base packages against CHECKSUMS" in out
     assert re.search(r"labkit\[base\]: installed \d+ base packages", out)
+    assert "labkit[base]: added a last-resort default route via the dummy interface labkit0" in out
     assert "labkit[docker]: verified" in out and "container images against CHECKSUMS" in out
     assert re.search(r"labkit\[docker\]: installed \d+ Docker packages", out)
     for tag in bundle_image_tags(lab_vm.settings):
@@ -142,7 +146,7 @@ def test_the_node_is_ready_for_kubeadm(lab_vm, guest):
     assert facts["resolves"] == node.ip
     assert facts["loopback_dns"] == "0" and int(facts["nameservers"]) >= 1
     assert facts["docker"] == "active"
-    daemon = json.loads((REPO / "provision/files/docker-daemon.json").read_text())
+    daemon = json.loads((s.root / "provision/files/docker-daemon.json").read_text())
     assert f"native.cgroupdriver={facts['cgroup']}" in daemon["exec-opts"]
     assert facts["version"].startswith(s.versions["docker"])
     # The vagrant user reaches the Docker socket without sudo, in a new login (as app.build does).
@@ -201,3 +205,59 @@ def test_a_corrupt_artifact_stops_the_step_before_it_changes_anything(lab_vm, gu
         assert sh(guest, "test -e /etc/docker/daemon.json").exit_code == 1
     finally:
         sh(guest, "mv /etc/docker/daemon.json.saved /etc/docker/daemon.json; rm -rf /tmp/bad")
+
+
+def test_provision_repairs_a_corrupt_artifact_in_the_vms_copy_of_the_bundle(lab_vm, guest):
+    # libvirt copies the bundle (rsync); `vagrant provision` alone would verify the broken copy again.
+    bundle = lab_vm.settings.bundle_guest_dir
+    victim = sorted((lab_vm.settings.bundle_dir / "debs" / "base").glob("*.deb"))[0]
+    broken = sh(guest, f"printf x >>'{bundle}/debs/base/{victim.name}' && sha256sum '{bundle}/debs/base/{victim.name}'")
+    assert broken.ok and broken.stdout.split()[0] != testbundle_sha256(victim)
+    repaired = lab_vm.invoke("vm.provision", "--step", "base", timeout=1200)
+    assert repaired.returncode == 0, repaired.stdout[-2000:] + repaired.stderr
+    now = sh(guest, f"sha256sum '{bundle}/debs/base/{victim.name}'").stdout.split()[0]
+    assert now == testbundle_sha256(victim)
+
+
+def testbundle_sha256(path) -> str:
+    from tests.t2 import testbundle
+
+    return testbundle.sha256(path)
+
+
+SLOW_PACKAGE = "labkit-t2-slow"
+
+
+def slow_deb(tmp_path, seconds: int) -> bytes:
+    """A real package whose preinst sleeps: while `dpkg -i` runs it, dpkg holds its lock, as
+    unattended-upgrades does on ubuntu/xenial64's first boot."""
+    root = tmp_path / SLOW_PACKAGE
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(f"Package: {SLOW_PACKAGE}\nVersion: 1.0\nArchitecture: all\n"
+                                             "Maintainer: labkit tests <t2@labkit.invalid>\nDescription: holds the dpkg lock\n")
+    (root / "DEBIAN" / "preinst").write_text(f"#!/bin/sh\nsleep {seconds}\n")
+    (root / "DEBIAN" / "preinst").chmod(0o755)
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(root), str(tmp_path / "slow.deb")],
+                   check=True, capture_output=True)
+    return (tmp_path / "slow.deb").read_bytes()
+
+
+def test_provision_waits_for_a_package_job_that_holds_the_dpkg_lock(lab_vm, guest, tmp_path):
+    put = guest.run("cat >/tmp/labkit-slow.deb", stdin=slow_deb(tmp_path, 45), timeout=60)
+    assert put.ok, put.stderr
+    # a base package to install again, then a real dpkg run holding the lock for 45 s
+    prepared = sh(guest, "dpkg -r socat >/dev/null && systemd-run --quiet --unit labkit-t2-dpkg-holder "
+                         "dpkg -i /tmp/labkit-slow.deb && sleep 3 && pgrep -x dpkg")
+    assert prepared.ok, prepared.stdout + prepared.stderr
+    try:
+        out = lab_vm.invoke("vm.provision", "--step", "base", timeout=1200)
+        assert out.returncode == 0, out.stdout[-2000:] + out.stderr
+        assert "waiting for the box's own package job to finish: " in out.stdout
+        assert re.search(r"the package system is free after \d+s", out.stdout)
+        assert "installed 1 base packages" in out.stdout
+        after = sh(guest, f"dpkg-query -W -f='${{Status}}' socat {SLOW_PACKAGE}; echo; systemctl is-enabled apt-daily.timer || true")
+        assert after.stdout.splitlines()[0] == "install ok installedinstall ok installed"
+        assert after.stdout.splitlines()[1] != "masked-runtime"  # masked only for the provisioning run
+    finally:
+        sh(guest, f"while pgrep -x dpkg >/dev/null; do sleep 1; done; dpkg -r {SLOW_PACKAGE} >/dev/null; "
+                  "rm -f /tmp/labkit-slow.deb", timeout=180)

@@ -33,7 +33,7 @@ def guest(lab_vm):
     from labkit.backends import Ssh
     from labkit.vagrant import Vagrant
 
-    ssh = Ssh.for_node(lab_vm.settings, Vagrant(REPO, env=lab_vm.env), lab_vm.settings.master.name)
+    ssh = Ssh.for_node(lab_vm.settings, Vagrant(lab_vm.settings.root, env=lab_vm.env), lab_vm.settings.master.name)
     yield ssh
     ssh.close()
 

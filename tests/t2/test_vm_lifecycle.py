@@ -20,23 +20,32 @@ def state(vm) -> str:
 def test_up_added_the_box_from_the_bundle_and_created_the_vm(lab_vm):
     out = strip_ansi(lab_vm.up_output)
     assert "✓ Adding box labkit/debian-test from the bundle" in out
-    assert "✓ Creating VM ubuntu (libvirt, labkit/debian-test" in out
+    assert f"✓ Creating VM {lab_vm.settings.master.name} (libvirt, labkit/debian-test" in out
     assert state(lab_vm) == "running"
 
 
 def test_the_libvirt_domain_has_this_checkouts_name(lab_vm):
     # The Vagrantfile's prefix and labkit/libvirt.py must agree, or vm.destroy could not find leftovers.
-    assert libvirt.domain_name(REPO, lab_vm.settings.master.name) in virsh("list", "--name").stdout.split()
+    root = lab_vm.settings.root
+    assert root != REPO and (root / ".vagrant").is_dir()  # the suite's own copy of the project
+    assert libvirt.domain_name(root, lab_vm.settings.master.name) in virsh("list", "--name").stdout.split()
+
+
+def default_routes(lab_vm) -> list[str]:
+    out = lab_vm.ssh("ip route show default")
+    assert out.returncode == 0
+    return out.stdout.splitlines()
 
 
 def test_the_vm_has_its_name_and_host_only_ip_and_no_route_out(lab_vm):
     node = lab_vm.settings.master
-    out = lab_vm.ssh("hostname; ip -4 -o addr show; ip route")
+    out = lab_vm.ssh("hostname; ip -4 -o addr show")
     assert out.returncode == 0
     lines = out.stdout.splitlines()
     assert lines[0] == node.name
     assert any(f"inet {node.ip}/24" in line for line in lines)
-    assert not any(line.startswith("default") for line in lines), "the test VM must be offline"
+    # the test VM is offline: its only default route is provisioning's dummy one
+    assert [r.split()[:3] for r in default_routes(lab_vm)] == [["default", "dev", "labkit0"]]
 
 
 def test_up_on_a_running_vm_changes_nothing(lab_vm):
@@ -71,9 +80,10 @@ def test_halt_then_up_again(lab_vm):
     again = lab_vm.invoke("vm.halt")
     assert again.returncode == 0 and "already stopped" in again.stdout
     up = lab_vm.invoke("vm.up")
-    assert up.returncode == 0 and "Starting VM ubuntu" in up.stdout
+    assert up.returncode == 0 and f"Starting VM {lab_vm.settings.master.name}" in up.stdout
     assert state(lab_vm) == "running"
     assert lab_vm.ssh("test -e /home/vagrant/survives-halt").returncode == 0
+    assert [r.split()[:3] for r in default_routes(lab_vm)] == [["default", "dev", "labkit0"]]  # a unit, not a one-off
 
 
 def test_destroy_then_destroy_again_is_a_no_op(lab_vm):
@@ -85,7 +95,7 @@ def test_destroy_then_destroy_again_is_a_no_op(lab_vm):
 
 def test_a_leftover_domain_stops_up_in_one_line_and_destroy_removes_it(lab_vm, tmp_path):
     # What a fresh clone meets when libvirt still holds a VM of the same name whose .vagrant is gone.
-    name = libvirt.domain_name(REPO, lab_vm.settings.master.name)
+    name = libvirt.domain_name(lab_vm.settings.root, lab_vm.settings.master.name)
     xml = tmp_path / "leftover.xml"
     xml.write_text(f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory>"
                    "<os><type arch='x86_64'>hvm</type></os></domain>")
@@ -102,3 +112,4 @@ def test_a_leftover_domain_stops_up_in_one_line_and_destroy_removes_it(lab_vm, t
         assert "(nothing to destroy)" in lab_vm.invoke("vm.destroy").stdout
     finally:
         virsh("undefine", name)
+

@@ -1,0 +1,68 @@
+"""T1: what the real Vagrantfile gives VirtualBox, read through a recording stand-in for Vagrant's
+configuration DSL (tests/t1/vagrantfile_calls.rb): VirtualBox cannot run here, and `vagrant validate`
+stops before it reads the VirtualBox provider block."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from labkit.tasks import vm
+from labkit import settings as settings_mod
+from tests.conftest import REPO, need_binary
+
+pytestmark = pytest.mark.t1
+
+
+def declared(root: Path, **env) -> list[dict]:
+    need_binary("ruby")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
+    out = subprocess.run(["ruby", str(Path(__file__).with_name("vagrantfile_calls.rb")), str(root)],
+                         env={**clean, **env}, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def calls(log: list[dict], call: str, provider: str, node: str = "ubuntu") -> list[dict]:
+    return [c for c in log if c["call"] == call and f"define({node})" in c["path"] and f"provider({provider})" in c["path"]]
+
+
+@pytest.fixture
+def project(tmp_path):
+    for name in ("Vagrantfile", "settings.yaml"):
+        shutil.copy(REPO / name, tmp_path)
+    for name in ("vagrant", "provision"):
+        shutil.copytree(REPO / name, tmp_path / name)
+    return tmp_path
+
+
+def test_the_serial_port_goes_to_the_null_device(project):
+    (custom,) = calls(declared(project), "customize", "virtualbox")
+    args = custom["args"][0]
+    assert args[:2] == ["modifyvm", "id"]
+    mode = args.index("--uartmode1")
+    assert args[mode + 1:mode + 3] == ["file", os.devnull]  # File::NULL: "NUL" on Windows
+    assert "disconnected" not in args  # stalls the xenial guest's boot on VirtualBox 6+
+    assert args[args.index("--uart1") + 1:args.index("--uart1") + 3] == ["0x3F8", "4"]  # COM1 stays enabled
+    assert sorted(p.name for p in project.iterdir()) == ["Vagrantfile", "bundle", "provision", "settings.yaml", "vagrant"]
+
+
+def test_a_node_whose_share_failed_gets_the_rsync_copy_libvirt_has(project):
+    log = declared(project)
+    (shared,) = calls(log, "synced_folder", "virtualbox")
+    (libvirt,) = calls(log, "synced_folder", "libvirt")
+    assert "type" not in shared["options"] and shared["options"]["mount_options"] == ["ro"]  # vboxsf
+
+    marker = vm.bundle_copied(settings_mod.load(project, {}), "ubuntu")  # what vm.up writes on a failed mount
+    marker.parent.mkdir(parents=True)
+    marker.touch()
+    (copied,) = calls(declared(project), "synced_folder", "virtualbox")
+    assert copied["options"]["type"] == "rsync"
+    assert copied == {**libvirt, "path": copied["path"]} and copied["args"] == shared["args"]
+    # only that node: a worker keeps its share
+    (worker,) = calls(declared(project, LABKIT_WORKERS="1"), "synced_folder", "virtualbox", node="worker-1")
+    assert "type" not in worker["options"]
