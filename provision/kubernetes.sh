@@ -15,7 +15,7 @@ KUBELET_RESOLV=/etc/labkit/resolv.conf # written by provision/base.sh
 # ubuntu/xenial64, eth1 on others), so we look it up by the address, never by the name.
 iface=$(ip -o -4 addr show | awk -v ip="$LABKIT_NODE_IP" '{ split($4, a, "/"); if (a[1] == ip) { print $2; exit } }')
 [[ -n $iface ]] || die "no interface on this VM has the node address $LABKIT_NODE_IP" \
-  "check nodes[].ip in settings and the VM's private network, then invoke vm.reload or vm.up"
+  "check nodes[].ip in settings and the VM's private network, then invoke vm.halt and invoke vm.up"
 say "node address $LABKIT_NODE_IP is on $iface"
 [[ -f $KUBELET_RESOLV ]] || die "$KUBELET_RESOLV is missing (provision/base.sh writes it)" \
   "run the base step first: invoke vm.provision --step base"

@@ -74,14 +74,14 @@ class _Lab:
             ui.say(f"Read the cluster's admin credentials from the VM ({ADMIN_CONF}) into {path} (0600, not shown).")
 
     def verify_results(self) -> list:
-        from labkit.verify import cluster, run_lab, where_for
+        from labkit.verify import from_api, run_lab, where_for
         from labkit.verify.model import Lab
 
         self.laptop_kubeconfig()
         lab = Lab.from_settings(self.s)
         where = where_for(self.s)
         try:
-            return run_lab(lab, cluster.fetch(self.s, lab), where)
+            return run_lab(lab, from_api.fetch(self.s, lab), where)
         finally:
             where.node.close()
 
