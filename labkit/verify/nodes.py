@@ -252,19 +252,19 @@ def _crossing(check: Check, lab: Lab, snap) -> tuple:
     if check.source == lab.node:
         src = lab.node
     elif check.source == lab.client_pod:
-        src = node_of(cluster.pod_named(snap, lab.namespace, lab.client_pod))
+        src = node_of(from_api.pod_named(snap, lab.namespace, lab.client_pod))
     else:
         return None, set()
     kind = check.id.split(".")
-    inv = {node_of(p) for p in cluster.inv_pods(lab, snap)}
+    inv = {node_of(p) for p in from_api.inv_pods(lab, snap)}
     if kind[0] == "web" and len(kind) == 2:
-        dsts = {node_of(cluster.pod_named(snap, lab.namespace, lab.web_pod))}
+        dsts = {node_of(from_api.pod_named(snap, lab.namespace, lab.web_pod))}
     elif kind[0] == "inv" and len(kind) == 3:
-        dsts = {node_of(cluster.pod_named(snap, lab.namespace, kind[2]))}
+        dsts = {node_of(from_api.pod_named(snap, lab.namespace, kind[2]))}
     elif check.id in ("svc.node.ip", "svc.client.name", "svc.client.fqdn", "svc.lb"):
         dsts = inv
     elif check.id == "dns.lookup":
-        dsts = {node_of(p) for p in cluster.pods_with(snap, "kube-system", {"k8s-app": "kube-dns"})}
+        dsts = {node_of(p) for p in from_api.pods_with(snap, "kube-system", {"k8s-app": "kube-dns"})}
     else:
         return None, set()
     return src, {d for d in dsts if d}
