@@ -74,14 +74,14 @@ class _Lab:
             ui.say(f"Read the cluster's admin credentials from the VM ({ADMIN_CONF}) into {path} (0600, not shown).")
 
     def verify_results(self) -> list:
-        from labkit.verify import cluster, run_lab, where_for
+        from labkit.verify import from_api, run_lab, where_for
         from labkit.verify.model import Lab
 
         self.laptop_kubeconfig()
         lab = Lab.from_settings(self.s)
         where = where_for(self.s)
         try:
-            return run_lab(lab, cluster.fetch(self.s, lab), where)
+            return run_lab(lab, from_api.fetch(self.s, lab), where)
         finally:
             where.node.close()
 
@@ -98,18 +98,23 @@ class _Lab:
 
 
 def _show_section(state) -> None:
-    rows = [[o.title, ui.marks()["ok"] if o.ok else ui.marks()["failed"], "" if o.ok else o.finding.cause]
-            for o in state.outcomes]
-    ui.table(f"Section {state.number}: {state.title}", ["check", "", "cause"], rows)
+    """Each check run, passed or failed (the cause of a failure follows the table, in full)."""
+    marks = ui.marks()
+    rows = [[o.title, marks["ok"] if o.ok else marks["failed"]] for o in state.outcomes]
+    ui.table(f"Section {state.number}: {state.title}", ["check", "result"], rows)
 
 
 def _states(c, upto: int):
     """Sections 1..upto judged on the live lab (one SSH connection, closed after)."""
     lab = _Lab(c)
     try:
-        return lab, lab.evaluate(upto)
+        states = lab.evaluate(upto)
     finally:
         lab.close()
+    from labkit.room.client import send  # to the instructor's room, if this laptop joined one (class.join)
+    from labkit.student.progress import as_json
+    send(lab.s.root, "progress", as_json(states, lab.master.name))
+    return lab, states
 
 
 def _tell(section: int, finding) -> None:
@@ -148,20 +153,19 @@ def progress(c, json=None):
     """One table of the lab's eight sections: done, in progress or not started, with the first failing check."""
     from labkit.fsutil import write_atomic
     from labkit.student import progress as prog
+    from labkit.student.sections import SECTIONS
 
     lab, states = _states(c, 8)
     rows = []
     for st in states:
         f = st.failure
-        if st.blocked_by is not None:
-            first = f"(after section {st.blocked_by})"
-        else:
-            first = f"{f.title}: {f.finding.cause}" if f else ""
-        rows.append([str(st.number), st.title, st.status, first])
+        rows.append([str(st.number), SECTIONS[st.number].short, st.status,
+                     f"(after section {st.blocked_by})" if st.blocked_by is not None else (f.title if f else "")])
     ui.table("Lab progress", ["#", "section", "status", "first failing check"], rows)
     current = next((st for st in states if st.status != prog.DONE), None)
     if current and current.failure:
-        ui.say(f"Next (section {current.number}): {current.failure.finding.next}")
+        ui.say(f"Section {current.number}: {current.failure.finding.cause}")
+        ui.say(f"Next: {current.failure.finding.next}")
     if json:
         write_atomic(__import__("pathlib").Path(json), jsonlib.dumps(prog.as_json(states, lab.master.name), indent=2) + "\n")
         ui.say(f"Progress written to {json}")
@@ -247,11 +251,12 @@ def start(c, n=None, fresh=False):
         if state == "not_created":
             _create_student_vm(lab)
         elif state != "running":
+            vm._forget_ssh(lab.s, lab.master.name)  # its address and port may change across boots
             with ui.step(f"Starting VM {lab.master.name}") as st:
                 lab.vg.stream(st, "up", lab.master.name, "--no-provision")
         if number > 1:
             _solve_through(lab, number - 1, say_done=True)
-        if lab.evaluate(number)[-1].status == "done":
+        if number <= 4 and lab.evaluate(number)[-1].status == "done":
             ui.warn(f"section {number} is already done on this VM (the kit's full provisioning does sections 1-2): "
                     f"for a VM at its start, invoke vm.destroy, then invoke section.start {number}")
         lab.close()
@@ -273,5 +278,6 @@ def _create_student_vm(lab: _Lab) -> None:
     vm.ensure_box(lab.s, lab.vg)
     lab.s.bundle_dir.mkdir(parents=True, exist_ok=True)
     provisioning = ["--provision-with", ",".join(before)] if before else ["--no-provision"]
+    vm._forget_ssh(lab.s, lab.master.name)  # facts of an earlier VM of this name
     with ui.step(f"Creating VM {lab.master.name} for the lab by hand (provisioning: {', '.join(before) or 'none'})") as st:
         lab.vg.stream(st, "up", lab.master.name, f"--provider={lab.s.provider}", *provisioning)

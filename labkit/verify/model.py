@@ -37,7 +37,7 @@ def failed(detail: str, hint: Hint) -> Outcome:
 
 
 @dataclass
-class Check:
+class LabCheck:
     """One line of the lab's checklist.
 
     `run(timeout)` does the work and returns an Outcome; it must not raise (the runner turns an
@@ -57,8 +57,8 @@ class Check:
 
 
 @dataclass(frozen=True)
-class Result:
-    check: Check
+class CheckResult:
+    check: LabCheck
     outcome: Outcome
     seconds: float
 

@@ -11,19 +11,19 @@ from labkit.room import app as appmod
 from labkit.room import client, schema, store
 from labkit.verify import report
 from labkit.verify.hints import make
-from labkit.verify.model import Check, Lab, Outcome, Result, failed, passed
+from labkit.verify.model import LabCheck, CheckResult, Lab, Outcome, failed, passed
 
 SEAT = "0123456789abcdef"
 
 
 def doctor_report(*statuses):
-    """What tasks/doctor.py sends: its Check dataclasses as dicts."""
+    """What tasks/doctor.py sends: its LabCheck dataclasses as dicts."""
     return [doctormod.Check(f"check{i}", s, f"detail {i}", f"fix {i}" if s != "ok" else "").__dict__
             for i, s in enumerate(statuses)]
 
 
 def result(cid, section, outcome):
-    return Result(Check(cid, section, f"title {cid}", "ubuntu", "10.32.0.4:80", lambda t: outcome), outcome, 0.1)
+    return CheckResult(LabCheck(cid, section, f"title {cid}", "ubuntu", "10.32.0.4:80", lambda t: outcome), outcome, 0.1)
 
 
 @pytest.fixture(scope="module")
@@ -206,3 +206,22 @@ def test_send_never_raises(tmp_path, capsys):
     joined(tmp_path, url="http://[::1")  # a record damaged by hand
     client.send(tmp_path, "doctor", doctor_report("ok"))
     assert capsys.readouterr().err.startswith("class: ")
+
+
+def test_section_progress_reports_fill_their_sections(tmp_path):
+    """What section.check/progress send: labkit/student/progress.as_json of real SectionStates."""
+    from labkit.student import progress as prog
+    from labkit.student.checks import Finding
+    from labkit.student.sections import Outcome as SectionOutcome
+
+    states = [prog.SectionState(1, "VM", prog.DONE), prog.SectionState(2, "Docker", prog.IN_PROGRESS),
+              prog.SectionState(3, "kubeadm", prog.NOT_STARTED, blocked_by=2)]
+    states[1].outcomes = [SectionOutcome("docker", "docker runs", Finding("docker is not installed",
+                                                                          "sudo apt-get install docker.io"))]
+    rep = json.loads(json.dumps(prog.as_json(states, "master")))
+    assert schema.problem(envelope("progress", rep)) is None
+    cells = schema.cells("progress", rep)
+    assert cells["1"] == ("pass", None) and cells["3"] == ("skip", None) and set(cells) == {"1", "2", "3"}
+    assert cells["2"] == ("fail", {"check": "docker runs", "detail": "docker is not installed",
+                                   "hint": "sudo apt-get install docker.io"})
+    assert schema.problem(envelope("progress", dict(rep, sections=[{"section": 9, "status": "done"}]))) is not None

@@ -5,6 +5,7 @@ import json
 import os
 import pty
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -63,6 +64,10 @@ def test_a_windows_code_page_on_a_pipe_never_crashes_and_the_report_is_written(p
     stdout, stderr = out.stdout.decode(encoding), out.stderr.decode(encoding)
     assert out.returncode == 1 and "Traceback" not in stderr, stderr
     assert "laptop -> API server" in stdout and "Report written to" in stdout
+    # A pipe gets 80 columns: the table and the causes under it wrap instead of running on (a fix is a
+    # command, kept on one line to be copied).
+    assert max(len(line) for line in stdout.splitlines() if not line.startswith(("  |", "    fix:"))) <= 80, stdout
+    assert "fix:   invoke cluster.init" in stdout
     assert json.loads(report.read_text(encoding="utf-8"))["summary"]["failed"] == 2
 
 
@@ -162,3 +167,17 @@ def test_fetch_from_a_mirror_that_is_not_serving_says_so(bundle, tmp_path):  # n
     line = one_line_error(out)
     assert "is not serving (connection refused)" in line
     assert "Fix: check that invoke bundle.serve is running on the instructor's machine" in line
+
+
+def test_vagrant_names_a_date_in_the_local_settings_in_one_line(tmp_path):
+    need_binary("vagrant")
+    for name in ("Vagrantfile", "settings.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    for name in ("vagrant", "provision"):
+        shutil.copytree(REPO / name, tmp_path / name)
+    (tmp_path / "settings.local.yaml").write_text("vm:\n  memory: 2024-01-01\n")  # was Psych::DisallowedClass
+    out = subprocess.run(["vagrant", "validate", "--ignore-provider"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "VAGRANT_DOTFILE_PATH": str(tmp_path / ".vagrant")})
+    assert out.returncode == 1
+    assert out.stderr.strip() == ("labkit: 'vm.memory' in settings.local.yaml reads as a date (2024-01-01). "
+                                  'Fix: write a number, or quote it to make it text: "2024-01-01"')
