@@ -213,14 +213,14 @@ def test_provision_repairs_a_corrupt_artifact_in_the_vms_copy_of_the_bundle(lab_
     bundle = lab_vm.settings.bundle_guest_dir
     victim = sorted((lab_vm.settings.bundle_dir / "debs" / "base").glob("*.deb"))[0]
     broken = sh(guest, f"printf x >>'{bundle}/debs/base/{victim.name}' && sha256sum '{bundle}/debs/base/{victim.name}'")
-    assert broken.ok and broken.stdout.split()[0] != testbundle_sha256(victim)
+    assert broken.ok and broken.stdout.split()[0] != bundle_sha256(victim)
     repaired = lab_vm.invoke("vm.provision", "--step", "base", timeout=1200)
     assert repaired.returncode == 0, repaired.stdout[-2000:] + repaired.stderr
     now = sh(guest, f"sha256sum '{bundle}/debs/base/{victim.name}'").stdout.split()[0]
-    assert now == testbundle_sha256(victim)
+    assert now == bundle_sha256(victim)
 
 
-def testbundle_sha256(path) -> str:
+def bundle_sha256(path) -> str:
     from tests.t2 import testbundle
 
     return testbundle.sha256(path)
@@ -230,13 +230,15 @@ SLOW_PACKAGE = "labkit-t2-slow"
 
 
 def slow_deb(tmp_path, seconds: int) -> bytes:
-    """A real package whose preinst sleeps: while `dpkg -i` runs it, dpkg holds its lock, as
-    unattended-upgrades does on ubuntu/xenial64's first boot."""
+    """A real package whose preinst waits until a provisioning script runs (Vagrant's /tmp/vagrant-shell),
+    then `seconds` more: while `dpkg -i` runs it, dpkg holds its lock, as unattended-upgrades does on
+    ubuntu/xenial64's first boot. (A fixed sleep ran out while vm.provision was still syncing.)"""
     root = tmp_path / SLOW_PACKAGE
     (root / "DEBIAN").mkdir(parents=True)
     (root / "DEBIAN" / "control").write_text(f"Package: {SLOW_PACKAGE}\nVersion: 1.0\nArchitecture: all\n"
                                              "Maintainer: labkit tests <t2@labkit.invalid>\nDescription: holds the dpkg lock\n")
-    (root / "DEBIAN" / "preinst").write_text(f"#!/bin/sh\nsleep {seconds}\n")
+    (root / "DEBIAN" / "preinst").write_text("#!/bin/sh\ni=0\nwhile ! pgrep -f vagrant-shell >/dev/null && [ $i -lt 900 ]; "
+                                             f"do sleep 1; i=$((i + 1)); done\nsleep {seconds}\n")
     (root / "DEBIAN" / "preinst").chmod(0o755)
     subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(root), str(tmp_path / "slow.deb")],
                    check=True, capture_output=True)
@@ -244,9 +246,9 @@ def slow_deb(tmp_path, seconds: int) -> bytes:
 
 
 def test_provision_waits_for_a_package_job_that_holds_the_dpkg_lock(lab_vm, guest, tmp_path):
-    put = guest.run("cat >/tmp/labkit-slow.deb", stdin=slow_deb(tmp_path, 45), timeout=60)
+    put = guest.run("cat >/tmp/labkit-slow.deb", stdin=slow_deb(tmp_path, 60), timeout=60)
     assert put.ok, put.stderr
-    # a base package to install again, then a real dpkg run holding the lock for 45 s
+    # a base package to install again, then a real dpkg run holding the lock until provisioning runs, + 60 s
     prepared = sh(guest, "dpkg -r socat >/dev/null && systemd-run --quiet --unit labkit-t2-dpkg-holder "
                          "dpkg -i /tmp/labkit-slow.deb && sleep 3 && pgrep -x dpkg")
     assert prepared.ok, prepared.stdout + prepared.stderr
@@ -261,4 +263,4 @@ def test_provision_waits_for_a_package_job_that_holds_the_dpkg_lock(lab_vm, gues
         assert after.stdout.splitlines()[1] != "masked-runtime"  # masked only for the provisioning run
     finally:
         sh(guest, f"while pgrep -x dpkg >/dev/null; do sleep 1; done; dpkg -r {SLOW_PACKAGE} >/dev/null; "
-                  "rm -f /tmp/labkit-slow.deb", timeout=180)
+                  "rm -f /tmp/labkit-slow.deb", timeout=1200)
