@@ -83,6 +83,23 @@ def redact(text: str) -> str:
     return text
 
 
+class LineRedactor:
+    """`redact` for output shown line by line: a PEM block spans lines, so its inside is tracked."""
+
+    def __init__(self):
+        self.inside = False
+
+    def __call__(self, line: str) -> str | None:
+        """The line to show, or None while inside a PEM block."""
+        if "-----BEGIN " in line:
+            self.inside = "-----END " not in line
+            return "[redacted PEM block]\n"
+        if self.inside:
+            self.inside = "-----END " not in line
+            return None
+        return redact(line)
+
+
 def redact_json(value):
     """A JSON value with every string redacted (verify's report embeds command output)."""
     if isinstance(value, str):
@@ -157,11 +174,12 @@ class Runner:
         for raw in iter(proc.stdout.readline, b""):
             line = raw.decode("utf-8", "replace")
             out.append(line)
-            echo(redact(line))
+            echo(line)
         return proc.wait(), "".join(out)
 
 
-def run_phases(runner: Runner, work: Path, destroy: bool, echo) -> list[Outcome]:
+def run_phases(runner: Runner, work: Path, destroy: bool, echo=None) -> list[Outcome]:
+    """Every phase in order; `echo` shows each (redacted) output line, by default under the phase's status line."""
     from labkit import ui
 
     done: dict[str, Outcome] = {}
@@ -181,7 +199,7 @@ def run_phases(runner: Runner, work: Path, destroy: bool, echo) -> list[Outcome]
         result.started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         started = time.monotonic()
         with ui.step(f"{phase.name}: {result.command}") as st:
-            code, output = runner.run(args, st.log)
+            code, output = runner.run(args, _shower(echo or st.log))
             result.seconds = round(time.monotonic() - started, 1)
             result.steps = steps_of(output)
             if verify_json.is_file():
@@ -196,6 +214,18 @@ def run_phases(runner: Runner, work: Path, destroy: bool, echo) -> list[Outcome]
                 if done.get("vm.up") and done["vm.up"].status == "passed" and phase.name != "vm.halt":
                     result.vm_logs = vm_logs(runner)
     return list(done.values())
+
+
+def _shower(show):
+    """A line callback that shows output redacted (PEM blocks across lines included)."""
+    clean = LineRedactor()
+
+    def echo(line: str) -> None:
+        shown = clean(line)
+        if shown is not None:
+            show(shown)
+
+    return echo
 
 
 def vm_logs(runner: Runner) -> dict:

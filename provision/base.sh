@@ -88,15 +88,11 @@ else
 fi
 
 # --- the kubelet's resolver list (passed as --resolv-conf by provision/kubernetes.sh) ----------
-# VirtualBox 7.2's NAT on Linux hosts hands out the host's 127.0.0.53 as the only DNS server; its
-# own NAT resolver at 10.0.2.3 still answers, on VirtualBox's NAT network (10.0.2.0/24) only.
-NAT_RESOLVER=10.0.2.3
-if ! resolv=$(resolv_filter /etc/resolv.conf /run/systemd/resolve/resolv.conf); then
-  ip -4 -o addr show | grep -q ' inet 10\.0\.2\.' ||
-    die "the node has no DNS server other than a loopback one (CoreDNS would detect a loop)" \
-      "give the VM's NAT network a DNS server (VirtualBox's NAT does: 10.0.2.3), then invoke vm.provision --step base"
-  say "the node's only DNS servers are loopback ones (VirtualBox 7.2 NAT does this): the kubelet uses VirtualBox's NAT resolver $NAT_RESOLVER"
-  resolv=$(printf '# for the kubelet (--resolv-conf): VirtualBox NAT resolver, the node had only loopback ones\nnameserver %s\n' "$NAT_RESOLVER")
+resolv=$(kubelet_resolv "$(ip -4 -o addr show | awk '{ print $4 }')" /etc/resolv.conf /run/systemd/resolve/resolv.conf) ||
+  die "the node has no DNS server other than a loopback one (CoreDNS would detect a loop)" \
+    "give the VM's NAT network a DNS server (VirtualBox's NAT does: 10.0.2.3), then invoke vm.provision --step base"
+if grep -q 'VirtualBox NAT resolver' <<<"$resolv"; then
+  say "the node's only DNS servers are loopback ones (VirtualBox 7.2's NAT does this): the kubelet uses VirtualBox's NAT resolver 10.0.2.3"
 fi
 if put_file "$KUBELET_RESOLV" 644 <<<"$resolv"; then
   say "wrote $KUBELET_RESOLV: $(grep -c '^nameserver' <<<"$resolv") non-loopback nameserver(s)"

@@ -278,6 +278,17 @@ resolv_filter() {
   return 1
 }
 
+# kubelet_resolv ADDRESSES FILE...: resolv_filter's list; failing that, on VirtualBox's NAT network (one of
+# the node's ADDRESSES, "a.b.c.d/n" words, is 10.0.2.x) its NAT resolver 10.0.2.3, which still answers
+# when VirtualBox 7.2 on a Linux host hands out only the host's 127.0.0.53.
+kubelet_resolv() {
+  local addrs=$1
+  shift
+  resolv_filter "$@" && return 0
+  grep -qE '(^|[[:space:]])10\.0\.2\.[0-9]+/' <<<"$addrs" || return 1
+  printf '# for the kubelet (--resolv-conf): VirtualBox NAT resolver, the node had only loopback ones\nnameserver 10.0.2.3\n'
+}
+
 # image_tags ARCHIVE: the RepoTags of a docker-archive (its manifest.json), one per line.
 image_tags() {
   tar -xOf "$1" manifest.json 2>/dev/null |

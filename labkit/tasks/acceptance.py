@@ -28,7 +28,7 @@ def acceptance(c, output=None, destroy=False):
         facts = acc.host_facts(s)
         st.note = f"{facts['host os'].split(' (')[0]}, VirtualBox {facts['virtualbox']}, {facts['vagrant']}"
     with tempfile.TemporaryDirectory(prefix="labkit-acceptance-") as work:
-        outcomes = acc.run_phases(acc.Runner(s.root), Path(work), destroy, ui.say)
+        outcomes = acc.run_phases(acc.Runner(s.root), Path(work), destroy)
     write_atomic(path, acc.report(facts, outcomes, now.isoformat(timespec="seconds")))
     ui.table("Acceptance", ["phase", "result", "time", "reason"],
              [[o.name, o.status, ui.fmt_seconds(o.seconds), o.reason] for o in outcomes])

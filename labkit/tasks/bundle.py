@@ -139,8 +139,28 @@ def verify(c, lock=None, dest=None, allow_unpinned=False, only=None, all_boxes=F
                "allow-unpinned": "also serve artifacts the lock has no hash for"})
 def serve(c, lock=None, dest=None, port=SERVE_PORT, host="0.0.0.0", allow_unpinned=False):
     """Serve a verified bundle to a classroom; prints the URL students pass to bundle.fetch --from."""
-    import errno
+    from labkit import ui
+    from labkit.bundle import serve as servemod
 
+    server, served, dest = verified_server(c, lock, dest, port, host, allow_unpinned)
+    ui.say(f"Serving {len(served)} artifacts from {dest} on port {port}. Students run:")
+    everywhere = host in ("", "0.0.0.0", "::")
+    if host in ("localhost", "::1") or host.startswith("127."):
+        ui.warn(f"--host {host} serves this machine only: students cannot reach it (--host 0.0.0.0 serves them)")
+    for address in servemod.lan_addresses() if everywhere else [host]:  # only an address that answers
+        ui.say(f"    invoke bundle.fetch --from http://{address}:{port}")
+    ui.say("Press Ctrl-C to stop.")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    ui.say(f"Stopped after serving {server.served_bytes / 1e6:,.1f} MB.")
+
+
+def verified_server(c, lock, dest, port, host, allow_unpinned):
+    """What bundle.serve (and class.serve) do before serving: verify, then listen. (server, served, dest)."""
     from labkit import ui
     from labkit.bundle import serve as servemod
     from labkit.bundle import verify as verifymod
@@ -169,27 +189,23 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, host="0.0.0.0", allow_unpinn
         ui.warn(f"not serving {len(missing)} missing artifact(s): {', '.join(missing)}; students fetching "
                 "them get 'not found' (invoke bundle.fetch --all-boxes fills the bundle)")
     served = [a for a in lk.artifacts if a.name not in missing]
+    server = listening(lambda: servemod.BundleServer((host, port), servemod.files_of(served, dest)), host, port)
+    return server, served, dest
+
+
+def listening(make, host, port, option="--port"):
+    """make() binds a server to host:port; a port in use or an address not ours is one line with the fix."""
+    import errno
+
+    from labkit.errors import LabkitError
+
     try:
-        server = servemod.BundleServer((host, port), servemod.files_of(served, dest))
+        return make()
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise LabkitError(f"port {port} is already in use", f"pass another one: --port {port + 1}") from None
-        raise LabkitError(f"cannot listen on {host}:{port} ({exc.strerror})", "pass --host and --port that this "
+            raise LabkitError(f"port {port} is already in use", f"pass another one: {option} {port + 1}") from None
+        raise LabkitError(f"cannot listen on {host}:{port} ({exc.strerror})", f"pass --host and {option} that this "
                           "machine can listen on") from None
-    ui.say(f"Serving {len(served)} artifacts from {dest} on port {port}. Students run:")
-    everywhere = host in ("", "0.0.0.0", "::")
-    if host in ("localhost", "::1") or host.startswith("127."):
-        ui.warn(f"--host {host} serves this machine only: students cannot reach it (--host 0.0.0.0 serves them)")
-    for address in servemod.lan_addresses() if everywhere else [host]:  # only an address that answers
-        ui.say(f"    invoke bundle.fetch --from http://{address}:{port}")
-    ui.say("Press Ctrl-C to stop.")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    ui.say(f"Stopped after serving {server.served_bytes / 1e6:,.1f} MB.")
 
 
 @labtask(help={"lock": LOCK_HELP, "dest": DEST_HELP})

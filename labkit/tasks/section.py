@@ -272,5 +272,6 @@ def _create_student_vm(lab: _Lab) -> None:
     vm.preflight(lab.s, lab.vg, [lab.master])
     vm.ensure_box(lab.s, lab.vg)
     lab.s.bundle_dir.mkdir(parents=True, exist_ok=True)
-    with ui.step(f"Creating VM {lab.master.name} for the lab by hand (provisioning: {', '.join(before)})") as st:
-        lab.vg.stream(st, "up", lab.master.name, f"--provider={lab.s.provider}", "--provision-with", ",".join(before))
+    provisioning = ["--provision-with", ",".join(before)] if before else ["--no-provision"]
+    with ui.step(f"Creating VM {lab.master.name} for the lab by hand (provisioning: {', '.join(before) or 'none'})") as st:
+        lab.vg.stream(st, "up", lab.master.name, f"--provider={lab.s.provider}", *provisioning)

@@ -14,6 +14,7 @@ EXPECTED = {
     "app.build", "app.deploy", "app.delete",
     "section.start", "section.check", "section.solve", "section.progress",
     "bundle.fetch", "bundle.verify", "bundle.serve", "bundle.status", "bundle.lock",
+    "class.serve", "class.join", "class.send",
 }
 
 

@@ -1,0 +1,106 @@
+"""What a report posted to the room must look like, and how it maps onto the page's columns.
+
+A student's laptop posts an envelope: who (seat id, name, host), what (kind), when (its own clock at
+`taken` and at `sent`, so the server can place a queued report in its own time) and the report itself:
+`invoke doctor --json`'s list of checks, or a labkit-verify/1 report (verify, section checks, acceptance).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+MAX_BODY = 256 * 1024  # bytes: a full verify report is about 20 KB
+COLUMNS = ["doctor", "1", "2", "3", "4", "5", "6", "7", "8"]
+KINDS = ["doctor", "verify", "section", "acceptance"]
+PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
+
+_text = {"type": "string", "maxLength": 4000}
+_short = {"type": "string", "maxLength": 200}
+
+DOCTOR = {
+    "type": "array", "maxItems": 200,
+    "items": {"type": "object", "required": ["name", "status"],
+              "properties": {"name": _short, "status": {"enum": ["ok", "warn", "fail"]},
+                             "detail": _text, "fix": _text}},
+}
+
+VERIFY = {
+    "type": "object", "required": ["schema", "checks"],
+    "properties": {
+        "schema": {"const": "labkit-verify/1"},
+        "host": _short,
+        "sections": {"type": "array", "maxItems": 20, "items": {"type": "string", "pattern": "^[1-8](-[1-8])?$"}},
+        "checks": {"type": "array", "maxItems": 500, "items": {
+            "type": "object", "required": ["id", "section", "status"],
+            "properties": {
+                "id": _short, "title": _short, "detail": _text,
+                "section": {"type": "string", "pattern": "^[1-8](-[1-8])?$"},
+                "status": {"enum": ["passed", "failed", "skipped"]},
+                "hint": {"oneOf": [{"type": "null"}, {"type": "object",
+                                                      "properties": {"cause": _text, "fix": _text}}]},
+            }}},
+    },
+}
+
+ENVELOPE = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["seat", "name", "kind", "taken", "sent", "report"],
+    "additionalProperties": False,
+    "properties": {
+        "seat": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+        "name": {"type": "string", "minLength": 1, "maxLength": 60},
+        "host": {"type": "string", "maxLength": 100},
+        "kind": {"enum": KINDS},
+        "taken": {"type": "number"},
+        "sent": {"type": "number"},
+        "report": {},
+    },
+    "allOf": [
+        {"if": {"properties": {"kind": {"const": "doctor"}}}, "then": {"properties": {"report": DOCTOR}}},
+        {"if": {"properties": {"kind": {"enum": KINDS[1:]}}}, "then": {"properties": {"report": VERIFY}}},
+    ],
+}
+
+
+def problem(envelope) -> Optional[str]:
+    """None if the envelope is valid, else the first schema error as one short sentence."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(ENVELOPE).iter_errors(envelope))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "the report"
+    return f"{where}: {error.message[:200]}"
+
+
+def columns_of(label: str) -> list[str]:
+    """A verify section label ("3-4", "5") -> the page's columns it stands for."""
+    first, _, last = label.partition("-")
+    return [str(n) for n in range(int(first), int(last or first) + 1)]
+
+
+def cells(kind: str, report) -> dict:
+    """column -> (state, first problem as {check, detail, hint} or None) for the columns this report covers."""
+    if kind == "doctor":
+        worst = next((c for c in report if c["status"] == "fail"), None) or \
+            next((c for c in report if c["status"] == "warn"), None)
+        state = PASS if worst is None else FAIL if worst["status"] == "fail" else WARN
+        first = None if worst is None else {"check": worst["name"], "detail": worst.get("detail", ""),
+                                            "hint": worst.get("fix", "")}
+        return {"doctor": (state, first)}
+    labels = report.get("sections") or sorted({c["section"] for c in report["checks"]})
+    out = {}
+    for label in labels:
+        checks = [c for c in report["checks"] if c["section"] == label]
+        bad = next((c for c in checks if c["status"] == "failed"), None)
+        if bad is not None:
+            hint = bad.get("hint") or {}
+            state, first = FAIL, {"check": bad.get("title") or bad["id"], "detail": bad.get("detail", ""),
+                                  "hint": " ".join(x for x in (hint.get("cause"), hint.get("fix")) if x)}
+        elif checks and all(c["status"] == "passed" for c in checks):
+            state, first = PASS, None
+        else:
+            state, first = SKIP, None
+        for col in columns_of(label):
+            out[col] = (state, first)
+    return out
