@@ -5,10 +5,10 @@
     get_backend("pod:client", settings)   inside a pod, through `kubectl exec` on the master node
     get_backend("netns:pod-client")       a Linux network namespace (tests build a pod network out of these)
 
-Every backend takes an argv list and returns a Result; nothing raises for a failed command, so
+Every backend takes an argv list and returns a CommandResult; nothing raises for a failed command, so
 callers (verify's checks) decide what a non-zero exit means. Timeouts give exit code 124. A node
 that cannot be reached gives the same line everywhere (labkit.vagrant.NodeDown): raised by
-`connect()` for tasks, the stderr of a 255 Result for checks.
+`connect()` for tasks, the stderr of a 255 CommandResult for checks.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ TIMEOUT_EXIT = 124
 
 
 @dataclass(frozen=True)
-class Result:
+class CommandResult:
     exit_code: int
     stdout: str
     stderr: str
@@ -41,7 +41,7 @@ class Result:
 class Backend:
     name = "backend"
 
-    def run(self, argv: Sequence[str], timeout: float = 30, stdin: Optional[bytes] = None) -> Result:
+    def run(self, argv: Sequence[str], timeout: float = 30, stdin: Optional[bytes] = None) -> CommandResult:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -56,15 +56,15 @@ class Local(Backend):
         if name:
             self.name = name
 
-    def run(self, argv, timeout=30, stdin=None) -> Result:
+    def run(self, argv, timeout=30, stdin=None) -> CommandResult:
         started = time.monotonic()
         try:
             out = subprocess.run(self.prefix + list(argv), input=stdin, capture_output=True, timeout=timeout)
         except subprocess.TimeoutExpired as exc:
-            return Result(TIMEOUT_EXIT, _text(exc.stdout), f"timed out after {timeout:g}s", time.monotonic() - started)
+            return CommandResult(TIMEOUT_EXIT, _text(exc.stdout), f"timed out after {timeout:g}s", time.monotonic() - started)
         except OSError as exc:
-            return Result(127, "", f"{argv[0]}: {exc.strerror or exc}", time.monotonic() - started)
-        return Result(out.returncode, _text(out.stdout), _text(out.stderr), time.monotonic() - started)
+            return CommandResult(127, "", f"{argv[0]}: {exc.strerror or exc}", time.monotonic() - started)
+        return CommandResult(out.returncode, _text(out.stdout), _text(out.stderr), time.monotonic() - started)
 
 
 class Netns(Local):
@@ -144,7 +144,7 @@ class Ssh(Backend):
             raise
         return client
 
-    def run(self, argv, timeout=30, stdin=None) -> Result:
+    def run(self, argv, timeout=30, stdin=None) -> CommandResult:
         command = argv if isinstance(argv, str) else shlex.join(argv)
         started = time.monotonic()
         try:
@@ -157,14 +157,14 @@ class Ssh(Backend):
             chan.shutdown_write()
             out, err = _drain(chan, timeout, started)
         except TimeoutError:
-            return Result(TIMEOUT_EXIT, "", f"timed out after {timeout:g}s", time.monotonic() - started)
+            return CommandResult(TIMEOUT_EXIT, "", f"timed out after {timeout:g}s", time.monotonic() - started)
         except LabkitError as exc:  # NodeDown, or Vagrant's own error: the line a task would print
-            return Result(255, "", f"ssh to {self.name} failed: {exc.line().removeprefix('labkit: ')}",
+            return CommandResult(255, "", f"ssh to {self.name} failed: {exc.line().removeprefix('labkit: ')}",
                           time.monotonic() - started)
         except Exception as exc:  # paramiko/socket errors: the node is unreachable
-            return Result(255, "", f"ssh to {self.name} failed: {exc}", time.monotonic() - started)
+            return CommandResult(255, "", f"ssh to {self.name} failed: {exc}", time.monotonic() - started)
         code = chan.recv_exit_status()
-        return Result(code, out, err, time.monotonic() - started)
+        return CommandResult(code, out, err, time.monotonic() - started)
 
     def close(self) -> None:
         if self._client is not None:
@@ -180,7 +180,7 @@ class Pod(Backend):
         self.via, self.pod, self.namespace, self.container = via, pod, namespace, container
         self.name = f"pod {pod}"
 
-    def run(self, argv, timeout=30, stdin=None) -> Result:
+    def run(self, argv, timeout=30, stdin=None) -> CommandResult:
         cmd = ["kubectl", "exec", "-n", self.namespace, self.pod]
         if self.container:
             cmd += ["-c", self.container]

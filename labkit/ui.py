@@ -1,4 +1,4 @@
-"""Status lines in the style of kind: one line per step, with elapsed time, and a timing summary.
+"""Status lines in the style of kind: one line per step, with elapsed time.
 
     • Creating VM ubuntu (virtualbox)
       │ ==> ubuntu: Importing base box 'ubuntu/xenial64'...
@@ -15,20 +15,7 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Iterator
-
-
-@dataclass
-class StepResult:
-    title: str
-    seconds: float
-    outcome: str  # ok | failed | skipped | interrupted
-    note: str = ""
-
-
-# Every step this process ran, in order: `lab` prints them as its summary.
-HISTORY: list[StepResult] = []
 
 
 def _utf8() -> bool:
@@ -179,7 +166,6 @@ def step(title: str) -> Iterator[Step]:
         raise
     finally:
         seconds = current.elapsed()
-        HISTORY.append(StepResult(title, seconds, current.outcome, current.note))
         note = f" ({current.note})" if current.note else ""
         _print(f"{m[current.outcome]} {title}{note}  {fmt_seconds(seconds)}", STYLES.get(current.outcome))
 
@@ -249,10 +235,3 @@ def _print_fixes(fixes: list) -> None:
             for line in textwrap.wrap(f"{name}: {fix}", width=width(), initial_indent="  ", subsequent_indent="    ",
                                       break_long_words=False, break_on_hyphens=False):
                 say(line)
-
-
-def summary(title: str = "Timing") -> None:
-    rows = [[s.title, s.outcome + (f": {s.note}" if s.note else ""), fmt_seconds(s.seconds)] for s in HISTORY]
-    total = sum(s.seconds for s in HISTORY)
-    rows.append(["total", "", fmt_seconds(total)])
-    table(title, ["step", "result", "time"], rows)

@@ -15,10 +15,14 @@ KUBELET_RESOLV=/etc/labkit/resolv.conf # written by provision/base.sh
 # ubuntu/xenial64, eth1 on others), so we look it up by the address, never by the name.
 iface=$(ip -o -4 addr show | awk -v ip="$LABKIT_NODE_IP" '{ split($4, a, "/"); if (a[1] == ip) { print $2; exit } }')
 [[ -n $iface ]] || die "no interface on this VM has the node address $LABKIT_NODE_IP" \
-  "check nodes[].ip in settings and the VM's private network, then invoke vm.reload or vm.up"
+  "check nodes[].ip in settings and the VM's private network, then invoke vm.halt and invoke vm.up"
 say "node address $LABKIT_NODE_IP is on $iface"
 [[ -f $KUBELET_RESOLV ]] || die "$KUBELET_RESOLV is missing (provision/base.sh writes it)" \
   "run the base step first: invoke vm.provision --step base"
+# The packages come from the local repository provision/aptrepo.sh builds (see sections 1-2 below).
+read -r _ _ apt_uri suite _ <"$labkit_files/kubernetes.list"
+[[ -f ${apt_uri#file:}/dists/$suite/Release ]] || die "the local package repository ${apt_uri#file:} is missing" \
+  "build it first: invoke vm.provision --step aptrepo"
 
 # --- the kubelet's per-node flags, in place before the package starts it ----------------------
 # --node-ip: without it the kubelet reports the NAT address (10.0.2.15 on every VirtualBox VM),
@@ -38,9 +42,6 @@ fi
 # 1: the local package source (the repository provision/aptrepo.sh built from the bundle);
 # 2: apt-get install of the three packages at the pinned version, which pulls kubernetes-cni,
 #    cri-tools and the kubelet's unit and kubeadm's drop-in with them.
-read -r _ _ apt_uri suite _ <"$labkit_files/kubernetes.list"
-[[ -f ${apt_uri#file:}/dists/$suite/Release ]] || die "the local package repository ${apt_uri#file:} is missing" \
-  "build it first: invoke vm.provision --step aptrepo"
 install_file "$labkit_files/kubernetes.list" /etc/apt/sources.list.d/kubernetes.list 644 || true
 
 # local_packages ARGS...: apt-get reading only that source (the box's others are unreachable offline).

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 
-from labkit.verify.cluster import Snapshot
+from labkit.verify.from_api import Snapshot
 
 NODE, NODE_IP = "ubuntu", "192.168.56.10"
 VERSION = "v1.15.12"

@@ -6,6 +6,7 @@ the VM refuses them.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from labkit.bundle.hashing import expected, file_digest
@@ -31,3 +32,21 @@ def write(lock, bundle_dir: Path) -> Path:
     target = Path(bundle_dir) / FILE_NAME
     write_atomic(target, render(lock, bundle_dir))
     return target
+
+
+@dataclass(frozen=True)
+class Checksum:
+    name: str
+    algo: str
+    hex: str
+    path: str
+
+
+def parse(text: str) -> list[Checksum]:
+    """The lines render() writes (comments and malformed lines ignored); cluster.init reads the VM's copy."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and not parts[0].startswith("#"):
+            out.append(Checksum(*parts))
+    return out

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional
 
+from labkit.bundle.checksums import Checksum, parse as parse_checksums
 from labkit.cluster.kubeadm import GUEST_CONFIG
 from labkit.errors import LabkitError
 
@@ -218,23 +219,6 @@ PRESENT_IMAGES_ARGV = ["sudo", "-n", "docker", "images", "--format", "{{.Reposit
 
 
 # --- the bundle's CHECKSUMS, as the node sees it -----------------------------------------------
-
-@dataclass(frozen=True)
-class Checksum:
-    name: str
-    algo: str
-    hex: str
-    path: str
-
-
-def parse_checksums(text: str) -> list[Checksum]:
-    out = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) == 4 and not parts[0].startswith("#"):
-            out.append(Checksum(*parts))
-    return out
-
 
 def select(checksums: list[Checksum], prefix: str, what: str) -> Checksum:
     found = [c for c in checksums if c.path.startswith(prefix)]

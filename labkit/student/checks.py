@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from labkit.backends import Result
+from labkit.backends import CommandResult
 
 GONE_SOURCES = ("apt.kubernetes.io", "packages.cloud.google.com")
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -43,7 +43,7 @@ class Want:
         return self.source_line.split()[3]
 
 
-def _no_answer(res: Result, what: str) -> Optional[Finding]:
+def _no_answer(res: CommandResult, what: str) -> Optional[Finding]:
     """The command could not run at all (SSH down, timeout): say so instead of misreading it."""
     if res.exit_code in (124, 255) and not res.stdout:
         return Finding(f"the VM did not answer while checking {what} ({res.stderr.strip()[:120]})",
@@ -55,7 +55,7 @@ def reads(what: str):
     """A decide function about `what`: a command that never ran is reported as such, not misread."""
     def wrap(decide):
         @functools.wraps(decide)
-        def checked(res: Result, want: Want) -> Optional[Finding]:
+        def checked(res: CommandResult, want: Want) -> Optional[Finding]:
             return _no_answer(res, what) or decide(res, want)
         return checked
     return wrap
@@ -64,7 +64,7 @@ def reads(what: str):
 # --- section 1: the package source -----------------------------------------------------------
 
 @reads("the local repository")
-def repository(res: Result, want: Want) -> Optional[Finding]:
+def repository(res: CommandResult, want: Want) -> Optional[Finding]:
     """`test -f REPO/dists/SUITE/Release`: the local repository the kit builds from the bundle."""
     if res.ok:
         return None
@@ -74,7 +74,7 @@ def repository(res: Result, want: Want) -> Optional[Finding]:
 
 
 @reads("the package sources")
-def sources(res: Result, want: Want) -> Optional[Finding]:
+def sources(res: CommandResult, want: Want) -> Optional[Finding]:
     """`grep -hs '^[[:space:]]*deb' /etc/apt/sources.list /etc/apt/sources.list.d/*.list`."""
     lines = [" ".join(line.split()) for line in res.stdout.splitlines() if line.strip()]
     gone = [line for line in lines if any(host in line for host in GONE_SOURCES)]
@@ -90,7 +90,7 @@ def sources(res: Result, want: Want) -> Optional[Finding]:
 
 
 @reads("apt's package lists")
-def candidate(res: Result, want: Want) -> Optional[Finding]:
+def candidate(res: CommandResult, want: Want) -> Optional[Finding]:
     """`apt-cache policy kubeadm`: apt has read the local source (after apt-get update)."""
     found = re.search(r"^\s*Candidate:\s*(\S+)", res.stdout, re.M)
     versions = re.findall(r"^\s*(?:\*\*\*)?\s*(\S+) \d+\s*$", res.stdout, re.M)
@@ -106,7 +106,7 @@ def candidate(res: Result, want: Want) -> Optional[Finding]:
 # --- section 2: the packages, the kubelet service, swap, kernel settings -----------------------
 
 @reads("the installed packages")
-def packages(res: Result, want: Want) -> Optional[Finding]:
+def packages(res: CommandResult, want: Want) -> Optional[Finding]:
     """`dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' PACKAGES` (exit 1 if one is unknown)."""
     seen = {}
     for line in res.stdout.splitlines():
@@ -135,7 +135,7 @@ def packages(res: Result, want: Want) -> Optional[Finding]:
 
 
 @reads("the kubelet service")
-def kubelet_enabled(res: Result, want: Want) -> Optional[Finding]:
+def kubelet_enabled(res: CommandResult, want: Want) -> Optional[Finding]:
     """`systemctl is-enabled kubelet`: enabled (the package enables it)."""
     state = res.stdout.strip()
     if state == "enabled":
@@ -147,7 +147,7 @@ def kubelet_enabled(res: Result, want: Want) -> Optional[Finding]:
 
 
 @reads("swap")
-def swap_off(res: Result, want: Want) -> Optional[Finding]:
+def swap_off(res: CommandResult, want: Want) -> Optional[Finding]:
     """`cat /proc/swaps`: only its header line when no swap is in use."""
     active = [line.split()[0] for line in res.stdout.splitlines()[1:] if line.strip()]
     if active:
@@ -159,7 +159,7 @@ SYSCTLS = ("net.bridge.bridge-nf-call-iptables", "net.ipv4.ip_forward")
 
 
 @reads("the kernel settings")
-def kernel_settings(res: Result, want: Want) -> Optional[Finding]:
+def kernel_settings(res: CommandResult, want: Want) -> Optional[Finding]:
     """`sysctl -n net.bridge.bridge-nf-call-iptables net.ipv4.ip_forward`: 1 and 1."""
     if "bridge-nf-call-iptables" in res.stderr:  # "sysctl: cannot stat /proc/sys/net/bridge/...": module not loaded
         return Finding("the br_netfilter kernel module is not loaded: bridged pod traffic bypasses iptables",
@@ -176,7 +176,7 @@ def kernel_settings(res: Result, want: Want) -> Optional[Finding]:
 # --- section 3: kubeadm init -------------------------------------------------------------------
 
 @reads("the static pod manifests")
-def manifests(res: Result, want: Want) -> Optional[Finding]:
+def manifests(res: CommandResult, want: Want) -> Optional[Finding]:
     """`ls /etc/kubernetes/manifests`: kubeadm init wrote the four static pod manifests."""
     names = set(res.stdout.split())
     missing = [c for c in CONTROL_PLANE if f"{c}.yaml" not in names]
@@ -189,7 +189,7 @@ def manifests(res: Result, want: Want) -> Optional[Finding]:
 
 
 @reads("the running containers")
-def static_pods(res: Result, want: Want) -> Optional[Finding]:
+def static_pods(res: CommandResult, want: Want) -> Optional[Finding]:
     """`docker ps --format '{{.Names}}'`: k8s_<container>_<pod>_<namespace>_<uid>_<n> per running container."""
     running = {name.split("_")[1] for name in res.stdout.split() if name.startswith("k8s_") and name.count("_") >= 2}
     down = [c for c in CONTROL_PLANE if c not in running]
@@ -200,7 +200,7 @@ def static_pods(res: Result, want: Want) -> Optional[Finding]:
 
 
 @reads("the nodes")
-def node_registered(res: Result, want: Want) -> Optional[Finding]:
+def node_registered(res: CommandResult, want: Want) -> Optional[Finding]:
     """`kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes` (NAME STATUS ROLES AGE VERSION)."""
     rows = [line.split() for line in res.stdout.splitlines()[1:] if line.strip()]
     if not res.ok:
@@ -214,7 +214,7 @@ def node_registered(res: Result, want: Want) -> Optional[Finding]:
 # --- section 4: kubectl for the user, the master taint ------------------------------------------
 
 @reads("kubectl's configuration")
-def user_kubeconfig(res: Result, want: Want) -> Optional[Finding]:
+def user_kubeconfig(res: CommandResult, want: Want) -> Optional[Finding]:
     """`stat -c '%U' ~USER/.kube/config`: the admin kubeconfig copied for the VM's user, owned by them."""
     owner = res.stdout.strip()
     if not res.ok or not owner:
@@ -228,7 +228,7 @@ def user_kubeconfig(res: Result, want: Want) -> Optional[Finding]:
 
 
 @reads("the node's taints")
-def untainted(res: Result, want: Want) -> Optional[Finding]:
+def untainted(res: CommandResult, want: Want) -> Optional[Finding]:
     """`kubectl describe nodes | grep -i taints` (the lab's own check): Taints: <none>."""
     taints = [line.split(":", 1)[1].strip() for line in res.stdout.splitlines() if line.lower().startswith("taints:")]
     if not taints:

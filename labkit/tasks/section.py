@@ -74,14 +74,14 @@ class _Lab:
             ui.say(f"Read the cluster's admin credentials from the VM ({ADMIN_CONF}) into {path} (0600, not shown).")
 
     def verify_results(self) -> list:
-        from labkit.verify import cluster, run_lab, where_for
+        from labkit.verify import from_api, run_lab, where_for
         from labkit.verify.model import Lab
 
         self.laptop_kubeconfig()
         lab = Lab.from_settings(self.s)
         where = where_for(self.s)
         try:
-            return run_lab(lab, cluster.fetch(self.s, lab), where)
+            return run_lab(lab, from_api.fetch(self.s, lab), where)
         finally:
             where.node.close()
 
@@ -247,11 +247,12 @@ def start(c, n=None, fresh=False):
         if state == "not_created":
             _create_student_vm(lab)
         elif state != "running":
+            vm._forget_ssh(lab.s, lab.master.name)  # its address and port may change across boots
             with ui.step(f"Starting VM {lab.master.name}") as st:
                 lab.vg.stream(st, "up", lab.master.name, "--no-provision")
         if number > 1:
             _solve_through(lab, number - 1, say_done=True)
-        if lab.evaluate(number)[-1].status == "done":
+        if number <= 4 and lab.evaluate(number)[-1].status == "done":
             ui.warn(f"section {number} is already done on this VM (the kit's full provisioning does sections 1-2): "
                     f"for a VM at its start, invoke vm.destroy, then invoke section.start {number}")
         lab.close()
@@ -273,5 +274,6 @@ def _create_student_vm(lab: _Lab) -> None:
     vm.ensure_box(lab.s, lab.vg)
     lab.s.bundle_dir.mkdir(parents=True, exist_ok=True)
     provisioning = ["--provision-with", ",".join(before)] if before else ["--no-provision"]
+    vm._forget_ssh(lab.s, lab.master.name)  # facts of an earlier VM of this name
     with ui.step(f"Creating VM {lab.master.name} for the lab by hand (provisioning: {', '.join(before) or 'none'})") as st:
         lab.vg.stream(st, "up", lab.master.name, f"--provider={lab.s.provider}", *provisioning)

@@ -31,7 +31,7 @@ def verify(c, section=0, json=None):
     from invoke import Exit
 
     from labkit import ui
-    from labkit.verify import cluster, report, run_lab, where_for
+    from labkit.verify import from_api, report, run_lab, where_for
     from labkit.verify.model import SECTION_LABEL, Lab, section_group
 
     if json is not None:
@@ -45,7 +45,7 @@ def verify(c, section=0, json=None):
         with ui.step("Checking the lab like lab 7 does") as st, ThreadPoolExecutor(max_workers=2) as pool:
             # Open the SSH connection while the kubernetes client loads (its import alone takes seconds).
             pool.submit(where.node.run, ["true"], 20)
-            snapshot = cluster.fetch(s, lab)
+            snapshot = from_api.fetch(s, lab)
             if snapshot.problem:
                 st.log("the API server did not answer; the table says why")
             results = run_lab(lab, snapshot, where, section or None)

@@ -1,7 +1,7 @@
 """invoke verify: the lab's hand-made checks (sections 3-8 of lab 7), run on the live lab.
 
-    model    Check, Outcome, Result, and Lab (the values expected, from settings)
-    cluster  the API snapshot (plain JSON dicts) and the checks decided on it
+    model    Check, Outcome, CheckResult, and Lab (the values expected, from settings)
+    from_api the API snapshot (plain JSON dicts, read through labkit.kube) and the checks decided on it
     probes   commands on the node / in the client pod, and what their output means
     parse    the real output formats (ip route, resolv.conf, curl, busybox wget/nslookup)
     hints    the instructor's words: likely cause and fixing command per failure
@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from labkit.verify import plan, runner
-from labkit.verify.model import Lab, Result, section_group
+from labkit.verify.model import Lab, CheckResult, section_group
 
 
 def select(checks: list, section: Optional[int]) -> list:
@@ -35,7 +35,7 @@ def select(checks: list, section: Optional[int]) -> list:
 
 
 def run_lab(lab: Lab, snapshot, where: plan.Where, section: Optional[int] = None,
-            on_result: Optional[Callable[[Result], None]] = None) -> list[Result]:
+            on_result: Optional[Callable[[CheckResult], None]] = None) -> list[CheckResult]:
     checks = select(plan.build(lab, snapshot, where), section)
     return runner.run(checks, on_result=on_result)
 

@@ -57,7 +57,7 @@ class Check:
 
 
 @dataclass(frozen=True)
-class Result:
+class CheckResult:
     check: Check
     outcome: Outcome
     seconds: float

@@ -26,7 +26,7 @@ from typing import Optional
 
 from labkit.backends import Backend
 from labkit.kube import objects
-from labkit.verify import cluster, hints, parse, probes
+from labkit.verify import from_api, hints, parse, probes
 from labkit.verify.model import Check, Lab, Outcome, failed, passed
 
 WEAVE_CONNECTIONS_URL = "http://127.0.0.1:6784/status/connections"
@@ -60,12 +60,12 @@ def on_node(node: str, cmd: str) -> str:
 def taint_check(lab: Lab):
     """(title, decide): single node or master_runs_pods → the taint must be gone; else it must stay."""
     if lab.master_runs_pods:
-        return "master taint removed", cluster.master_untainted
+        return "master taint removed", from_api.master_untainted
     return "master taint kept (workers run the pods)", master_tainted
 
 
 def master_tainted(lab: Lab, snap) -> Outcome:
-    node = cluster.node_of(lab, snap)
+    node = from_api.node_of(lab, snap)
     if node is None:
         return failed(f"no node {lab.node}", hints.make("node-missing", node=lab.node))
     if objects.master_tainted(node):
@@ -77,10 +77,10 @@ def master_tainted(lab: Lab, snap) -> Outcome:
 
 def worker_ready(name: str):
     def check(lab: Lab, snap) -> Outcome:
-        if cluster.node_of(on(lab, name), snap) is None:
-            known = ", ".join(cluster.name_of(n) for n in snap.nodes) or "none"
+        if from_api.node_of(on(lab, name), snap) is None:
+            known = ", ".join(from_api.name_of(n) for n in snap.nodes) or "none"
             return failed(f"no node {name} (registered: {known})", hints.make("worker-missing", node=name))
-        outcome = cluster.node_ready(on(lab, name), snap)
+        outcome = from_api.node_ready(on(lab, name), snap)
         if outcome.hint and outcome.hint.key in ("kubelet-not-ready", "kubelet-down"):
             reason = outcome.detail.split(": ", 1)[-1]
             return failed(outcome.detail, hints.make("worker-not-ready", node=name, reason=reason))
@@ -90,7 +90,7 @@ def worker_ready(name: str):
 
 def node_ip(name: str, ip: str):
     def check(lab: Lab, snap) -> Outcome:
-        node = cluster.node_of(on(lab, name), snap)
+        node = from_api.node_of(on(lab, name), snap)
         if node is None:
             return failed(f"no node {name}", hints.make("worker-missing", node=name))
         found = objects.internal_ip(node)
@@ -106,9 +106,9 @@ def schedulable(snap) -> list:
     out = []
     for n in snap.nodes:
         taints = n.get("spec", {}).get("taints") or []
-        if cluster.condition(n, "Ready").get("status") == "True" and not any(
+        if from_api.condition(n, "Ready").get("status") == "True" and not any(
                 t.get("effect") in ("NoSchedule", "NoExecute") for t in taints):
-            out.append(cluster.name_of(n))
+            out.append(from_api.name_of(n))
     return out
 
 
@@ -116,16 +116,16 @@ def schedulable(snap) -> list:
 
 def weave_on(name: str):
     def check(lab: Lab, snap) -> Outcome:
-        pods = [p for p in cluster.weave_pods(snap) if p.get("spec", {}).get("nodeName") == name]
+        pods = [p for p in from_api.weave_pods(snap) if p.get("spec", {}).get("nodeName") == name]
         if not pods:
             return failed(f"no weave-net pod on {name}", hints.make("weave-missing-on", node=name))
         p = pods[0]
         ready, total = objects.ready_count(p)
-        if not cluster.is_ready(p) or ready < total:
-            return failed(f"{cluster.name_of(p)} {ready}/{total} {cluster.phase(p)}", hints.make(
-                "weave-not-ready-on", node=name, ready=f"{ready}/{total}", state=cluster.pod_state(p),
-                pod=cluster.name_of(p)))
-        return passed(f"{cluster.name_of(p)} {ready}/{total} Running")
+        if not from_api.is_ready(p) or ready < total:
+            return failed(f"{from_api.name_of(p)} {ready}/{total} {from_api.phase(p)}", hints.make(
+                "weave-not-ready-on", node=name, ready=f"{ready}/{total}", state=from_api.pod_state(p),
+                pod=from_api.name_of(p)))
+        return passed(f"{from_api.name_of(p)} {ready}/{total} Running")
     return check
 
 
@@ -184,7 +184,7 @@ def decide_peers(res, lab: Lab, name: str, peers: dict) -> Outcome:
 
 def pods_on(lab: Lab, snap, name: str) -> list:
     return [p for p in snap.pods.get(lab.namespace, []) + snap.pods.get("kube-system", [])
-            if p.get("spec", {}).get("nodeName") == name and cluster.is_ready(p) and cluster.pod_ip(p)
+            if p.get("spec", {}).get("nodeName") == name and from_api.is_ready(p) and from_api.pod_ip(p)
             and not p.get("spec", {}).get("hostNetwork") and not p.get("metadata", {}).get("deletionTimestamp")]
 
 
@@ -192,8 +192,8 @@ def source_pod(lab: Lab, snap, name: str) -> Optional[dict]:
     """A pod on the node we can exec into with busybox's wget and nslookup: the client, else an inv
     replica (python:*-alpine images carry busybox)."""
     found = [p for p in pods_on(lab, snap, name) if p["metadata"].get("namespace", lab.namespace) == lab.namespace
-             and (cluster.name_of(p) == lab.client_pod or cluster.labels_match(p, lab.app_labels))]
-    return sorted(found, key=lambda p: (cluster.name_of(p) != lab.client_pod, cluster.name_of(p)))[0] if found else None
+             and (from_api.name_of(p) == lab.client_pod or from_api.labels_match(p, lab.app_labels))]
+    return sorted(found, key=lambda p: (from_api.name_of(p) != lab.client_pod, from_api.name_of(p)))[0] if found else None
 
 
 @dataclass(frozen=True)
@@ -212,16 +212,16 @@ class Target:
 def target_pod(lab: Lab, snap, name: str) -> Optional[Target]:
     """Something serving HTTP on the node: an inv replica, web, else CoreDNS's health port."""
     here = pods_on(lab, snap, name)
-    for p in sorted(here, key=cluster.name_of):
-        if cluster.labels_match(p, lab.app_labels) and p["metadata"].get("namespace") == lab.namespace:
-            return Target(cluster.name_of(p), lab.namespace, f"http://{cluster.pod_ip(p)}:{lab.target_port}/",
+    for p in sorted(here, key=from_api.name_of):
+        if from_api.labels_match(p, lab.app_labels) and p["metadata"].get("namespace") == lab.namespace:
+            return Target(from_api.name_of(p), lab.namespace, f"http://{from_api.pod_ip(p)}:{lab.target_port}/",
                           lab.inv_body, True)
     for p in here:
-        if cluster.name_of(p) == lab.web_pod and p["metadata"].get("namespace") == lab.namespace:
-            return Target(lab.web_pod, lab.namespace, f"http://{cluster.pod_ip(p)}/", lab.nginx_marker, False)
-    for p in sorted(here, key=cluster.name_of):
-        if cluster.labels_match(p, {"k8s-app": "kube-dns"}):
-            return Target(cluster.name_of(p), "kube-system", f"http://{cluster.pod_ip(p)}:{COREDNS_HEALTH}/health",
+        if from_api.name_of(p) == lab.web_pod and p["metadata"].get("namespace") == lab.namespace:
+            return Target(lab.web_pod, lab.namespace, f"http://{from_api.pod_ip(p)}/", lab.nginx_marker, False)
+    for p in sorted(here, key=from_api.name_of):
+        if from_api.labels_match(p, {"k8s-app": "kube-dns"}):
+            return Target(from_api.name_of(p), "kube-system", f"http://{from_api.pod_ip(p)}:{COREDNS_HEALTH}/health",
                           "OK", True)
     return None
 
@@ -274,7 +274,7 @@ def build(lab: Lab, snap, where) -> list[Check]:
     svc_ip = ((snap.service or {}).get("spec") or {}).get("clusterIP") or "?"
     for name, _ip in workers(lab):
         pod = source_pod(lab, snap, name)
-        pod_name = cluster.name_of(pod) if pod else None
+        pod_name = from_api.name_of(pod) if pod else None
         check = Check(f"dns.{name}", 8, f"a pod on {name} resolves the Service", pod_name or name,
                       f"{lab.service_fqdn} @{lab.kube_dns_ip}",
                       lambda t, n=name, p=pod_name: _dns(lab, n, p, where.pod(p).run(
@@ -302,7 +302,7 @@ def _cross(lab: Lab, snap, where, backend, src: str, dst: str) -> Check:
     target = target_pod(lab, snap, dst)
     needs = ("api", f"weave.peers.{src}", f"weave.peers.{dst}")
     if pod is not None:
-        source, via, tool = cluster.name_of(pod), where.pod(cluster.name_of(pod)), "wget"
+        source, via, tool = from_api.name_of(pod), where.pod(from_api.name_of(pod)), "wget"
         needs = ("node.ssh",) + needs
         title = f"pod {source} on {src} reaches a pod on {dst}"
     else:
@@ -342,9 +342,9 @@ def decide_spread(res, lab: Lab, snap, count: int) -> Outcome:
     problem = probes.transport(res, lab.client_pod, lab.node, lab.client_pod)
     if problem:
         return problem
-    pods = cluster.inv_pods(lab, snap)
-    node_of = {cluster.name_of(p): p.get("spec", {}).get("nodeName") for p in pods}
-    ready = {node_of[cluster.name_of(p)] for p in pods if cluster.is_ready(p)}
+    pods = from_api.inv_pods(lab, snap)
+    node_of = {from_api.name_of(p): p.get("spec", {}).get("nodeName") for p in pods}
+    ready = {node_of[from_api.name_of(p)] for p in pods if from_api.is_ready(p)}
     values = {"service": lab.service, "selector": lab.selector, "count": count, "source": lab.client_pod,
               "node": lab.node}
     if len(ready) < 2:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from labkit.backends import Backend, Pod
-from labkit.verify import cluster, nodes, probes
+from labkit.verify import from_api, nodes, probes
 from labkit.verify.model import Check, Lab
 
 
@@ -30,7 +30,7 @@ class Where:
         return self.exec_in(name, namespace) if self.exec_in else Pod(self.node, name, namespace)
 
 
-def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
+def build(lab: Lab, snap: from_api.Snapshot, where: Where) -> list[Check]:
     node, client_name = lab.node, lab.client_pod
     api = "API server"
     checks: list[Check] = []
@@ -40,35 +40,35 @@ def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
 
     # --- sections 3-4: the cluster -----------------------------------------------------------
     checks.append(Check("api", 3, "API server reachable", "laptop", api,
-                        lambda t: cluster.api_reachable(lab, snap), timeout=5))
+                        lambda t: from_api.api_reachable(lab, snap), timeout=5))
     checks.append(Check("node.ssh", 3, f"SSH to node {node}", "laptop", f"{node} (ssh)",
                         lambda t: probes.decide_reachable(where.node.run(["true"], timeout=t), node), timeout=20))
-    api_check("node.ready", 3, f"node {node} Ready", cluster.node_ready)
+    api_check("node.ready", 3, f"node {node} Ready", from_api.node_ready)
     api_check("node.taint", 3, *nodes.taint_check(lab))
-    for comp in cluster.CONTROL_PLANE + ("kube-proxy",):
-        api_check(f"cp.{comp}", 3, f"{comp} running", cluster.component_running(comp))
+    for comp in from_api.CONTROL_PLANE + ("kube-proxy",):
+        api_check(f"cp.{comp}", 3, f"{comp} running", from_api.component_running(comp))
 
     # --- section 5: networking ---------------------------------------------------------------
     # Without a pod network the node is NotReady and CoreDNS Pending: one finding (node.ready says
     # what weave lacks), not three.
-    api_check("weave", 5, "weave-net 2/2 Running", cluster.weave_running, ("api", "node.ready"))
-    api_check("coredns", 5, "CoreDNS pods Running", cluster.coredns_running, ("api", "weave"))
-    api_check("dns.service", 5, f"kube-dns Service at {lab.kube_dns_ip}", cluster.kube_dns_service)
+    api_check("weave", 5, "weave-net 2/2 Running", from_api.weave_running, ("api", "node.ready"))
+    api_check("coredns", 5, "CoreDNS pods Running", from_api.coredns_running, ("api", "weave"))
+    api_check("dns.service", 5, f"kube-dns Service at {lab.kube_dns_ip}", from_api.kube_dns_service)
     checks.append(Check("net.route", 5, "route to the pods via weave", node, f"{lab.pod_cidr} (ip route)",
                         lambda t: probes.decide_route(where.node.run(["ip", "route"], timeout=t), lab),
                         ("node.ssh", "weave")))
 
     # --- section 6: pods ---------------------------------------------------------------------
-    api_check("web.running", 6, f"{lab.web_pod} Running in the pod range", cluster.pod_running(lab.web_pod),
+    api_check("web.running", 6, f"{lab.web_pod} Running in the pod range", from_api.pod_running(lab.web_pod),
               ("api", "node.ready"))
-    api_check("client.running", 6, f"{client_name} Running in the pod range", cluster.pod_running(client_name),
+    api_check("client.running", 6, f"{client_name} Running in the pod range", from_api.pod_running(client_name),
               ("api", "node.ready"))
     checks.append(Check("client.exec", 6, f"kubectl exec into {client_name}", node, f"{client_name} (exec)",
                         lambda t: probes.decide_exec(where.client.run(["true"], timeout=t), client_name, node),
                         ("node.ssh", "client.running")))
-    web = cluster.pod_named(snap, lab.namespace, lab.web_pod)
-    web_url = f"http://{cluster.pod_ip(web)}/" if web and cluster.pod_ip(web) else None
-    web_target = f"{cluster.pod_ip(web) if web else '?'}:80"
+    web = from_api.pod_named(snap, lab.namespace, lab.web_pod)
+    web_url = f"http://{from_api.pod_ip(web)}/" if web and from_api.pod_ip(web) else None
+    web_target = f"{from_api.pod_ip(web) if web else '?'}:80"
     for side, source, backend, needs in (("node", node, where.node, ("web.running", "node.ssh", "net.route")),
                                          ("client", client_name, where.client, ("web.running", "client.exec"))):
         checks.append(_http(f"web.{side}", 6,
@@ -80,8 +80,8 @@ def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
 
     # --- section 7: the deployment -----------------------------------------------------------
     api_check("deploy.available", 7, f"{lab.deployment} {lab.replicas}/{lab.replicas} available",
-              cluster.deployment_available, ("api", "node.ready"))
-    pods = sorted(cluster.inv_pods(lab, snap), key=cluster.name_of)
+              from_api.deployment_available, ("api", "node.ready"))
+    pods = sorted(from_api.inv_pods(lab, snap), key=from_api.name_of)
     for side, source, backend, needs in (("node", node, where.node, ("node.ssh", "net.route")),
                                          ("client", client_name, where.client, ("client.exec",))):
         if not pods:  # nothing to probe: one placeholder row that the failed deployment check explains
@@ -90,8 +90,8 @@ def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
                                 skip=f"no {lab.deployment} pods to probe"))
             continue
         for pod in pods:
-            ip, name = cluster.pod_ip(pod), cluster.name_of(pod)
-            ready = cluster.is_ready(pod) and ip
+            ip, name = from_api.pod_ip(pod), from_api.name_of(pod)
+            ready = from_api.is_ready(pod) and ip
             # A pod that is not Ready waits for deploy.available, whose failure explains it; a Ready
             # one is probed even while the Deployment is short of a replica.
             check = _http(f"inv.{side}.{name}", 7, f"{name} answers", lab, source, backend,
@@ -106,10 +106,10 @@ def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
     svc_ip = ((snap.service or {}).get("spec") or {}).get("clusterIP") or "?"
     svc_url = f"http://{svc_ip}:{lab.service_port}/"
     api_check("svc.ip", 8, f"Service {lab.service} has a ClusterIP, {lab.service_port} → {lab.target_port}",
-              cluster.service_ip)
-    api_check("svc.endpoints", 8, f"{lab.service} has ready endpoints", cluster.service_has_endpoints, ("svc.ip",))
+              from_api.service_ip)
+    api_check("svc.endpoints", 8, f"{lab.service} has ready endpoints", from_api.service_has_endpoints, ("svc.ip",))
     api_check("svc.endpoints-match", 8, f"endpoints = the inv pods on {lab.target_port}",
-              cluster.endpoints_match_pods, ("svc.endpoints",))
+              from_api.endpoints_match_pods, ("svc.endpoints",))
     dns_ip = ((snap.dns_service or {}).get("spec") or {}).get("clusterIP")  # what the kubelet must write
     checks.append(Check("dns.resolvconf", 8, f"{client_name}'s resolv.conf uses kube-dns", client_name,
                         "/etc/resolv.conf",
@@ -139,7 +139,7 @@ def build(lab: Lab, snap: cluster.Snapshot, where: Where) -> list[Check]:
                                             f"http://{lab.service}/"], timeout=t),
                             lab, name_wait, svc_ip),
                         ("node.ssh",), timeout=name_wait + 4))
-    replicas = [cluster.name_of(p) for p in pods]
+    replicas = [from_api.name_of(p) for p in pods]
     count = probes.LB_REQUESTS
     checks.append(Check("svc.lb", 8, "Service balances across replicas", client_name,
                         f"{svc_ip}:{lab.service_port} ×{count}",

@@ -2,13 +2,13 @@
 
 Only what the lab's machines have: on the node `ip route` and `curl` (the lab curls pods from the
 node); in the busybox client pod `wget`, `nslookup`, `cat` and `sh`. Each `decide_*` function is
-pure (a backends.Result in, an Outcome out), so tests hold it to the real output formats.
+pure (a backends.CommandResult in, an Outcome out), so tests hold it to the real output formats.
 """
 from __future__ import annotations
 
 from typing import Optional
 
-from labkit.backends import TIMEOUT_EXIT, Result
+from labkit.backends import TIMEOUT_EXIT, CommandResult
 from labkit.verify import hints, parse
 from labkit.verify.model import Lab, Outcome, failed, passed
 
@@ -20,7 +20,7 @@ def short(text: str, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def transport(res: Result, source: str, node: str, pod: Optional[str] = None) -> Optional[Outcome]:
+def transport(res: CommandResult, source: str, node: str, pod: Optional[str] = None) -> Optional[Outcome]:
     """Failures of the way there (SSH to the node, kubectl exec into the pod), not of the probe."""
     if res.exit_code == 255 and res.stderr.startswith("ssh to "):
         return failed(short(res.stderr), hints.make("node-unreachable", node=node, error=short(res.stderr, 120)))
@@ -32,7 +32,7 @@ def transport(res: Result, source: str, node: str, pod: Optional[str] = None) ->
     return None
 
 
-def decide_reachable(res: Result, node: str) -> Outcome:
+def decide_reachable(res: CommandResult, node: str) -> Outcome:
     """`true` on the node: can the laptop run commands there at all?"""
     if res.ok:
         return passed("ssh ok")
@@ -40,7 +40,7 @@ def decide_reachable(res: Result, node: str) -> Outcome:
                   hints.make("node-unreachable", node=node, error=short(res.stderr or str(res.exit_code), 120)))
 
 
-def decide_exec(res: Result, pod: str, node: str) -> Outcome:
+def decide_exec(res: CommandResult, pod: str, node: str) -> Outcome:
     """`true` in the pod through kubectl exec on the node."""
     problem = transport(res, "node", node, pod)
     if problem:
@@ -51,7 +51,7 @@ def decide_exec(res: Result, pod: str, node: str) -> Outcome:
                   hints.make("exec-failed", pod=pod, error=short(res.stderr, 160) or res.exit_code, node=node))
 
 
-def decide_route(res: Result, lab: Lab) -> Outcome:
+def decide_route(res: CommandResult, lab: Lab) -> Outcome:
     problem = transport(res, lab.node, lab.node)
     if problem:
         return problem
@@ -67,7 +67,7 @@ def decide_route(res: Result, lab: Lab) -> Outcome:
     return passed(route.line)
 
 
-def decide_http(res: Result, *, tool: str, expect: str, exact: bool, ctx: dict,
+def decide_http(res: CommandResult, *, tool: str, expect: str, exact: bool, ctx: dict,
                 on_refused: str, on_unreachable: str, body_fix: str) -> Outcome:
     """HTTP GET by curl (node) or busybox wget (pod): did the expected page come back?
 
@@ -103,7 +103,7 @@ def _plain(ctx: dict) -> dict:
     return {k: v for k, v in ctx.items() if k not in ("target", "expected")}
 
 
-def decide_resolv_conf(res: Result, lab: Lab, pod: str, dns_ip: str) -> Outcome:
+def decide_resolv_conf(res: CommandResult, lab: Lab, pod: str, dns_ip: str) -> Outcome:
     """dns_ip: the kube-dns Service's ClusterIP as the API shows it."""
     problem = transport(res, pod, lab.node, pod)
     if problem:
@@ -122,7 +122,7 @@ def decide_resolv_conf(res: Result, lab: Lab, pod: str, dns_ip: str) -> Outcome:
     return passed(detail)
 
 
-def decide_lookup(res: Result, lab: Lab, pod: str, cluster_ip: str) -> Outcome:
+def decide_lookup(res: CommandResult, lab: Lab, pod: str, cluster_ip: str) -> Outcome:
     problem = transport(res, pod, lab.node, pod)
     if problem:
         return problem
@@ -144,7 +144,7 @@ def decide_lookup(res: Result, lab: Lab, pod: str, cluster_ip: str) -> Outcome:
     return failed(error, hints.make("unexpected", error=error, **values))
 
 
-def decide_node_name(res: Result, lab: Lab, seconds: float, service_ip: str | None = None) -> Outcome:
+def decide_node_name(res: CommandResult, lab: Lab, seconds: float, service_ip: str | None = None) -> Outcome:
     """From the node, the bare Service name must NOT resolve to the Service: the lab's `curl inv` that
     hangs or fails. A DHCP search domain plus a resolver that answers every name (hotel and campus
     networks) resolves it elsewhere (curl -w %{remote_ip}): the node still does not use kube-dns."""
@@ -171,7 +171,7 @@ def decide_node_name(res: Result, lab: Lab, seconds: float, service_ip: str | No
                                                                found=found, node=lab.node))
 
 
-def decide_balance(res: Result, lab: Lab, pod: str, replicas: list, count: int) -> Outcome:
+def decide_balance(res: CommandResult, lab: Lab, pod: str, replicas: list, count: int) -> Outcome:
     """Repeated requests to the ClusterIP: did every inv replica answer some (its X-Served-By)?"""
     problem = transport(res, pod, lab.node, pod)
     if problem:

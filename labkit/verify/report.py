@@ -8,19 +8,19 @@ from pathlib import Path
 from typing import Optional
 
 from labkit import ui
-from labkit.verify.model import FAILED, PASSED, SECTION_LABEL, SKIPPED, Lab, Result
+from labkit.verify.model import FAILED, PASSED, SECTION_LABEL, SKIPPED, Lab, CheckResult
 
 COLUMNS = ["section", "check", "from → to", "result", "time"]
 
 
-def counts(results: list[Result]) -> dict:
+def counts(results: list[CheckResult]) -> dict:
     out = {PASSED: 0, FAILED: 0, SKIPPED: 0}
     for r in results:
         out[r.status] += 1
     return out
 
 
-def all_passed(results: list[Result]) -> bool:
+def all_passed(results: list[CheckResult]) -> bool:
     return bool(results) and all(r.status == PASSED for r in results)
 
 
@@ -29,7 +29,7 @@ def _short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def rows(results: list[Result]) -> list[list[str]]:
+def rows(results: list[CheckResult]) -> list[list[str]]:
     m = ui.marks()
     out = []
     for r in results:
@@ -42,7 +42,7 @@ def rows(results: list[Result]) -> list[list[str]]:
     return out
 
 
-def summary_line(results: list[Result], seconds: float) -> str:
+def summary_line(results: list[CheckResult], seconds: float) -> str:
     n = counts(results)
     if all_passed(results):
         return f"All {len(results)} checks passed in {ui.fmt_seconds(seconds)}."
@@ -50,7 +50,7 @@ def summary_line(results: list[Result], seconds: float) -> str:
             f"in {ui.fmt_seconds(seconds)}.")
 
 
-def hint_lines(results: list[Result]) -> list[str]:
+def hint_lines(results: list[CheckResult]) -> list[str]:
     mark = ui.marks()["failed"]
     lines = []
     for r in results:
@@ -65,7 +65,7 @@ def hint_lines(results: list[Result]) -> list[str]:
     return lines
 
 
-def show(results: list[Result], seconds: float) -> None:
+def show(results: list[CheckResult], seconds: float) -> None:
     ui.table("Lab 7 checks", COLUMNS, rows(results))
     ui.say(summary_line(results, seconds))
     lines = hint_lines(results)
@@ -76,7 +76,7 @@ def show(results: list[Result], seconds: float) -> None:
             ui.say(line)
 
 
-def as_json(results: list[Result], lab: Lab, seconds: float, started: datetime.datetime,
+def as_json(results: list[CheckResult], lab: Lab, seconds: float, started: datetime.datetime,
             sections: Optional[list] = None) -> dict:
     n = counts(results)
     return {

@@ -11,20 +11,20 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Callable, Optional
 
 from labkit.verify import hints
-from labkit.verify.model import PASSED, SKIPPED, Check, Outcome, Result, failed
+from labkit.verify.model import PASSED, SKIPPED, Check, Outcome, CheckResult, failed
 
 GRACE = 3.0  # beyond a check's own timeout, for the backend to kill and report
 WORKERS = 8  # concurrent probes: each is an SSH channel or a kubectl exec on a 2-CPU VM
 
 
-def run(checks: list[Check], on_result: Optional[Callable[[Result], None]] = None,
-        workers: int = WORKERS) -> list[Result]:
+def run(checks: list[Check], on_result: Optional[Callable[[CheckResult], None]] = None,
+        workers: int = WORKERS) -> list[CheckResult]:
     by_id = {c.id: c for c in checks}
-    results: dict[str, Result] = {}
+    results: dict[str, CheckResult] = {}
     pending = list(checks)
     running: dict = {}
 
-    def record(result: Result) -> None:
+    def record(result: CheckResult) -> None:
         results[result.check.id] = result
         if on_result:
             on_result(result)
@@ -36,7 +36,7 @@ def run(checks: list[Check], on_result: Optional[Callable[[Result], None]] = Non
             if not running:
                 if pending and not progressed:  # a cycle in `needs`: a bug in the plan, say so plainly
                     for c in pending:
-                        record(Result(c, failed("its prerequisites form a cycle", hints.make(
+                        record(CheckResult(c, failed("its prerequisites form a cycle", hints.make(
                             "unexpected", error=f"a cycle in the prerequisites of {c.id}", source=c.source)), 0.0))
                     pending.clear()
                 continue
@@ -51,7 +51,7 @@ def run(checks: list[Check], on_result: Optional[Callable[[Result], None]] = Non
                 if now - start > check.timeout + GRACE:
                     running.pop(future)
                     future.cancel()
-                    record(Result(check, failed(f"no answer within {check.timeout:g}s",
+                    record(CheckResult(check, failed(f"no answer within {check.timeout:g}s",
                                                 hints.make("timeout", seconds=f"{check.timeout:g}", source=check.source)),
                                   now - start))
     finally:
@@ -72,15 +72,15 @@ def _schedule(pending, by_id, results, record, pool, running) -> bool:
             root = _root(blocked[0], results)
             why = f"needs: {root.check.title}" + (" (skipped)" if root.status == SKIPPED else "")
             why += f"; {check.skip}" if check.skip else ""  # the planned reason too (pod X is not Ready)
-            record(Result(check, Outcome(SKIPPED, why, blocked_by=root.check.id), 0.0))
+            record(CheckResult(check, Outcome(SKIPPED, why, blocked_by=root.check.id), 0.0))
         elif check.skip:
-            record(Result(check, Outcome(SKIPPED, check.skip), 0.0))
+            record(CheckResult(check, Outcome(SKIPPED, check.skip), 0.0))
         else:
             running[pool.submit(_timed, check)] = (check, time.monotonic())
     return progressed
 
 
-def _root(result: Result, results: dict) -> Result:
+def _root(result: CheckResult, results: dict) -> CheckResult:
     """A skipped prerequisite points further back: name the check that actually failed."""
     seen = set()
     while result.status == SKIPPED and result.outcome.blocked_by and result.outcome.blocked_by not in seen:
@@ -89,7 +89,7 @@ def _root(result: Result, results: dict) -> Result:
     return result
 
 
-def _timed(check: Check) -> Result:
+def _timed(check: Check) -> CheckResult:
     started = time.monotonic()
     try:
         outcome = check.run(check.timeout)
@@ -98,5 +98,5 @@ def _timed(check: Check) -> Result:
     except Exception as exc:  # a bug or an unforeseen answer: report it on this line, keep the rest
         outcome = failed(f"{type(exc).__name__}: {exc}",
                          hints.make("unexpected", error=f"{type(exc).__name__}: {exc}", source=check.source))
-    return Result(check, outcome, time.monotonic() - started)
+    return CheckResult(check, outcome, time.monotonic() - started)
 

@@ -12,7 +12,7 @@ from tests.conftest import REPO
 from labkit import settings as settings_mod
 from labkit.app import build as build_mod
 from labkit.app import dockerssh, objects
-from labkit.backends import Result
+from labkit.backends import CommandResult
 from labkit.errors import LabkitError
 
 TASKS = {"app.build": ["--dry-run", "--force", "--node"], "app.deploy": ["--dry-run", "--timeout"],
@@ -143,7 +143,7 @@ class FakeSsh:
     """The VM's answer to `docker version`, as labkit.backends.Ssh returns it (a VM cannot run in T0)."""
     user = "vagrant"
 
-    def __init__(self, result: Result):
+    def __init__(self, result: CommandResult):
         self.result = result
         self.commands = []
 
@@ -153,16 +153,16 @@ class FakeSsh:
 
 
 @pytest.mark.parametrize("result, message, fix", [
-    (Result(0, "18.09.9\n", "", 0.2), None, None),
-    (Result(127, "", "bash: docker: command not found\n", 0.1),
+    (CommandResult(0, "18.09.9\n", "", 0.2), None, None),
+    (CommandResult(127, "", "bash: docker: command not found\n", 0.1),
      "Docker is not installed in ubuntu", "provision it: invoke vm.provision --step docker"),
-    (Result(1, "", "Got permission denied while trying to connect to the Docker daemon socket at "
+    (CommandResult(1, "", "Got permission denied while trying to connect to the Docker daemon socket at "
                    "unix:///var/run/docker.sock: Get http://%2Fvar%2Frun%2Fdocker.sock/v1.39/version: "
                    "dial unix /var/run/docker.sock: connect: permission denied\n", 0.1),
      "user vagrant may not use the Docker daemon in ubuntu", "the docker provision step adds it to the docker group"),
-    (Result(1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n", 0.1),
+    (CommandResult(1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n", 0.1),
      "the Docker daemon in ubuntu is not running", "start it: invoke vm.ssh --command 'sudo systemctl restart docker'"),
-    (Result(255, "", "ssh to ubuntu failed: [Errno 111] Connection refused", 0.1),
+    (CommandResult(255, "", "ssh to ubuntu failed: [Errno 111] Connection refused", 0.1),
      "cannot reach ubuntu over SSH", "start the VM: invoke vm.up"),
 ])
 def test_docker_in_the_vm_problems_are_named_with_their_fix(result, message, fix):

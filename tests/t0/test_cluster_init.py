@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from labkit import settings as settings_mod
-from labkit.backends import Local, Result
+from labkit.backends import Local, CommandResult
 from labkit import kube as api_mod
 from labkit.kube.errors import Unreachable
 from labkit.errors import LabkitError
@@ -45,12 +45,12 @@ class Node(Local):
     def run(self, argv, timeout=30, stdin=None):
         argv = list(argv)
         if "docker" in argv:
-            return Result(0, "weaveworks/weave-kube:2.8.1\nweaveworks/weave-npc:2.8.1\n", "", 0.1)
+            return CommandResult(0, "weaveworks/weave-kube:2.8.1\nweaveworks/weave-npc:2.8.1\n", "", 0.1)
         if "kubectl" in argv:
             self.applied.append((argv, stdin))
-            return Result(0, APPLIED, "", 0.5)
+            return CommandResult(0, APPLIED, "", 0.5)
         if self.cat_fails and argv[0] == "cat" and argv[1].endswith(".yaml"):
-            return Result(1, "", f"cat: {argv[1]}: Permission denied", 0.0)
+            return CommandResult(1, "", f"cat: {argv[1]}: Permission denied", 0.0)
         return super().run(argv, timeout, stdin)
 
 

@@ -202,7 +202,7 @@ def test_the_worker_keeps_no_copy_of_the_token():
 
 # --- ensure_joined against stand-ins for the two nodes (kubeadm 1.15 cannot run here) -------------
 
-from labkit.backends import Result  # noqa: E402
+from labkit.backends import CommandResult  # noqa: E402
 
 
 class Node:
@@ -217,17 +217,17 @@ class Node:
         for needle, result in self.answers:
             if needle in text:
                 return result
-        return Result(0, "", "", 0.0)
+        return CommandResult(0, "", "", 0.0)
 
 
 def ok(out=""):
-    return Result(0, out, "", 0.0)
+    return CommandResult(0, out, "", 0.0)
 
 
 def worker_node(facts_text, refused=True):
     return Node("worker-1", [("kubeadm version", ok(facts_text)),
-                             ("/dev/tcp/", Result(1, "", "bash: connect: Connection refused", 0.0) if refused
-                              else Result(124, "", "", 3.0))])
+                             ("/dev/tcp/", CommandResult(1, "", "bash: connect: Connection refused", 0.0) if refused
+                              else CommandResult(124, "", "", 3.0))])
 
 
 def master_node(registered):

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from labkit.backends import Local
+from labkit.bundle import checksums
 from labkit.cluster import node as nodeops
 from labkit.errors import LabkitError
 
@@ -126,7 +127,7 @@ def test_checksums_selection_and_node_side_verification(tmp_path):
 
 
 def test_selecting_an_artifact_that_is_absent_or_ambiguous_is_an_error():
-    sums = nodeops.parse_checksums("a sha256 00 manifests/weave-a.yaml\nb sha256 11 manifests/weave-b.yaml\n# c\n")
+    sums = checksums.parse("a sha256 00 manifests/weave-a.yaml\nb sha256 11 manifests/weave-b.yaml\n# c\n")
     with pytest.raises(LabkitError, match="lists 2 Weave"):
         nodeops.select(sums, "manifests/weave", "Weave manifests")
     with pytest.raises(LabkitError, match="lists no"):

@@ -11,7 +11,7 @@ from labkit.room import app as appmod
 from labkit.room import client, schema, store
 from labkit.verify import report
 from labkit.verify.hints import make
-from labkit.verify.model import Check, Lab, Outcome, Result, failed, passed
+from labkit.verify.model import Check, CheckResult, Lab, Outcome, failed, passed
 
 SEAT = "0123456789abcdef"
 
@@ -23,7 +23,7 @@ def doctor_report(*statuses):
 
 
 def result(cid, section, outcome):
-    return Result(Check(cid, section, f"title {cid}", "ubuntu", "10.32.0.4:80", lambda t: outcome), outcome, 0.1)
+    return CheckResult(Check(cid, section, f"title {cid}", "ubuntu", "10.32.0.4:80", lambda t: outcome), outcome, 0.1)
 
 
 @pytest.fixture(scope="module")

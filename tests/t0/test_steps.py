@@ -13,7 +13,7 @@ import pytest
 
 from labkit import settings as settings_mod
 from labkit import steps
-from labkit.backends import Result
+from labkit.backends import CommandResult
 from labkit.cluster import actions, join as joinmod, node as nodeops
 from tests import dryrun
 from tests.t0 import cluster_objects as objs
@@ -44,13 +44,13 @@ class Node:
         self.sent.append(list(argv))
         text = " ".join(argv)
         if text == " ".join(nodeops.sudo_sh(nodeops.FACTS_SCRIPT)):
-            return Result(0, self.facts, "", 0.1)
+            return CommandResult(0, self.facts, "", 0.1)
         if nodeops.USER_KUBECONFIG_SCRIPT in text:
-            return Result(0, "unchanged\n", "", 0.1)
+            return CommandResult(0, "unchanged\n", "", 0.1)
         if argv[-1] == nodeops.ADMIN_CONF:
-            return Result(0, ADMIN_CONF, "", 0.1)
+            return CommandResult(0, ADMIN_CONF, "", 0.1)
         if argv == joinmod.registered_argv(argv[-4]):
-            return Result(0, f"node/{argv[-4]}\n", "", 0.1)
+            return CommandResult(0, f"node/{argv[-4]}\n", "", 0.1)
         raise AssertionError(f"unexpected command on {self.name}: {text}")
 
 

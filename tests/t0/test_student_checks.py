@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from labkit.backends import Result
+from labkit.backends import CommandResult
 from labkit.student import checks, progress, sections
 from labkit.student.checks import Want
 
@@ -18,8 +18,8 @@ WANT = Want(source_line=LINE, node="ip-10-0-0-195",
                       "kubernetes-cni": "0.7.5-00", "cri-tools": "1.13.0-00"})
 
 
-def out(stdout: str, code: int = 0, stderr: str = "") -> Result:
-    return Result(code, stdout, stderr, 0.1)
+def out(stdout: str, code: int = 0, stderr: str = "") -> CommandResult:
+    return CommandResult(code, stdout, stderr, 0.1)
 
 
 # --- section 1 -----------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ def test_section_2_kubelet_swap_and_kernel_settings():
 
 
 def test_a_node_that_does_not_answer_is_not_misread_as_a_missing_step():
-    f = checks.packages(Result(255, "", "ssh to ubuntu failed: [Errno 111] Connection refused", 0.1), WANT)
+    f = checks.packages(CommandResult(255, "", "ssh to ubuntu failed: [Errno 111] Connection refused", 0.1), WANT)
     assert f.cause.startswith("the VM did not answer") and f.next == "(on the laptop) invoke vm.up"
 
 

@@ -7,7 +7,7 @@ import stat
 import yaml
 
 from labkit import settings as settings_mod
-from labkit.backends import Result
+from labkit.backends import CommandResult
 from labkit.kube import kubeconfig_path
 from labkit.tasks import section
 from tests.conftest import REPO
@@ -15,7 +15,7 @@ from tests.t0.test_cluster_kubeconfig import ADMIN_CONF, KEY
 
 
 class Node:
-    def __init__(self, result: Result):
+    def __init__(self, result: CommandResult):
         self.result, self.asked = result, []
 
     def run(self, argv, timeout=30, stdin=None):
@@ -32,7 +32,7 @@ def lab_with(node, tmp_path, monkeypatch):
 
 
 def test_the_vms_admin_credentials_become_the_laptops_kubeconfig_once(tmp_path, monkeypatch, capsys):
-    node = Node(Result(0, ADMIN_CONF, "", 0.1))
+    node = Node(CommandResult(0, ADMIN_CONF, "", 0.1))
     lab = lab_with(node, tmp_path, monkeypatch)
     lab.laptop_kubeconfig()
     path = kubeconfig_path(lab.s)
@@ -46,7 +46,7 @@ def test_the_vms_admin_credentials_become_the_laptops_kubeconfig_once(tmp_path, 
 
 
 def test_no_admin_conf_on_the_vm_leaves_the_laptop_alone(tmp_path, monkeypatch, capsys):
-    node = Node(Result(1, "", "cat: /etc/kubernetes/admin.conf: No such file or directory", 0.1))
+    node = Node(CommandResult(1, "", "cat: /etc/kubernetes/admin.conf: No such file or directory", 0.1))
     lab = lab_with(node, tmp_path, monkeypatch)
     lab.laptop_kubeconfig()
     assert not kubeconfig_path(lab.s).exists() and capsys.readouterr().out == ""

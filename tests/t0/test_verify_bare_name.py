@@ -1,7 +1,7 @@
 """The bare Service name on the node is decided by what it resolves to: only the Service's own address means
 the node uses kube-dns. A network whose resolver answers every name (search domain + wildcard DNS, as
 hotel and campus networks have) is the expected case, not a broken lab. Output: curl's -w %{remote_ip}."""
-from labkit.backends import Result
+from labkit.backends import CommandResult as Result
 from labkit.verify import probes
 from labkit.verify.model import FAILED, PASSED
 from tests.t0.test_verify_probes import lab  # noqa: F401 (fixture)

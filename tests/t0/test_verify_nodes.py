@@ -6,7 +6,7 @@ import pytest
 from tests import multinode_cluster as mc
 from tests import verify_transcript as tx
 from labkit import settings as settings_mod
-from labkit.backends import Local, Result
+from labkit.backends import Local, CommandResult
 from labkit.verify import nodes, plan, run_lab, runner
 from labkit.verify.model import FAILED, PASSED, SKIPPED, Lab
 
@@ -22,7 +22,7 @@ def single(repo):
 
 
 def res(code=0, out="", err=""):
-    return Result(code, out, err, 0.1)
+    return CommandResult(code, out, err, 0.1)
 
 
 def where():

@@ -3,7 +3,7 @@ import pytest
 
 from tests import verify_transcript as tx
 from labkit import settings as settings_mod
-from labkit.backends import Backend, Local, Pod, Result, Ssh
+from labkit.backends import Backend, Local, Pod, CommandResult, Ssh
 from labkit.errors import LabkitError
 from labkit.vagrant import NodeDown
 from labkit.verify import plan, run_lab, runner, select, where_for
@@ -72,7 +72,7 @@ class Replay(Backend):
     def __init__(self, answers: dict):
         self.answers, self.ran = answers, []
 
-    def run(self, argv, timeout=30, stdin=None) -> Result:
+    def run(self, argv, timeout=30, stdin=None) -> CommandResult:
         self.ran.append(argv[0])
         return self.answers[argv[0]]
 
@@ -103,7 +103,7 @@ def test_resolv_conf_waits_for_the_kube_dns_service(lab):
     """Its expected nameserver is kube-dns's ClusterIP: without that Service there is nothing to compare with."""
     snap = tx.snapshot()
     snap.dns_service = None
-    client = Replay({"true": Result(0, "", "", 0.1), "cat": Result(0, LAB_RESOLV, "", 0.1)})
+    client = Replay({"true": CommandResult(0, "", "", 0.1), "cat": CommandResult(0, LAB_RESOLV, "", 0.1)})
     by_id = {c.id: c for c in plan.build(lab, snap, plan.Where(node=Replay({}), client=client))}
     results = {r.check.id: r for r in runner.run([by_id["dns.service"], by_id["dns.resolvconf"]])}
     assert results["dns.service"].outcome.hint.key == "kube-dns-missing"
@@ -112,8 +112,8 @@ def test_resolv_conf_waits_for_the_kube_dns_service(lab):
 
 def test_whole_plan_on_the_cluster_without_cni(lab):
     """Section 4 of the lab, everything run: one root for the missing network, one for the missing app."""
-    node = Replay({"true": Result(0, "", "", 0.1),
-                   "curl": Result(6, "", "curl: (6) Could not resolve host: inv\n", 0.1)})
+    node = Replay({"true": CommandResult(0, "", "", 0.1),
+                   "curl": CommandResult(6, "", "curl: (6) Could not resolve host: inv\n", 0.1)})
     results = {r.check.id: r for r in run_lab(lab, tx.no_cni(tx.snapshot()), plan.Where(node=node,
                                                                                          client=Replay({})))}
     failed = {cid: r.outcome.hint.key for cid, r in results.items() if r.status == FAILED}
@@ -164,7 +164,7 @@ def test_a_node_whose_facts_cannot_be_found_gives_a_one_line_ssh_failure():
     first, second = node.run(["true"], timeout=1), Pod(node, "client").run(["true"], timeout=1)
     assert (first.exit_code, first.stderr) == (
         255, "ssh to ubuntu failed: cannot reach ubuntu over SSH (the VM is poweroff). Fix: start the VM: invoke vm.up")
-    assert second == Result(255, "", first.stderr, second.seconds)
+    assert second == CommandResult(255, "", first.stderr, second.seconds)
     assert calls == [False]  # tried once, remembered
 
 

@@ -4,7 +4,7 @@ import re
 import pytest
 
 from labkit import settings as settings_mod
-from labkit.backends import TIMEOUT_EXIT, Result
+from labkit.backends import TIMEOUT_EXIT, CommandResult
 from labkit.verify import probes
 from labkit.verify.model import FAILED, PASSED, Lab
 from tests.t0.test_verify_parse import (LAB_RESOLV, LAB_ROUTES, NSLOOKUP_COREDNS, NSLOOKUP_DOWN, NSLOOKUP_NEW,
@@ -29,7 +29,7 @@ def lab(repo):
 
 
 def res(code=0, out="", err=""):
-    return Result(code, out, err, 0.1)
+    return CommandResult(code, out, err, 0.1)
 
 
 def key(outcome):
@@ -179,7 +179,7 @@ def test_bare_name_on_the_node_is_expected_to_fail(lab):
     slow = probes.decide_node_name(res(28, err="curl: (28) Resolving timed out after 4000 milliseconds"), lab, 4)
     assert slow.status == PASSED and "long wait" in slow.detail
     # Our backend's kill (a stalled SSH channel, say) is no evidence that the name does not resolve.
-    stalled = probes.decide_node_name(Result(TIMEOUT_EXIT, "", "timed out after 8s", 8.0), lab, 4)
+    stalled = probes.decide_node_name(CommandResult(TIMEOUT_EXIT, "", "timed out after 8s", 8.0), lab, 4)
     assert (stalled.status, key(stalled)) == (FAILED, "timeout") and "within 8s from ubuntu" in stalled.hint.cause
     resolved = probes.decide_node_name(res(7, err="curl: (7) Failed to connect to inv port 80: Connection refused"),
                                        lab, 4)

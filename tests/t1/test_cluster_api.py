@@ -1,4 +1,4 @@
-"""labkit.cluster.api through the real official client, against an HTTP server on loopback that
+"""labkit.kube.Api (the API door) through the real official client, against an HTTP server on loopback that
 answers like a Kubernetes 1.15 API server (the JSON shapes of tests/t0/cluster_objects.py)."""
 from __future__ import annotations
 

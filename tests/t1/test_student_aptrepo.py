@@ -209,6 +209,13 @@ def test_the_kits_kubernetes_step_installs_through_the_same_repository_then_skip
            f"LABKIT_MASTER_IP=127.0.0.1 LABKIT_K8S_VERSION={VERSION} LABKIT_DOCKER_VERSION=18.09.9")
     box = chroot("apt-get update -qq && apt-get install -y -qq iproute2")  # every Ubuntu box has `ip`
     assert box.returncode == 0, box.stderr
+    (root / "opt/labkit/apt").rename(root / "opt/labkit/apt.away")
+    missing = chroot(f"env {env} bash /opt/provision/kubernetes.sh")
+    assert missing.returncode == 1 and missing.stderr.strip() == (
+        "labkit: the local package repository /opt/labkit/apt is missing. "
+        "Fix: build it first: invoke vm.provision --step aptrepo")
+    assert not (root / "etc/default/kubelet").exists()  # stopped before changing anything
+    (root / "opt/labkit/apt.away").rename(root / "opt/labkit/apt")
     first = chroot(f"env {env} bash /opt/provision/kubernetes.sh")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "labkit[kubernetes]: installed kubeadm=1.15.12-00 kubectl=1.15.12-00 kubelet=1.15.12-00 from the local package repository" in first.stdout

@@ -7,7 +7,7 @@ import pytest
 from tests import verify_transcript as tx
 from tests.kube_http import JsonHandler, Loopback, write_kubeconfig
 from labkit import settings as settings_mod
-from labkit.verify import cluster
+from labkit.verify import from_api
 from labkit.verify.model import PASSED, Lab
 
 pytestmark = pytest.mark.t1
@@ -67,49 +67,49 @@ def api():
 
 def test_fetch_reads_every_object_the_checks_use(lab_settings, lab, api):
     write_kubeconfig(lab_settings.state_dir / "kubeconfig", api.url, TOKEN)
-    snap = cluster.fetch(lab_settings, lab)
+    snap = from_api.fetch(lab_settings, lab)
     want = tx.snapshot()
     assert snap.problem is None
     assert (snap.version, snap.nodes, snap.pods) == (want.version, want.nodes, want.pods)
     assert (snap.deployment, snap.service, snap.endpoints, snap.dns_service, snap.coredns) == \
         (want.deployment, want.service, want.endpoints, want.dns_service, want.coredns)
     assert set(api.seen) == set(routes())
-    assert cluster.api_reachable(lab, snap).status == PASSED
+    assert from_api.api_reachable(lab, snap).status == PASSED
 
 
 def test_missing_objects_are_none_not_errors(lab_settings, lab, api):
     for path in ("/apis/apps/v1/namespaces/default/deployments/can-inventory", "/api/v1/namespaces/default/services/inv"):
         del api.answers[path]
     write_kubeconfig(lab_settings.state_dir / "kubeconfig", api.url, TOKEN)
-    snap = cluster.fetch(lab_settings, lab)
+    snap = from_api.fetch(lab_settings, lab)
     assert snap.problem is None and snap.deployment is None and snap.service is None
-    assert cluster.service_ip(lab, snap).hint.key == "svc-missing"
+    assert from_api.service_ip(lab, snap).hint.key == "svc-missing"
 
 
 def test_rejected_credentials(lab_settings, lab, api):
     write_kubeconfig(lab_settings.state_dir / "kubeconfig", api.url, "from-an-earlier-cluster")
-    snap = cluster.fetch(lab_settings, lab)
+    snap = from_api.fetch(lab_settings, lab)
     assert snap.problem[0] == "api-auth"
-    assert cluster.api_reachable(lab, snap).hint.fix == "invoke cluster.init (it exports a fresh .labkit/kubeconfig)"
+    assert from_api.api_reachable(lab, snap).hint.fix == "invoke cluster.init (it exports a fresh .labkit/kubeconfig)"
 
 
 def test_nothing_listening(lab_settings, lab, api):
     url = api.url
     api.close()  # the port is free again: connection refused, as with a stopped VM's API server
     write_kubeconfig(lab_settings.state_dir / "kubeconfig", url, TOKEN)
-    snap = cluster.fetch(lab_settings, lab, timeout=2)
+    snap = from_api.fetch(lab_settings, lab, timeout=2)
     assert snap.problem[0] == "api-unreachable"
-    out = cluster.api_reachable(lab, snap)
+    out = from_api.api_reachable(lab, snap)
     assert out.hint.fix == "invoke vm.up, then invoke cluster.init" and "127.0.0.1" in out.hint.cause
 
 
 def test_no_kubeconfig(lab_settings, lab):
-    snap = cluster.fetch(lab_settings, lab)
+    snap = from_api.fetch(lab_settings, lab)
     assert snap.problem == ("no-kubeconfig", {"path": lab_settings.state_dir / "kubeconfig"})
 
 
 def test_unusable_kubeconfig(lab_settings, lab):
     (lab_settings.state_dir).mkdir(parents=True, exist_ok=True)
     (lab_settings.state_dir / "kubeconfig").write_text("apiVersion: v1\nkind: Config\nclusters: [\n")
-    out = cluster.api_reachable(lab, cluster.fetch(lab_settings, lab))
+    out = from_api.api_reachable(lab, from_api.fetch(lab_settings, lab))
     assert out.hint.key == "kubeconfig-bad" and out.hint.fix == "invoke cluster.init (it exports it again)"

@@ -73,11 +73,9 @@ def pair(lab_vm):
 
 
 def backends(settings):
-    from labkit.backends import Ssh
-    from labkit.vagrant import Vagrant
+    from labkit.backends import get_backend
 
-    vg = Vagrant(settings.root)
-    return {n.name: Ssh.for_node(settings, vg, n.name) for n in settings.nodes}
+    return {n.name: get_backend(f"node:{n.name}", settings) for n in settings.nodes}
 
 
 def test_one_vm_up_created_and_provisioned_both_in_parallel(pair):

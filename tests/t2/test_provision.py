@@ -180,7 +180,8 @@ def test_a_second_run_changes_nothing_and_says_why(lab_vm, guest):
 
 def test_a_step_whose_artifacts_are_not_in_the_bundle_fails_clearly(lab_vm, guest):
     before = snapshot(guest)
-    result = run_step(guest, lab_vm.settings, "kubernetes", lab_vm.settings.bundle_guest_dir)
+    # aptrepo: the step that reads the Kubernetes artifacts (kubernetes.sh installs from what it builds)
+    result = run_step(guest, lab_vm.settings, "aptrepo", lab_vm.settings.bundle_guest_dir)
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines() == [
         "labkit: the bundle has no Kubernetes node binaries (nothing matches k8s/kubernetes-node-linux-*.tar.gz). "

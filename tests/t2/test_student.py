@@ -30,10 +30,9 @@ systemctl daemon-reload
 
 @pytest.fixture(scope="module")
 def guest(lab_vm):
-    from labkit.backends import Ssh
-    from labkit.vagrant import Vagrant
+    from labkit.backends import get_backend
 
-    ssh = Ssh.for_node(lab_vm.settings, Vagrant(lab_vm.settings.root, env=lab_vm.env), lab_vm.settings.master.name)
+    ssh = get_backend(f"node:{lab_vm.settings.master.name}", lab_vm.settings, lab_vm.env)
     yield ssh
     ssh.close()
 
@@ -128,8 +127,7 @@ def test_sections_1_and_2_by_hand_from_the_local_repository_offline(lab_vm, gues
 def test_section_start_saves_a_section_snapshot_then_restores_it(lab_vm, guest, tmp_path):
     """section.start 2 on the running VM: the kit solves section 1, saves snapshot section-2 with its
     record; after the student breaks section 1, section.start 2 restores the snapshot."""
-    from labkit.backends import Ssh
-    from labkit.vagrant import Vagrant
+    from labkit.backends import get_backend
 
     s = lab_vm.settings
     fresh = guest
@@ -146,7 +144,7 @@ def test_section_start_saves_a_section_snapshot_then_restores_it(lab_vm, guest, 
         assert again.returncode == 0, again.stdout + again.stderr
         assert f"Restoring {s.master.name} to snapshot section-2" in again.stdout
         assert "Solving" not in again.stdout
-        fresh = Ssh.for_node(s, Vagrant(REPO, env=lab_vm.env), s.master.name)  # the old connection predates the restore
+        fresh = get_backend(f"node:{s.master.name}", s, lab_vm.env)  # the old connection predates the restore
         assert [st.status for st in states(fresh, s, 2)] == ["done", "not started"]
     finally:
         lab_vm.invoke("vm.snapshot", "--delete", "section-2", timeout=600)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shlex
 
+from labkit.bundle import checksums
 from labkit.cluster import kubeadm, node as nodeops
 from labkit.errors import LabkitError
 from labkit.steps import Step
@@ -12,7 +13,7 @@ def guest_manifest(settings) -> str:
     """Where the VM sees the bundle's Weave manifest (read from the laptop's CHECKSUMS if present)."""
     sums = settings.bundle_dir / "CHECKSUMS"
     if sums.is_file():
-        found = [c for c in nodeops.parse_checksums(sums.read_text()) if c.path.startswith(nodeops.WEAVE_MANIFEST_PREFIX)]
+        found = [c for c in checksums.parse(sums.read_text()) if c.path.startswith(nodeops.WEAVE_MANIFEST_PREFIX)]
         if len(found) == 1:
             return f"{settings.bundle_guest_dir}/{found[0].path}"
     return f"{settings.bundle_guest_dir}/{nodeops.WEAVE_MANIFEST_DEFAULT}"  # the bundle contract's name

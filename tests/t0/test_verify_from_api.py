@@ -7,16 +7,16 @@ import pytest
 from tests import verify_transcript as tx
 from labkit import settings as settings_mod
 from labkit.kube import errors as kube_errors
-from labkit.verify import cluster
+from labkit.verify import from_api
 from labkit.verify.model import FAILED, PASSED, Lab
 
 CHECKS = {
-    "api": cluster.api_reachable, "node.ready": cluster.node_ready, "node.taint": cluster.master_untainted,
-    "weave": cluster.weave_running, "coredns": cluster.coredns_running, "dns.service": cluster.kube_dns_service,
-    "web.running": cluster.pod_running("web"), "client.running": cluster.pod_running("client"),
-    "deploy.available": cluster.deployment_available, "svc.ip": cluster.service_ip,
-    "svc.endpoints": cluster.service_has_endpoints, "svc.endpoints-match": cluster.endpoints_match_pods,
-    **{f"cp.{c}": cluster.component_running(c) for c in cluster.CONTROL_PLANE + ("kube-proxy",)},
+    "api": from_api.api_reachable, "node.ready": from_api.node_ready, "node.taint": from_api.master_untainted,
+    "weave": from_api.weave_running, "coredns": from_api.coredns_running, "dns.service": from_api.kube_dns_service,
+    "web.running": from_api.pod_running("web"), "client.running": from_api.pod_running("client"),
+    "deploy.available": from_api.deployment_available, "svc.ip": from_api.service_ip,
+    "svc.endpoints": from_api.service_has_endpoints, "svc.endpoints-match": from_api.endpoints_match_pods,
+    **{f"cp.{c}": from_api.component_running(c) for c in from_api.CONTROL_PLANE + ("kube-proxy",)},
 }
 
 
@@ -48,7 +48,7 @@ def test_settings_overrides_change_the_expectations(repo):
     lab = Lab.from_settings(settings_mod.load(repo, {"LABKIT_NETWORK__SERVICE_CIDR": "10.100.0.0/16",
                                                      "LABKIT_NETWORK__DNS_DOMAIN": "lab.local"}))
     assert lab.kube_dns_ip == "10.100.0.10" and lab.service_fqdn == "inv.default.svc.lab.local"
-    out = cluster.kube_dns_service(lab, tx.snapshot())  # the transcript's cluster has 10.96.0.10
+    out = from_api.kube_dns_service(lab, tx.snapshot())  # the transcript's cluster has 10.96.0.10
     assert out.status == FAILED and out.hint.key == "kube-dns-ip"
 
 
@@ -73,7 +73,7 @@ def test_section_4_cluster_without_cni(lab):
     assert "node.taint" not in got  # the not-ready taint is not the master taint
     assert got["web.running"] == "not-deployed" and got["svc.ip"] == "svc-missing"
     assert got["svc.endpoints"] == "endpoints-no-pods"
-    out = cluster.node_ready(lab, tx.no_cni(tx.snapshot()))
+    out = from_api.node_ready(lab, tx.no_cni(tx.snapshot()))
     assert "NetworkPluginNotReady" in out.detail and out.hint.fix == "invoke cluster.init (it applies Weave Net)"
 
 
@@ -86,14 +86,14 @@ def test_node_not_ready_while_weave_starts_names_weave(lab):
         if cond["type"] in ("Ready", "ContainersReady"):
             cond.update(status="False", reason="ContainersNotReady", message="containers with unready status: [weave]")
     weave["status"]["containerStatuses"][0].update(ready=False, state={"running": {"startedAt": tx.STARTED}})
-    out = cluster.node_ready(lab, snap)
+    out = from_api.node_ready(lab, snap)
     assert out.hint.key == "weave-not-ready" and "-c weave" in out.hint.fix
 
 
 def test_master_taint_still_there(lab):
     snap = tx.snapshot()
     snap.nodes[0]["spec"]["taints"] = [{"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}]
-    out = cluster.master_untainted(lab, snap)
+    out = from_api.master_untainted(lab, snap)
     assert out.hint.key == "master-taint"
     assert out.hint.fix == 'invoke vm.ssh --command "kubectl taint nodes --all node-role.kubernetes.io/master-"'
 
@@ -112,7 +112,7 @@ def test_deployment_scaled_away_from_the_lab(lab):
     snap = tx.snapshot()
     snap.deployment["spec"]["replicas"] = 1
     snap.deployment["status"].update(replicas=1, readyReplicas=1, availableReplicas=1)
-    out = cluster.deployment_available(lab, snap)
+    out = from_api.deployment_available(lab, snap)
     assert out.hint.key == "deploy-replicas" and out.detail == "1/1 available; the lab runs 2"
 
 
@@ -124,25 +124,25 @@ def test_image_never_pulled(lab):
         "reason": "ErrImageNeverPull", "message": 'Container image "trash-can/inv:0.1" is not present with pull '
                                                   'policy of Never'}})
     snap.deployment = tx.deployment(available=1)
-    out = cluster.deployment_available(lab, snap)
+    out = from_api.deployment_available(lab, snap)
     assert out.hint.key == "image-missing" and out.hint.fix == "invoke app.build, then invoke app.deploy"
     web = tx.find(snap, "default", "web")
     web["status"]["phase"] = "Pending"
     web["status"]["containerStatuses"][0].update(ready=False, state={"waiting": {"reason": "ImagePullBackOff"}})
-    out = cluster.pod_running("web")(lab, snap)
+    out = from_api.pod_running("web")(lab, snap)
     assert out.hint.key == "image-missing" and out.hint.fix.startswith("invoke vm.provision")
 
 
 def test_pod_outside_the_pod_range(lab):
     snap = tx.snapshot()
     tx.find(snap, "default", "client")["status"]["podIP"] = "172.17.0.2"  # docker0: no CNI in use
-    out = cluster.pod_running("client")(lab, snap)
+    out = from_api.pod_running("client")(lab, snap)
     assert out.hint.key == "pod-ip-outside" and "172.17.0.2" in out.hint.cause
 
 
 def test_endpoints_problems(lab):
     assert failures(lab, tx.endpoint_missing(tx.snapshot())) == {"svc.endpoints-match": "endpoint-missing"}
-    out = cluster.endpoints_match_pods(lab, tx.endpoint_missing(tx.snapshot()))
+    out = from_api.endpoints_match_pods(lab, tx.endpoint_missing(tx.snapshot()))
     assert "can-inventory-756c87dc9f-b45ns (10.32.0.7:8080)" in out.detail
 
     extra = tx.snapshot()
@@ -161,22 +161,22 @@ def test_endpoints_problems(lab):
 def test_service_ports_and_range(lab):
     snap = tx.snapshot()
     snap.service["spec"]["ports"] = [{"protocol": "TCP", "port": 8080, "targetPort": 8080}]
-    out = cluster.service_ip(lab, snap)
+    out = from_api.service_ip(lab, snap)
     assert out.hint.key == "svc-ports" and "8080→8080" in out.detail
     snap = tx.snapshot()
     snap.service["spec"]["ports"][0]["targetPort"] = "8080"  # a string targetPort is the same port
-    assert cluster.service_ip(lab, snap).status == PASSED
+    assert from_api.service_ip(lab, snap).status == PASSED
     snap.service["spec"]["clusterIP"] = "192.168.1.5"
-    assert cluster.service_ip(lab, snap).hint.key == "svc-ip-outside"
+    assert from_api.service_ip(lab, snap).hint.key == "svc-ip-outside"
 
 
 def test_coredns_needs_both_replicas(lab):
     snap = tx.coredns_one_pod(tx.snapshot())
-    out = cluster.coredns_running(lab, snap)
+    out = from_api.coredns_running(lab, snap)
     assert (out.status, out.detail, out.hint.key) == (FAILED, "1/2 Running", "coredns-replicas")
     assert "only 1 of the 2 CoreDNS pods" in out.hint.cause
     snap.coredns = None  # Deployment not readable: kubeadm's two
-    assert cluster.coredns_running(lab, snap).hint.key == "coredns-replicas"
+    assert from_api.coredns_running(lab, snap).hint.key == "coredns-replicas"
 
 
 def test_coredns_pending_with_the_network_up(lab):
@@ -184,7 +184,7 @@ def test_coredns_pending_with_the_network_up(lab):
     snap = tx.snapshot()
     for name in tx.COREDNS:
         tx.unschedulable(tx.find(snap, "kube-system", name))
-    out = cluster.coredns_running(lab, snap)
+    out = from_api.coredns_running(lab, snap)
     assert out.hint.key == "coredns-pending" and tx.UNSCHEDULABLE in out.hint.cause
     assert out.hint.fix == 'invoke vm.ssh --command "kubectl -n kube-system describe pod -l k8s-app=kube-dns"'
 
@@ -192,7 +192,7 @@ def test_coredns_pending_with_the_network_up(lab):
 def test_kube_dns_service_missing(lab):
     snap = tx.snapshot()
     snap.dns_service = None  # GET kube-system/services/kube-dns: 404
-    out = cluster.kube_dns_service(lab, snap)
+    out = from_api.kube_dns_service(lab, snap)
     assert (out.detail, out.hint.key, out.hint.fix) == ("no Service kube-system/kube-dns", "kube-dns-missing",
                                                         "invoke cluster.init")
 
@@ -200,7 +200,7 @@ def test_kube_dns_service_missing(lab):
 def test_pod_pending_and_pod_not_ready(lab):
     snap = tx.snapshot()
     tx.unschedulable(tx.find(snap, "default", "web"))
-    out = cluster.pod_running("web")(lab, snap)
+    out = from_api.pod_running("web")(lab, snap)
     assert out.hint.key == "pod-pending" and out.hint.cause == f"web is Pending: {tx.UNSCHEDULABLE}"
     # inv's readiness probe failing: the container runs, never restarted, but is not Ready.
     snap = tx.snapshot()
@@ -210,7 +210,7 @@ def test_pod_pending_and_pod_not_ready(lab):
             cond.update(status="False", reason="ContainersNotReady", message="containers with unready status: [inv]")
     p["status"]["containerStatuses"][0]["ready"] = False
     snap.deployment = tx.deployment(available=1)
-    out = cluster.deployment_available(lab, snap)
+    out = from_api.deployment_available(lab, snap)
     assert out.hint.key == "pod-not-ready"
     assert out.hint.cause == f"{tx.INV_B} is Running but not Ready (inv: Running, not ready)"
 
@@ -218,14 +218,14 @@ def test_pod_pending_and_pod_not_ready(lab):
 def test_service_selector_is_the_services_own(lab):
     """A mistyped selector (app: inventory) selects nothing although both inv pods are Ready."""
     snap = tx.selector_typo(tx.snapshot())
-    out = cluster.service_has_endpoints(lab, snap)
+    out = from_api.service_has_endpoints(lab, snap)
     assert out.hint.key == "endpoints-no-pods" and "selector's labels app=inventory" in out.hint.cause
     assert failures(lab, snap) == {"svc.endpoints": "endpoints-no-pods", "svc.endpoints-match": "endpoint-missing"}
-    assert "the selector app=inventory" in cluster.endpoints_match_pods(lab, snap).hint.cause
+    assert "the selector app=inventory" in from_api.endpoints_match_pods(lab, snap).hint.cause
 
 
 def test_coredns_crash_loop_names_the_loop(lab):
-    out = cluster.coredns_running(lab, tx.coredns_crashing(tx.snapshot()))
+    out = from_api.coredns_running(lab, tx.coredns_crashing(tx.snapshot()))
     assert out.hint.key == "coredns-crash" and "loop" in out.hint.cause
     assert out.detail.startswith("0/2 ready; coredns-5c98db65d4-jklpz Running: coredns: CrashLoopBackOff")
 
@@ -233,16 +233,16 @@ def test_coredns_crash_loop_names_the_loop(lab):
 def test_control_plane_component_down_or_missing(lab):
     snap = tx.snapshot()
     tx.crash(tx.find(snap, "kube-system", "kube-scheduler-ubuntu"), "kube-scheduler", exit_code=255)
-    out = cluster.component_running("kube-scheduler")(lab, snap)
+    out = from_api.component_running("kube-scheduler")(lab, snap)
     assert out.hint.key == "component-down" and "kubectl -n kube-system logs kube-scheduler-ubuntu" in out.hint.fix
     snap.pods["kube-system"] = [p for p in snap.pods["kube-system"] if "kube-proxy" not in p["metadata"]["name"]]
-    assert cluster.component_running("kube-proxy")(lab, snap).hint.key == "component-missing"
+    assert from_api.component_running("kube-proxy")(lab, snap).hint.key == "component-missing"
 
 
 def test_weave_half_ready(lab):
     snap = tx.snapshot()
     tx.crash(tx.find(snap, "kube-system", "weave-net-xjfwm"), "weave")
-    out = cluster.weave_running(lab, snap)
+    out = from_api.weave_running(lab, snap)
     assert out.hint.key == "weave-not-ready" and out.detail == "weave-net-xjfwm 1/2 Running"
     assert "-c weave" in out.hint.fix
 
@@ -250,37 +250,37 @@ def test_weave_half_ready(lab):
 def test_node_problems(lab):
     snap = tx.snapshot()
     snap.nodes[0]["metadata"]["name"] = "ip-10-0-0-195"
-    out = cluster.node_ready(lab, snap)
+    out = from_api.node_ready(lab, snap)
     assert out.hint.key == "node-missing" and "ip-10-0-0-195" in out.detail
     snap = tx.snapshot()
     ready = next(c for c in snap.nodes[0]["status"]["conditions"] if c["type"] == "Ready")
     ready.update(status="Unknown", reason="NodeStatusUnknown", message="Kubelet stopped posting node status.")
-    assert cluster.node_ready(lab, snap).hint.key == "kubelet-down"
+    assert from_api.node_ready(lab, snap).hint.key == "kubelet-down"
     ready.update(status="False", reason="KubeletNotReady", message="PLEG is not healthy")
-    assert cluster.node_ready(lab, snap).hint.key == "kubelet-not-ready"
+    assert from_api.node_ready(lab, snap).hint.key == "kubelet-not-ready"
 
 
 def test_api_problems(lab):
-    no_config = cluster.Snapshot(problem=("no-kubeconfig", {"path": "/lab/.labkit/kubeconfig"}))
-    out = cluster.api_reachable(lab, no_config)
+    no_config = from_api.Snapshot(problem=("no-kubeconfig", {"path": "/lab/.labkit/kubeconfig"}))
+    out = from_api.api_reachable(lab, no_config)
     assert out.hint.key == "no-kubeconfig" and out.hint.fix == "invoke cluster.init"
     assert "/lab/.labkit/kubeconfig" in out.hint.cause
 
     refused = kube_errors.Unreachable("https://192.168.56.10:6443", "[Errno 111] Connection refused")
-    key, values = cluster.api_problem(refused)
+    key, values = from_api.api_problem(refused)
     assert key == "api-unreachable" and "192.168.56.10" in values["error"]
-    assert cluster.api_problem(kube_errors.Unauthorized("https://192.168.56.10:6443", 401))[0] == "api-auth"
+    assert from_api.api_problem(kube_errors.Unauthorized("https://192.168.56.10:6443", 401))[0] == "api-auth"
     for cause, key in (("other-ca", "api-auth"), ("expired", "api-cert-expired"),
                        ("not-yet-valid", "api-cert-not-yet-valid")):
-        out = cluster.api_reachable(lab, cluster.Snapshot(problem=cluster.api_problem(
+        out = from_api.api_reachable(lab, from_api.Snapshot(problem=from_api.api_problem(
             kube_errors.Untrusted("https://192.168.56.10:6443", cause))))
         assert out.hint.key == key and "{" not in out.hint.cause
 
     snap = tx.snapshot()
     snap.version["gitVersion"] = "v1.28.2"
-    assert cluster.api_reachable(lab, snap).hint.key == "api-version"
+    assert from_api.api_reachable(lab, snap).hint.key == "api-version"
     snap.version["gitVersion"] = "v1.15.0"  # another patch of 1.15: the same lab
-    assert cluster.api_reachable(lab, snap).status == PASSED
+    assert from_api.api_reachable(lab, snap).status == PASSED
 
 
 def test_checks_do_not_change_the_snapshot(lab):
