@@ -48,9 +48,6 @@ def report(lock, dest: Path, now: float | None = None, provider: str | None = No
     if others:
         rows.append(["not needed", f"{', '.join(others)} (boxes for other providers than {provider})"])
     rows.append(["provenance", provenance_summary(lock.artifacts)])
-    tofu = [a.name for a in lock.artifacts if a.provenance == "first-use"]
-    if tofu:
-        rows.append(["trusted on first use", ", ".join(tofu) + " (no publisher checksum, signature or recorded digest)"])
     if unpinned:
         rows.append(["unpinned", f"{len(unpinned)}: " + ", ".join(a.name for a in unpinned[:8])
                      + (" …" if len(unpinned) > 8 else "") + " (invoke bundle.lock on a connected machine)"])
@@ -65,7 +62,8 @@ def report(lock, dest: Path, now: float | None = None, provider: str | None = No
 
 
 def provenance_summary(artifacts) -> str:
-    """"12 recorded-digest, 1 changelog, ... , 6 unpinned": how many pins came from each kind of source."""
+    """"13 recorded-digest, 1 changelog, 2 first-use (a, b), 6 unpinned": how many pins came from each kind
+    of source, and which were trusted on first use."""
     from labkit.bundle.lock import PROVENANCE
 
     counts = {kind: 0 for kind in PROVENANCE}
@@ -77,7 +75,9 @@ def provenance_summary(artifacts) -> str:
             unstated += 1
         else:
             unpinned += 1
-    parts = [f"{n} {kind}" for kind, n in counts.items() if n]
+    tofu = ", ".join(a.name for a in artifacts if a.provenance == "first-use")
+    # which first-use ones, not only how many: nobody but the first download vouches for those pins
+    parts = [f"{n} {kind}" + (f" ({tofu})" if kind == "first-use" else "") for kind, n in counts.items() if n]
     parts += [f"{unstated} without provenance"] if unstated else []
     parts += [f"{unpinned} unpinned"] if unpinned else []
     return ", ".join(parts) or "no artifacts"

@@ -219,8 +219,10 @@ def status(c, lock=None, dest=None):
 
 
 @labtask(name="lock", help={"lock": LOCK_HELP, "dest": DEST_HELP, "only": ONLY_HELP, "workers": WORKERS_HELP,
-                            "dry-run": "show what would be pinned and from where, without any download"})
-def pin(c, lock=None, dest=None, only=None, dry_run=False, workers=4):
+                            "dry-run": "show what would be pinned and from where, without any download",
+                            "audit": "change nothing: re-derive every pin that has an online source (checksum "
+                                     "lists, signed indexes, image tags) and report any difference"})
+def pin(c, lock=None, dest=None, only=None, dry_run=False, workers=4, audit=False):
     """Online: pin the lock's unpinned artifacts (download each once, record digest/sha256/size in the lock)."""
     import datetime
     import sys
@@ -231,6 +233,8 @@ def pin(c, lock=None, dest=None, only=None, dry_run=False, workers=4):
     from labkit.errors import LabkitError
 
     lk, dest = _open(c, lock, dest)
+    if audit:
+        return _audit(lk)
     todo = [a for a in lk.select(only) if not a.pinned]
     if not todo:
         ui.say(f"Nothing to pin: every selected artifact in {lk.path.name} is pinned.")
@@ -275,3 +279,22 @@ def _source(a) -> str:
     if a.kind == "image":
         return f"{a.ref}" + (f" at {a.digest[:19]}…" if a.digest else " (digest by tag: trust on first use)")
     return f"published list {a.published}" if a.published else f"first download from {a.urls[0]}"
+
+
+def _audit(lk) -> None:
+    from labkit import ui
+    from labkit.bundle import audit
+    from labkit.errors import LabkitError
+
+    with ui.step(f"Auditing the {len(lk.artifacts)} pins of {lk.path.name} against their sources") as st:
+        found = audit.run(lk)
+        counts = {v: sum(r.verdict == v for r in found) for v in (audit.SAME, audit.DIFFERENT, audit.UNCHECKED,
+                                                                   audit.BY_HAND)}
+        st.note = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
+    ui.table(f"Audit ({lk.path.name})", ["artifact", "provenance", "lock", "source now", "verdict"],
+             [r.cells() for r in found])
+    if counts[audit.DIFFERENT]:
+        names = ", ".join(r.name for r in found if r.verdict == audit.DIFFERENT)
+        raise LabkitError(f"{counts[audit.DIFFERENT]} pin(s) differ from their source now: {names}",
+                          "find out why before anyone fetches with this lock (a changed upstream file, or someone "
+                          "altering what this network serves); the table above shows both values")

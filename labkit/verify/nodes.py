@@ -228,6 +228,47 @@ def target_pod(lab: Lab, snap, name: str) -> Optional[Target]:
 
 # --- the plan ----------------------------------------------------------------------------------
 
+def merge(base: list, lab: Lab, snap, where) -> list:
+    """The single-node checklist with the node checks in their sections. A probe of that list whose
+    packets cross from one node to another (the master curling a pod on a worker, the client resolving
+    through CoreDNS on the master) then also stands on weave's peer connections of both nodes: with
+    the overlay down it is skipped behind that one finding instead of failing with its own hint."""
+    extra = build(lab, snap, where)
+    if not extra:
+        return base
+    for check in base:
+        src, dsts = _crossing(check, lab, snap)
+        if src and any(d != src for d in dsts):
+            peers = [f"weave.peers.{n}" for n in [src, *sorted(dsts - {src})]]
+            check.needs = tuple(dict.fromkeys(check.needs + tuple(peers)))
+    return sorted(base + extra, key=lambda c: c.section)
+
+
+def _crossing(check: Check, lab: Lab, snap) -> tuple:
+    """(source node, {target nodes}) of a single-node probe, from where the API says its pods run."""
+    def node_of(pod) -> Optional[str]:
+        return pod.get("spec", {}).get("nodeName") if pod else None
+
+    if check.source == lab.node:
+        src = lab.node
+    elif check.source == lab.client_pod:
+        src = node_of(from_api.pod_named(snap, lab.namespace, lab.client_pod))
+    else:
+        return None, set()
+    kind = check.id.split(".")
+    inv = {node_of(p) for p in from_api.inv_pods(lab, snap)}
+    if kind[0] == "web" and len(kind) == 2:
+        dsts = {node_of(from_api.pod_named(snap, lab.namespace, lab.web_pod))}
+    elif kind[0] == "inv" and len(kind) == 3:
+        dsts = {node_of(from_api.pod_named(snap, lab.namespace, kind[2]))}
+    elif check.id in ("svc.node.ip", "svc.client.name", "svc.client.fqdn", "svc.lb"):
+        dsts = inv
+    elif check.id == "dns.lookup":
+        dsts = {node_of(p) for p in from_api.pods_with(snap, "kube-system", {"k8s-app": "kube-dns"})}
+    else:
+        return None, set()
+    return src, {d for d in dsts if d}
+
 def build(lab: Lab, snap, where) -> list[Check]:
     """The multi-node checks (nothing for a single node). `where.nodes`: node name → its SSH backend."""
     if not multi(lab):

@@ -147,7 +147,7 @@ def build(lab: Lab, snap: from_api.Snapshot, where: Where) -> list[Check]:
                             where.client.run(probes.lb_command(svc_url, count), timeout=t),
                             lab, client_name, replicas, count),
                         ("svc.endpoints-match", "deploy.available", "client.exec") + service_needs, timeout=20))
-    return checks + nodes.build(lab, snap, where)
+    return nodes.merge(checks, lab, snap, where)
 
 
 def _http(id, section, title, lab: Lab, source, backend, url, target, expect, *, exact, pod, needs, body_fix,

@@ -120,5 +120,35 @@ def test_status_counts_pins_per_provenance_and_names_the_first_use_ones(tmp_path
     p.write_text(LOCK.replace("{a}", "a" * 64).replace(
         "    path: manifests/weave.yaml", f"    sha256: {'b' * 64}\n    provenance: first-use\n    path: manifests/weave.yaml"))
     rows = dict(status.report(lock.load(p), tmp_path / "bundle"))
-    assert rows["provenance"] == "1 recorded-digest, 1 first-use, 3 unpinned"
-    assert rows["trusted on first use"].startswith("weave-manifest (no publisher checksum")
+    assert rows["provenance"] == "1 recorded-digest, 1 first-use (weave-manifest), 3 unpinned"
+
+
+def test_the_audit_report_compares_what_it_can_and_says_what_it_cannot(tmp_path):
+    from labkit.bundle import audit
+
+    p = tmp_path / "bundle.lock.yaml"
+    p.write_text(LOCK.replace("{a}", "a" * 64)
+                 .replace("    path: debs/base/", f"    sha256: {'1f' * 32}\n    provenance: signed-index\n"
+                                                 "    path: debs/base/")
+                 .replace("    path: k8s/crictl.tgz", f"    sha256: {'2f' * 32}\n    provenance: publisher-checksum\n"
+                                                     "    path: k8s/crictl.tgz")
+                 .replace("    path: manifests/weave.yaml", f"    sha256: {'3f' * 32}\n    provenance: first-use\n"
+                                                            "    path: manifests/weave.yaml"))
+    lk = lock.load(p)
+    now = {"socat": ("sha256", "1f" * 32), "crictl": ("sha256", "9f" * 32)}
+
+    def published(a):
+        return now[a.name]
+
+    def tag_digest(a):
+        return "sha256:" + "c" * 64 if a.name == "nginx" else LabkitError("cannot reach docker.io (timed out)", "")
+
+    got = {r.name: r for r in audit.rows(lk, published, tag_digest)}
+    assert got["socat"].verdict == audit.SAME
+    assert got["crictl"].verdict == audit.DIFFERENT and got["crictl"].found == "sha256:9f9f9f9f9f9f…"
+    assert got["nginx"].verdict == audit.DIFFERENT and "now points elsewhere" in got["nginx"].note
+    assert got["weave-manifest"].verdict == audit.BY_HAND and got["weave-manifest"].provenance == "first-use"
+    assert got["etcd"].verdict == audit.UNCHECKED and "unpinned" in got["etcd"].note
+    broken = audit.rows(lk, lambda a: LabkitError("its InRelease has a BAD signature", ""), tag_digest)
+    assert {r.name: r.verdict for r in broken}["socat"] == audit.UNCHECKED
+    assert "BAD signature" in {r.name: r.note for r in broken}["socat"]

@@ -273,3 +273,17 @@ def test_readme_memory_per_node_count_is_doctors_rule(repo):
         assert doctor.check_memory(s, Laptop(total=total, available=avail)).status == doctor.OK
         assert doctor.check_memory(s, Laptop(total=total, available=avail - mib)).status == doctor.WARN
         assert doctor.check_memory(s, Laptop(total=total - mib, available=avail)).status == doctor.FAIL
+
+
+def test_single_node_probes_that_cross_nodes_wait_for_weaves_peers(lab, single):
+    checks = by_id(lab, mc.snapshot())
+    peers = {f"weave.peers.{mc.MASTER}", f"weave.peers.{mc.WORKER}"}
+    # the master curls pods on the worker; the client (worker) resolves through CoreDNS (master)
+    for cid in ("web.node", f"inv.node.{tx.INV_A}", "svc.node.ip", "dns.lookup"):
+        assert peers <= set(checks[cid].needs), cid
+    # client and replicas share the worker: nothing crosses (a name lookup waits through dns.lookup)
+    for cid in ("svc.lb", "web.client", f"inv.client.{tx.INV_B}", "svc.client.name"):
+        assert not peers & set(checks[cid].needs), cid
+    sections = [c.section for c in plan.build(lab, mc.snapshot(), where())]
+    assert sections == sorted(sections)  # the node checks sit in their sections
+    assert not any("weave.peers" in n for c in plan.build(single, tx.snapshot(), where()) for n in c.needs)

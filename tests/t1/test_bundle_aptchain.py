@@ -157,3 +157,23 @@ def test_the_signature_check_agrees_with_gnupg(keys, tmp_path):
         except openpgp.SignatureError:
             by_labkit = False
         assert by_gpgv == by_labkit == expect
+
+
+def test_audit_re_derives_the_pin_through_the_signed_chain(srv, tmp_path, keys):
+    archive_key, _ = keys
+    index = packages_xz(DEB)
+    archive(srv, archive_key.clearsign(release(index)), index)
+    proc, lock_file, _ = pin(srv, tmp_path, archive_key.public)
+    assert proc.returncode == 0, proc.stderr
+    pinned = lock_file.read_text()
+    same = invoke("bundle.lock", "--lock", lock_file, "--audit")
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "1 same" in same.stdout and "signed-index" in same.stdout
+    # upstream now publishes another socat under the same name, properly signed: the audit says so
+    other = packages_xz(DEB + b"!")
+    archive(srv, archive_key.clearsign(release(other)), other)
+    differs = invoke("bundle.lock", "--lock", lock_file, "--audit")
+    assert differs.returncode == 1
+    assert differs.stderr.strip().splitlines()[-1].startswith("labkit: 1 pin(s) differ from their source now: socat")
+    assert "DIFFERENT" in differs.stdout
+    assert lock_file.read_text() == pinned  # the audit changes nothing

@@ -113,7 +113,7 @@ def dns_down_on_worker(net):
 
 
 # Cross-node traffic the single-node checklist already probes (from the master node, whose pods are all on
-# the worker here): it fails with the fault too, each with its own (single-node) hint.
+# the worker here), with the hint each gives when the overlay itself fails.
 FROM_MASTER = {"web.node": "pod-unreachable-node", f"inv.node.{tx.INV_A}": "pod-unreachable-node",
                f"inv.node.{tx.INV_B}": "pod-unreachable-node", "svc.node.ip": "service-unreachable"}
 SERVICE_BY_NAME = ("svc.client.name", "svc.client.fqdn")
@@ -123,14 +123,14 @@ FORCED_BY_NAME = dict.fromkeys(SERVICE_BY_NAME, "service-unreachable")
 # The client and both inv replicas share the worker: the balancing probe never leaves it and still passes.
 
 FAULTS = {
-    "host-only and overlay link cut": (
+    "host-only and overlay link cut": (  # one finding, both sides; every probe that crosses waits for it
         link_cut,
-        {f"weave.peers.{M}": "weave-peer-down", f"weave.peers.{W}": "weave-peer-down",
-         "dns.lookup": "dns-down", **FROM_MASTER},
+        {f"weave.peers.{M}": "weave-peer-down", f"weave.peers.{W}": "weave-peer-down"},
         {f"xnode.{M}.{W}": f"weave.peers.{M}", f"xnode.{W}.{M}": f"weave.peers.{W}",  # the source side first
-         f"dns.{W}": f"weave.peers.{W}", **dict.fromkeys(SERVICE_BY_NAME, "dns.lookup")},
+         f"dns.{W}": f"weave.peers.{W}", "dns.lookup": f"weave.peers.{W}",
+         **dict.fromkeys(SERVICE_BY_NAME, f"weave.peers.{W}"), **dict.fromkeys(FROM_MASTER, f"weave.peers.{M}")},
         {f"xnode.{M}.{W}": "xnode-unreachable", f"xnode.{W}.{M}": "xnode-unreachable", f"dns.{W}": "dns-down-node",
-         **FORCED_BY_NAME}),
+         "dns.lookup": "dns-down", **FROM_MASTER, **FORCED_BY_NAME}),
     "worker's pods cut off, weave peers still connected": (
         worker_pods_cut_off,
         {f"xnode.{M}.{W}": "xnode-unreachable", f"xnode.{W}.{M}": "xnode-unreachable", f"dns.{W}": "dns-down-node",
