@@ -42,6 +42,15 @@ def never_fail_on_encoding() -> None:
             stream.reconfigure(errors="labkit-ascii")
 
 
+def _as_printed(text: str) -> str:
+    """The text as stdout's encoding will write it (`→` as `->` in cp1252), so widths are measured right."""
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    try:
+        return text.encode(encoding, "labkit-ascii").decode(encoding)
+    except LookupError:  # no such codec, or the handler is not registered: print as it is
+        return text
+
+
 def marks() -> dict:
     if _utf8():
         return {"start": "•", "ok": "✓", "failed": "✗", "skipped": "–", "interrupted": "✗", "pipe": "│"}
@@ -175,7 +184,7 @@ STYLES = {"ok": "green", "passed": "green", "warn": "yellow", "skipped": "yellow
           "fail": "bold red", "failed": "bold red", "interrupted": "bold red"}
 
 
-NO_WRAP = {"section", "time", "result", "check"}  # short columns: long text wraps in the others
+NO_WRAP = {"section", "time"}  # short columns: long text wraps in the others
 
 
 def _style(cell: str) -> str | None:
@@ -196,7 +205,8 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     A "fix" column is printed below the table instead, one wrapped paragraph per row, so a fix
     (a URL, a command) is always readable in full, at any width.
     """
-    rows = [[str(x) for x in r] for r in rows]
+    rows = [[_as_printed(str(x)) for x in r] for r in rows]
+    columns = [_as_printed(c) for c in columns]
     fixes = []
     if "fix" in columns:
         i = columns.index("fix")
@@ -228,10 +238,17 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
 
 def _print_fixes(fixes: list) -> None:
     if fixes:
-        import textwrap
-
         say("Fixes:" if len(fixes) > 1 else "Fix:")
         for name, fix in fixes:
-            for line in textwrap.wrap(f"{name}: {fix}", width=width(), initial_indent="  ", subsequent_indent="    ",
-                                      break_long_words=False, break_on_hyphens=False):
-                say(line)
+            say_wrapped(f"  {name}: {fix}", 4)
+
+
+def say_wrapped(text: str, indent: int) -> None:
+    """A long line wrapped to the terminal (80 columns in a pipe), continuation lines indented by `indent`;
+    words stay whole, so a URL or a command can be copied."""
+    import textwrap
+
+    lead = len(text) - len(text.lstrip())
+    for line in textwrap.wrap(text.strip(), width=width(), initial_indent=" " * lead, subsequent_indent=" " * indent,
+                              break_long_words=False, break_on_hyphens=False) or [""]:
+        say(line)

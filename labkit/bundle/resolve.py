@@ -24,12 +24,8 @@ HEXLEN = {64: "sha256", 128: "sha512"}
 def published_pin(data: bytes, filename: str) -> Optional[tuple[str, str]]:
     """(algo, hex) for `filename` in a checksum list: sha256sum/sha512sum output, BSD `SHA256 (f) = x`,
     a bare `.sha256` file, or a Debian/Ubuntu Packages index (plain, .gz or .xz)."""
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    elif data[:6] == b"\xfd7zXZ\x00":
-        data = lzma.decompress(data)
-    text = data.decode("utf-8", errors="replace")
-    if re.search(r"^Package: ", text, re.M):
+    text = _text(data)
+    if is_packages(text):
         return _from_packages(text, filename)
     tokens = text.split()
     if len(tokens) == 1 and len(tokens[0]) in HEXLEN and re.fullmatch(r"[0-9a-fA-F]+", tokens[0]):
@@ -42,6 +38,18 @@ def published_pin(data: bytes, filename: str) -> Optional[tuple[str, str]]:
         if m and PurePosixPath(m.group(2)).name == filename:
             return m.group(1).lower(), m.group(3).lower()
     return None
+
+
+def _text(data: bytes) -> str:
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    elif data[:6] == b"\xfd7zXZ\x00":
+        data = lzma.decompress(data)
+    return data.decode("utf-8", errors="replace")
+
+
+def is_packages(text: str) -> bool:
+    return bool(re.search(r"^Package: ", text, re.M))
 
 
 def _from_packages(text: str, filename: str) -> Optional[tuple[str, str]]:
@@ -70,7 +78,10 @@ def pins_from_publishers(artifacts, sessions, timeout, keys_dir: Optional[Path] 
                 continue
             if pin is None:
                 fix = "fix published: in the lock, or remove it to pin by first download"
-                if not why.startswith("lists no checksum"):  # the list itself could not be had
+                if why.startswith("is an apt Packages index"):
+                    fix = "point published: at the index under dists/<suite>/ (e.g. .../dists/xenial/universe/" \
+                          "binary-amd64/Packages.xz) so its signed InRelease vouches for it"
+                elif not why.startswith("lists no checksum"):  # the list itself could not be had
                     fix = "check the network connection and run invoke bundle.lock again, or " + fix
                 errors.append(LabkitError(f"{a.name}: its checksum list {a.published} {why}", fix))
                 continue
@@ -90,6 +101,10 @@ def _pin_in(data, a) -> tuple[Optional[tuple[str, str]], Optional[str]]:
         pin = published_pin(data, name) or published_pin(data, PurePosixPath(a.urls[0].split("?")[0]).name)
     except (OSError, EOFError, lzma.LZMAError, zlib.error):  # a truncated or damaged .gz/.xz
         return None, "is damaged (not a readable .gz or .xz file)"
+    from labkit.bundle import aptchain
+
+    if pin and not aptchain.is_signed_index(a.published or "") and is_packages(_text(data)):
+        return None, "is an apt Packages index outside dists/<suite>/, so no signed InRelease vouches for it"
     return (pin, None) if pin else (None, f"lists no checksum for {name}")
 
 

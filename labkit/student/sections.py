@@ -49,7 +49,8 @@ class Solve:
 @dataclass(frozen=True)
 class Section:
     number: int
-    title: str
+    title: str  # the lab's heading
+    short: str  # for the progress table
     checks: tuple = ()  # NodeCheck...; empty: `invoke verify --section N` decides
     solve: Solve = Solve()
 
@@ -66,7 +67,7 @@ def _local_update(want: Want) -> str:
 
 
 SECTIONS = {s.number: s for s in (
-    Section(1, "Install Kubernetes package support", (
+    Section(1, "Install Kubernetes package support", "package source", (
         NodeCheck("repo", "local Kubernetes repository present",
                   lambda w: f"test -f {shlex.quote(w.repo_dir)}/dists/{shlex.quote(w.suite)}/Release", checks.repository),
         NodeCheck("source", "package source configured",
@@ -74,7 +75,7 @@ SECTIONS = {s.number: s for s in (
                   checks.sources),
         NodeCheck("lists", "apt has read it (apt-get update)", lambda w: "apt-cache policy kubeadm", checks.candidate),
     ), Solve(node=_local_update)),
-    Section(2, "Install kubeadm and other prereq packages", (
+    Section(2, "Install kubeadm and other prereq packages", "packages", (
         NodeCheck("packages", "kubelet kubeadm kubectl kubernetes-cni cri-tools installed",
                   lambda w: "dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' " + " ".join(PACKAGES),
                   checks.packages),
@@ -83,7 +84,7 @@ SECTIONS = {s.number: s for s in (
         NodeCheck("sysctl", "bridged traffic through iptables, IP forwarding",
                   lambda w: "sysctl -n " + " ".join(checks.SYSCTLS), checks.kernel_settings),
     ), Solve(provision="kubernetes")),
-    Section(3, "Install and start the Kubernetes master components", (
+    Section(3, "Install and start the Kubernetes master components", "kubeadm init", (
         NodeCheck("manifests", "control plane manifests written", lambda w: "ls /etc/kubernetes/manifests",
                   checks.manifests),
         NodeCheck("static-pods", "control plane static pods running", lambda w: "docker ps --format '{{.Names}}'",
@@ -91,17 +92,17 @@ SECTIONS = {s.number: s for s in (
         NodeCheck("node", "node registered",
                   lambda w: "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes", checks.node_registered),
     ), Solve(task="cluster.init")),
-    Section(4, "Exploring the cluster", (
+    Section(4, "Exploring the cluster", "kubectl, taint", (
         NodeCheck("kubeconfig", "kubectl configured for the VM user",
                   lambda w: f"stat -c '%U' ~{w.user}/.kube/config", checks.user_kubeconfig),
         NodeCheck("taint", "master taint removed",
                   lambda w: "kubectl --kubeconfig /etc/kubernetes/admin.conf describe nodes | grep -i taints",
                   checks.untainted),
     ), Solve(task="cluster.init")),
-    Section(5, "Enable networking and related features", (), Solve(task="cluster.init")),
-    Section(6, "Run a container", (), Solve(task="app.deploy")),
-    Section(7, "Run a deployment", (), Solve(task="app.deploy")),
-    Section(8, "Run a service", (), Solve(task="app.deploy")),
+    Section(5, "Enable networking and related features", "networking", (), Solve(task="cluster.init")),
+    Section(6, "Run a container", "a pod", (), Solve(task="app.deploy")),
+    Section(7, "Run a deployment", "a deployment", (), Solve(task="app.deploy")),
+    Section(8, "Run a service", "a service", (), Solve(task="app.deploy")),
 )}
 
 

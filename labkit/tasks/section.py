@@ -98,9 +98,10 @@ class _Lab:
 
 
 def _show_section(state) -> None:
-    rows = [[o.title, ui.marks()["ok"] if o.ok else ui.marks()["failed"], "" if o.ok else o.finding.cause]
-            for o in state.outcomes]
-    ui.table(f"Section {state.number}: {state.title}", ["check", "", "cause"], rows)
+    """Each check run, passed or failed (the cause of a failure follows the table, in full)."""
+    marks = ui.marks()
+    rows = [[o.title, marks["ok"] if o.ok else marks["failed"]] for o in state.outcomes]
+    ui.table(f"Section {state.number}: {state.title}", ["check", "result"], rows)
 
 
 def _states(c, upto: int):
@@ -148,20 +149,19 @@ def progress(c, json=None):
     """One table of the lab's eight sections: done, in progress or not started, with the first failing check."""
     from labkit.fsutil import write_atomic
     from labkit.student import progress as prog
+    from labkit.student.sections import SECTIONS
 
     lab, states = _states(c, 8)
     rows = []
     for st in states:
         f = st.failure
-        if st.blocked_by is not None:
-            first = f"(after section {st.blocked_by})"
-        else:
-            first = f"{f.title}: {f.finding.cause}" if f else ""
-        rows.append([str(st.number), st.title, st.status, first])
+        rows.append([str(st.number), SECTIONS[st.number].short, st.status,
+                     f"(after section {st.blocked_by})" if st.blocked_by is not None else (f.title if f else "")])
     ui.table("Lab progress", ["#", "section", "status", "first failing check"], rows)
     current = next((st for st in states if st.status != prog.DONE), None)
     if current and current.failure:
-        ui.say(f"Next (section {current.number}): {current.failure.finding.next}")
+        ui.say(f"Section {current.number}: {current.failure.finding.cause}")
+        ui.say(f"Next: {current.failure.finding.next}")
     if json:
         write_atomic(__import__("pathlib").Path(json), jsonlib.dumps(prog.as_json(states, lab.master.name), indent=2) + "\n")
         ui.say(f"Progress written to {json}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime
 import json
 import platform
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -72,8 +73,12 @@ def show(results: list[CheckResult], seconds: float) -> None:
     if lines:
         ui.say("")
         ui.say("What to do:")
-        for line in lines:
-            ui.say(line)
+        for line in lines:  # "    cause: ..." continues under its text; a fix is a command: kept whole
+            label = re.match(r"\s*(?:\w+:\s+)?", line).end()
+            if line.lstrip().startswith("fix:"):
+                ui.say(line)
+            else:
+                ui.say_wrapped(line, label if label > 2 else 4)
 
 
 def as_json(results: list[CheckResult], lab: Lab, seconds: float, started: datetime.datetime,

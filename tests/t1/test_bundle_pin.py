@@ -24,7 +24,7 @@ def packages_index(filename: str, data: bytes) -> bytes:
 
 def test_pins_from_the_published_index_and_by_first_download(srv, tmp_path):
     deb = "socat_1.7.3.1-1_amd64.deb"
-    index = srv.add("/Packages.xz", packages_index(deb, DEB))  # not under dists/: test_bundle_aptchain.py
+    index = srv.add("/SHA256SUMS", f"{sha256(DEB)}  {deb}\n".encode())  # Ubuntu's chain: test_bundle_aptchain.py
     lock_file = write_lock(tmp_path / "bundle.lock.yaml", [
         "# socat: pinned from the index\n" + file_entry("socat", f"debs/base/{deb}", [srv.add(f"/pool/{deb}", DEB)],
                                                          extra=f"  published: {index}"),
@@ -52,7 +52,7 @@ def test_pins_from_the_published_index_and_by_first_download(srv, tmp_path):
 
 def test_a_download_that_contradicts_the_publisher_is_not_pinned(srv, tmp_path):
     deb = "socat_1.7.3.1-1_amd64.deb"
-    index = srv.add("/Packages.xz", packages_index(deb, DEB))
+    index = srv.add("/SHA256SUMS", f"{sha256(DEB)}  {deb}\n".encode())
     tampered = srv.add(f"/pool/{deb}", DEB[:-1] + b"!")
     lock_file = write_lock(tmp_path / "bundle.lock.yaml", [
         file_entry("socat", f"debs/base/{deb}", [tampered], extra=f"  published: {index}")])
@@ -66,7 +66,7 @@ def test_a_download_that_contradicts_the_publisher_is_not_pinned(srv, tmp_path):
 
 
 def test_an_index_without_the_file_is_one_clear_line(srv, tmp_path):
-    index = srv.add("/Packages.xz", packages_index("socat_9_amd64.deb", DEB))
+    index = srv.add("/SHA256SUMS", f"{sha256(DEB)}  socat_9_amd64.deb\n".encode())
     lock_file = write_lock(tmp_path / "bundle.lock.yaml", [
         file_entry("socat", "debs/base/socat_1_amd64.deb", [srv.add("/socat_1_amd64.deb", DEB)],
                    extra=f"  published: {index}")])
@@ -115,3 +115,16 @@ def test_checksum_lists_that_fail_cost_only_their_artifacts(srv, tmp_path):
     assert lk.get("weave-manifest").sha256 == sha256(YAML)
     assert not any(lk.get(n).pinned for n in ("socat", "pigz", "ethtool"))
     assert not any(s.path in ("/pool/" + deb, "/pigz.deb", "/ethtool.deb") for s in srv.seen)  # nothing unpinnable
+
+
+def test_a_packages_index_outside_dists_is_refused(srv, tmp_path):
+    """An apt index is only as good as the signed InRelease above it: without one, no pin from it."""
+    deb = "socat_1.7.3.1-1_amd64.deb"
+    lock_file = write_lock(tmp_path / "bundle.lock.yaml", [
+        file_entry("socat", f"debs/base/{deb}", [srv.add(f"/pool/{deb}", DEB)],
+                   extra=f"  published: {srv.add('/Packages.xz', packages_index(deb, DEB))}")])
+    before = lock_file.read_text()
+    proc = invoke("bundle.lock", "--lock", str(lock_file), "--dest", str(tmp_path / "b"))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "is an apt Packages index outside dists/<suite>/" in proc.stderr and "dists/xenial/universe" in proc.stderr
+    assert lock_file.read_text() == before

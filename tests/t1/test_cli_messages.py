@@ -63,6 +63,10 @@ def test_a_windows_code_page_on_a_pipe_never_crashes_and_the_report_is_written(p
     stdout, stderr = out.stdout.decode(encoding), out.stderr.decode(encoding)
     assert out.returncode == 1 and "Traceback" not in stderr, stderr
     assert "laptop -> API server" in stdout and "Report written to" in stdout
+    # A pipe gets 80 columns: the table and the causes under it wrap instead of running on (a fix is a
+    # command, kept on one line to be copied).
+    assert max(len(line) for line in stdout.splitlines() if not line.startswith(("  |", "    fix:"))) <= 80, stdout
+    assert "fix:   invoke cluster.init" in stdout
     assert json.loads(report.read_text(encoding="utf-8"))["summary"]["failed"] == 2
 
 
