@@ -309,8 +309,9 @@ def check_kvm(s: Settings, p: Probe) -> Check:
     if not loaded:
         return Check("kvm", OK, "KVM is not loaded")
     module = loaded[0]
-    kernel = _version(p.kernel_release()) or (0, 0, 0)
-    if kernel[:2] < laptops.KVM_TAKES_VT_KERNEL:
+    m = re.match(r"(\d+)\.(\d+)", p.kernel_release())  # 6.12.9-amd64, 6.12-rc1, 6.14.0-24-generic
+    kernel = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    if kernel < laptops.KVM_TAKES_VT_KERNEL:
         return Check("kvm", OK, f"{module} is loaded; kernel {shown(kernel)} leaves VT-x free while no KVM VM runs")
     vbox = _vbox_version(p)
     at_load = (p.read_text("/sys/module/kvm/parameters/enable_virt_at_load") or "").strip()  # Y | N

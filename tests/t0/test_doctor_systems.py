@@ -120,6 +120,10 @@ def test_kvm_on_kernel_6_12_blocks_virtualbox_before_7_2_10(s):
     assert amd.status == doctor.FAIL and "VERR_SVM_IN_USE" in amd.detail and "modprobe -r kvm_amd kvm" in amd.fix
 
 
+def test_kvm_on_a_two_part_kernel_release(s):
+    assert check(doctor.check_kvm, s, **kvm_laptop("6.12-rc1", "7.0.20r163906")).status == doctor.FAIL
+
+
 def test_kvm_with_virt_at_load_off_leaves_older_virtualbox_alone(s):
     r = check(doctor.check_kvm, s, **kvm_laptop("6.12.9-amd64", "7.1.6r167084", at_load="N"))
     assert r.status == doctor.OK
