@@ -1,6 +1,6 @@
 """invoke verify: the lab's hand-made checks (sections 3-8 of lab 7), run on the live lab.
 
-    model    Check, Outcome, CheckResult, and Lab (the values expected, from settings)
+    model    LabCheck, Outcome, CheckResult, and Lab (the values expected, from settings)
     from_api the API snapshot (plain JSON dicts, read through labkit.kube) and the checks decided on it
     probes   commands on the node / in the client pod, and what their output means
     parse    the real output formats (ip route, resolv.conf, curl, busybox wget/nslookup)

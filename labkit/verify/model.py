@@ -37,7 +37,7 @@ def failed(detail: str, hint: Hint) -> Outcome:
 
 
 @dataclass
-class Check:
+class LabCheck:
     """One line of the lab's checklist.
 
     `run(timeout)` does the work and returns an Outcome; it must not raise (the runner turns an
@@ -58,7 +58,7 @@ class Check:
 
 @dataclass(frozen=True)
 class CheckResult:
-    check: Check
+    check: LabCheck
     outcome: Outcome
     seconds: float
 

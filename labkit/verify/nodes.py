@@ -27,7 +27,7 @@ from typing import Optional
 from labkit.backends import Backend
 from labkit.kube import objects
 from labkit.verify import from_api, hints, parse, probes
-from labkit.verify.model import Check, Lab, Outcome, failed, passed
+from labkit.verify.model import LabCheck, Lab, Outcome, failed, passed
 
 WEAVE_CONNECTIONS_URL = "http://127.0.0.1:6784/status/connections"
 OVERLAY_PORTS = "TCP 6783 and UDP 6783-6784"
@@ -244,7 +244,7 @@ def merge(base: list, lab: Lab, snap, where) -> list:
     return sorted(base + extra, key=lambda c: c.section)
 
 
-def _crossing(check: Check, lab: Lab, snap) -> tuple:
+def _crossing(check: LabCheck, lab: Lab, snap) -> tuple:
     """(source node, {target nodes}) of a single-node probe, from where the API says its pods run."""
     def node_of(pod) -> Optional[str]:
         return pod.get("spec", {}).get("nodeName") if pod else None
@@ -269,23 +269,23 @@ def _crossing(check: Check, lab: Lab, snap) -> tuple:
         return None, set()
     return src, {d for d in dsts if d}
 
-def build(lab: Lab, snap, where) -> list[Check]:
+def build(lab: Lab, snap, where) -> list[LabCheck]:
     """The multi-node checks (nothing for a single node). `where.nodes`: node name → its SSH backend."""
     if not multi(lab):
         return []
     ips = {name: ip for name, ip, _role in lab.nodes}
     names = list(ips)
-    checks: list[Check] = []
+    checks: list[LabCheck] = []
 
     def backend(name: str) -> Backend:
         return where.node if name == lab.node else where.nodes[name]
 
     def api(id, section, title, decide, needs=("api",)):
-        checks.append(Check(id, section, title, "laptop", "API server", lambda t: decide(lab, snap), tuple(needs),
+        checks.append(LabCheck(id, section, title, "laptop", "API server", lambda t: decide(lab, snap), tuple(needs),
                             timeout=5))
 
     for name, ip in workers(lab):
-        checks.append(Check(f"node.ssh.{name}", 3, f"SSH to node {name}", "laptop", f"{name} (ssh)",
+        checks.append(LabCheck(f"node.ssh.{name}", 3, f"SSH to node {name}", "laptop", f"{name} (ssh)",
                             lambda t, n=name: probes.decide_reachable(backend(n).run(["true"], timeout=t), n),
                             timeout=20))
         api(f"node.ready.{name}", 3, f"node {name} Ready", worker_ready(name))
@@ -299,7 +299,7 @@ def build(lab: Lab, snap, where) -> list[Check]:
         api(f"weave.{name}", 5, f"weave-net 2/2 on {name}", weave_on(name))
     for name in names:
         others = {n: ip for n, ip in ips.items() if n != name}
-        checks.append(Check(
+        checks.append(LabCheck(
             f"weave.peers.{name}", 5, f"weave on {name} connected to every other node", name,
             "127.0.0.1:6784 (weave status connections)",
             lambda t, n=name, o=others: decide_peers(
@@ -316,7 +316,7 @@ def build(lab: Lab, snap, where) -> list[Check]:
     for name, _ip in workers(lab):
         pod = source_pod(lab, snap, name)
         pod_name = from_api.name_of(pod) if pod else None
-        check = Check(f"dns.{name}", 8, f"a pod on {name} resolves the Service", pod_name or name,
+        check = LabCheck(f"dns.{name}", 8, f"a pod on {name} resolves the Service", pod_name or name,
                       f"{lab.service_fqdn} @{lab.kube_dns_ip}",
                       lambda t, n=name, p=pod_name: _dns(lab, n, p, where.pod(p).run(
                           ["nslookup", lab.service_fqdn], timeout=t), svc_ip),
@@ -326,7 +326,7 @@ def build(lab: Lab, snap, where) -> list[Check]:
         checks.append(check)
     count = probes.LB_REQUESTS
     room = min(len(schedulable(snap)), lab.replicas)
-    checks.append(Check("svc.nodes", 8, "the Service is answered by replicas on different nodes", lab.client_pod,
+    checks.append(LabCheck("svc.nodes", 8, "the Service is answered by replicas on different nodes", lab.client_pod,
                         f"{svc_ip}:{lab.service_port} ×{count}",
                         lambda t: decide_spread(where.client.run(
                             probes.lb_command(f"http://{svc_ip}:{lab.service_port}/", count), timeout=t),
@@ -338,7 +338,7 @@ def build(lab: Lab, snap, where) -> list[Check]:
     return checks
 
 
-def _cross(lab: Lab, snap, where, backend, src: str, dst: str) -> Check:
+def _cross(lab: Lab, snap, where, backend, src: str, dst: str) -> LabCheck:
     pod = source_pod(lab, snap, src)
     target = target_pod(lab, snap, dst)
     needs = ("api", f"weave.peers.{src}", f"weave.peers.{dst}")
@@ -364,7 +364,7 @@ def _cross(lab: Lab, snap, where, backend, src: str, dst: str) -> Check:
                                   on_refused="http-refused", on_unreachable="xnode-unreachable",
                                   body_fix=f'invoke vm.ssh --command "kubectl -n {target.namespace} describe pod {target.pod}"')
 
-    check = Check(f"xnode.{src}.{dst}", 5, title, source, ctx["target"], run, needs)
+    check = LabCheck(f"xnode.{src}.{dst}", 5, title, source, ctx["target"], run, needs)
     if target is None:
         check.skip = f"no Ready pod serving HTTP on {dst}"
     return check

@@ -13,7 +13,7 @@ from typing import Callable, Optional
 
 from labkit.backends import Backend, Pod
 from labkit.verify import from_api, nodes, probes
-from labkit.verify.model import Check, Lab
+from labkit.verify.model import LabCheck, Lab
 
 
 @dataclass
@@ -30,18 +30,18 @@ class Where:
         return self.exec_in(name, namespace) if self.exec_in else Pod(self.node, name, namespace)
 
 
-def build(lab: Lab, snap: from_api.Snapshot, where: Where) -> list[Check]:
+def build(lab: Lab, snap: from_api.Snapshot, where: Where) -> list[LabCheck]:
     node, client_name = lab.node, lab.client_pod
     api = "API server"
-    checks: list[Check] = []
+    checks: list[LabCheck] = []
 
     def api_check(id, section, title, decide, needs=("api",)):
-        checks.append(Check(id, section, title, "laptop", api, lambda t: decide(lab, snap), tuple(needs), timeout=5))
+        checks.append(LabCheck(id, section, title, "laptop", api, lambda t: decide(lab, snap), tuple(needs), timeout=5))
 
     # --- sections 3-4: the cluster -----------------------------------------------------------
-    checks.append(Check("api", 3, "API server reachable", "laptop", api,
+    checks.append(LabCheck("api", 3, "API server reachable", "laptop", api,
                         lambda t: from_api.api_reachable(lab, snap), timeout=5))
-    checks.append(Check("node.ssh", 3, f"SSH to node {node}", "laptop", f"{node} (ssh)",
+    checks.append(LabCheck("node.ssh", 3, f"SSH to node {node}", "laptop", f"{node} (ssh)",
                         lambda t: probes.decide_reachable(where.node.run(["true"], timeout=t), node), timeout=20))
     api_check("node.ready", 3, f"node {node} Ready", from_api.node_ready)
     api_check("node.taint", 3, *nodes.taint_check(lab))
@@ -54,7 +54,7 @@ def build(lab: Lab, snap: from_api.Snapshot, where: Where) -> list[Check]:
     api_check("weave", 5, "weave-net 2/2 Running", from_api.weave_running, ("api", "node.ready"))
     api_check("coredns", 5, "CoreDNS pods Running", from_api.coredns_running, ("api", "weave"))
     api_check("dns.service", 5, f"kube-dns Service at {lab.kube_dns_ip}", from_api.kube_dns_service)
-    checks.append(Check("net.route", 5, "route to the pods via weave", node, f"{lab.pod_cidr} (ip route)",
+    checks.append(LabCheck("net.route", 5, "route to the pods via weave", node, f"{lab.pod_cidr} (ip route)",
                         lambda t: probes.decide_route(where.node.run(["ip", "route"], timeout=t), lab),
                         ("node.ssh", "weave")))
 
@@ -63,7 +63,7 @@ def build(lab: Lab, snap: from_api.Snapshot, where: Where) -> list[Check]:
               ("api", "node.ready"))
     api_check("client.running", 6, f"{client_name} Running in the pod range", from_api.pod_running(client_name),
               ("api", "node.ready"))
-    checks.append(Check("client.exec", 6, f"kubectl exec into {client_name}", node, f"{client_name} (exec)",
+    checks.append(LabCheck("client.exec", 6, f"kubectl exec into {client_name}", node, f"{client_name} (exec)",
                         lambda t: probes.decide_exec(where.client.run(["true"], timeout=t), client_name, node),
                         ("node.ssh", "client.running")))
     web = from_api.pod_named(snap, lab.namespace, lab.web_pod)
@@ -85,7 +85,7 @@ def build(lab: Lab, snap: from_api.Snapshot, where: Where) -> list[Check]:
     for side, source, backend, needs in (("node", node, where.node, ("node.ssh", "net.route")),
                                          ("client", client_name, where.client, ("client.exec",))):
         if not pods:  # nothing to probe: one placeholder row that the failed deployment check explains
-            checks.append(Check(f"inv.{side}", 7, "each inv pod answers", source,
+            checks.append(LabCheck(f"inv.{side}", 7, "each inv pod answers", source,
                                 f"inv pods :{lab.target_port}", lambda t: None, ("deploy.available",) + needs,
                                 skip=f"no {lab.deployment} pods to probe"))
             continue
@@ -111,12 +111,12 @@ def build(lab: Lab, snap: from_api.Snapshot, where: Where) -> list[Check]:
     api_check("svc.endpoints-match", 8, f"endpoints = the inv pods on {lab.target_port}",
               from_api.endpoints_match_pods, ("svc.endpoints",))
     dns_ip = ((snap.dns_service or {}).get("spec") or {}).get("clusterIP")  # what the kubelet must write
-    checks.append(Check("dns.resolvconf", 8, f"{client_name}'s resolv.conf uses kube-dns", client_name,
+    checks.append(LabCheck("dns.resolvconf", 8, f"{client_name}'s resolv.conf uses kube-dns", client_name,
                         "/etc/resolv.conf",
                         lambda t: probes.decide_resolv_conf(where.client.run(["cat", "/etc/resolv.conf"], timeout=t),
                                                             lab, client_name, dns_ip),
                         ("client.exec", "dns.service")))
-    checks.append(Check("dns.lookup", 8, "kube-dns knows the Service", client_name,
+    checks.append(LabCheck("dns.lookup", 8, "kube-dns knows the Service", client_name,
                         f"{lab.service_fqdn} @{lab.kube_dns_ip}",
                         lambda t: probes.decide_lookup(where.client.run(["nslookup", lab.service_fqdn], timeout=t),
                                                        lab, client_name, svc_ip),
@@ -132,7 +132,7 @@ def build(lab: Lab, snap: from_api.Snapshot, where: Where) -> list[Check]:
                         needs=("node.ssh",) + service_needs, service=True,
                         body_fix="invoke app.build, then invoke app.deploy"))
     name_wait = 4
-    checks.append(Check("svc.node.name", 8, "short name unknown on the node (expected)", node,
+    checks.append(LabCheck("svc.node.name", 8, "short name unknown on the node (expected)", node,
                         f"{lab.service} (name)",
                         lambda t: probes.decide_node_name(
                             where.node.run(["curl", "-sS", "-m", str(name_wait), "-o", "/dev/null", "-w", "%{remote_ip}",
@@ -141,7 +141,7 @@ def build(lab: Lab, snap: from_api.Snapshot, where: Where) -> list[Check]:
                         ("node.ssh",), timeout=name_wait + 4))
     replicas = [from_api.name_of(p) for p in pods]
     count = probes.LB_REQUESTS
-    checks.append(Check("svc.lb", 8, "Service balances across replicas", client_name,
+    checks.append(LabCheck("svc.lb", 8, "Service balances across replicas", client_name,
                         f"{svc_ip}:{lab.service_port} ×{count}",
                         lambda t: probes.decide_balance(
                             where.client.run(probes.lb_command(svc_url, count), timeout=t),
@@ -151,7 +151,7 @@ def build(lab: Lab, snap: from_api.Snapshot, where: Where) -> list[Check]:
 
 
 def _http(id, section, title, lab: Lab, source, backend, url, target, expect, *, exact, pod, needs, body_fix,
-          service=False) -> Check:
+          service=False) -> LabCheck:
     on_node = source == lab.node
     if on_node:
         def command(t):
@@ -173,4 +173,4 @@ def _http(id, section, title, lab: Lab, source, backend, url, target, expect, *,
         return probes.decide_http(res, tool="curl" if on_node else "wget", expect=expect, exact=exact, ctx=ctx,
                                   on_refused=refused, on_unreachable=unreachable, body_fix=body_fix)
 
-    return Check(id, section, title, source, target, run, tuple(needs))
+    return LabCheck(id, section, title, source, target, run, tuple(needs))

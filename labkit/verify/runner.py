@@ -11,13 +11,13 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Callable, Optional
 
 from labkit.verify import hints
-from labkit.verify.model import PASSED, SKIPPED, Check, Outcome, CheckResult, failed
+from labkit.verify.model import PASSED, SKIPPED, LabCheck, Outcome, CheckResult, failed
 
 GRACE = 3.0  # beyond a check's own timeout, for the backend to kill and report
 WORKERS = 8  # concurrent probes: each is an SSH channel or a kubectl exec on a 2-CPU VM
 
 
-def run(checks: list[Check], on_result: Optional[Callable[[CheckResult], None]] = None,
+def run(checks: list[LabCheck], on_result: Optional[Callable[[CheckResult], None]] = None,
         workers: int = WORKERS) -> list[CheckResult]:
     by_id = {c.id: c for c in checks}
     results: dict[str, CheckResult] = {}
@@ -89,7 +89,7 @@ def _root(result: CheckResult, results: dict) -> CheckResult:
     return result
 
 
-def _timed(check: Check) -> CheckResult:
+def _timed(check: LabCheck) -> CheckResult:
     started = time.monotonic()
     try:
         outcome = check.run(check.timeout)

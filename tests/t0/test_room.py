@@ -11,19 +11,19 @@ from labkit.room import app as appmod
 from labkit.room import client, schema, store
 from labkit.verify import report
 from labkit.verify.hints import make
-from labkit.verify.model import Check, CheckResult, Lab, Outcome, failed, passed
+from labkit.verify.model import LabCheck, CheckResult, Lab, Outcome, failed, passed
 
 SEAT = "0123456789abcdef"
 
 
 def doctor_report(*statuses):
-    """What tasks/doctor.py sends: its Check dataclasses as dicts."""
+    """What tasks/doctor.py sends: its LabCheck dataclasses as dicts."""
     return [doctormod.Check(f"check{i}", s, f"detail {i}", f"fix {i}" if s != "ok" else "").__dict__
             for i, s in enumerate(statuses)]
 
 
 def result(cid, section, outcome):
-    return CheckResult(Check(cid, section, f"title {cid}", "ubuntu", "10.32.0.4:80", lambda t: outcome), outcome, 0.1)
+    return CheckResult(LabCheck(cid, section, f"title {cid}", "ubuntu", "10.32.0.4:80", lambda t: outcome), outcome, 0.1)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 from labkit import settings as settings_mod
 from labkit.verify import report
 from labkit.verify.hints import CATALOG, make
-from labkit.verify.model import Check, Lab, Outcome, CheckResult, failed, passed
+from labkit.verify.model import LabCheck, Lab, Outcome, CheckResult, failed, passed
 
 ROUTE_FAIL = failed("no route for 10.32.0.0/12 in `ip route`", make("route-missing", cidr="10.32.0.0/12", node="ubuntu"))
 
@@ -18,7 +18,7 @@ def lab(repo):
 
 
 def result(cid, section, outcome, seconds=0.25):
-    return CheckResult(Check(cid, section, f"title {cid}", "ubuntu", "10.32.0.4:80", lambda t: outcome), outcome, seconds)
+    return CheckResult(LabCheck(cid, section, f"title {cid}", "ubuntu", "10.32.0.4:80", lambda t: outcome), outcome, seconds)
 
 
 @pytest.fixture

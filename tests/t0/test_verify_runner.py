@@ -3,12 +3,12 @@ import threading
 import time
 
 from labkit.verify import runner
-from labkit.verify.model import FAILED, PASSED, SKIPPED, Check, failed, passed
+from labkit.verify.model import FAILED, PASSED, SKIPPED, LabCheck, failed, passed
 from labkit.verify.hints import make
 
 
 def check(cid, outcome=None, needs=(), timeout=5.0, skip=None, run=None):
-    return Check(cid, 3, f"title of {cid}", "here", "there", run or (lambda t: outcome or passed("ok")),
+    return LabCheck(cid, 3, f"title of {cid}", "here", "there", run or (lambda t: outcome or passed("ok")),
                  tuple(needs), timeout=timeout, skip=skip)
 
 

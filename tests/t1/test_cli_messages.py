@@ -5,6 +5,7 @@ import json
 import os
 import pty
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -166,3 +167,17 @@ def test_fetch_from_a_mirror_that_is_not_serving_says_so(bundle, tmp_path):  # n
     line = one_line_error(out)
     assert "is not serving (connection refused)" in line
     assert "Fix: check that invoke bundle.serve is running on the instructor's machine" in line
+
+
+def test_vagrant_names_a_date_in_the_local_settings_in_one_line(tmp_path):
+    need_binary("vagrant")
+    for name in ("Vagrantfile", "settings.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    for name in ("vagrant", "provision"):
+        shutil.copytree(REPO / name, tmp_path / name)
+    (tmp_path / "settings.local.yaml").write_text("vm:\n  memory: 2024-01-01\n")  # was Psych::DisallowedClass
+    out = subprocess.run(["vagrant", "validate", "--ignore-provider"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "VAGRANT_DOTFILE_PATH": str(tmp_path / ".vagrant")})
+    assert out.returncode == 1
+    assert out.stderr.strip() == ("labkit: 'vm.memory' in settings.local.yaml reads as a date (2024-01-01). "
+                                  'Fix: write a number, or quote it to make it text: "2024-01-01"')
