@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import yaml
+
 from labkit.bundle.lock import LockError, load
 from labkit.fsutil import write_atomic
 
@@ -59,6 +61,8 @@ def _set(lines: list, start: int, indent: int, values: dict, note: str) -> list:
     out = list(lines)
     comment = f"  # {note}" if note else ""
     for key, value in values.items():
+        if isinstance(value, str) and yaml.safe_load(f"v: {value}")["v"] != value:
+            value = f'"{value}"'  # a hex pin of digits only would read back as a number
         text = f"{key_indent}{key}: {value}{comment}"
         pattern = re.compile(rf"^{key_indent}{re.escape(key)}:")
         hit = next((i for i in range(start + 1, last + 1) if pattern.match(out[i])), None)

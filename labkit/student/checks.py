@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from labkit.backends import CommandResult
+from labkit.kube.objects import MASTER_TAINT
 
 GONE_SOURCES = ("apt.kubernetes.io", "packages.cloud.google.com")
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
@@ -233,7 +234,7 @@ def untainted(res: CommandResult, want: Want) -> Optional[Finding]:
     taints = [line.split(":", 1)[1].strip() for line in res.stdout.splitlines() if line.lower().startswith("taints:")]
     if not taints:
         return Finding("kubectl could not describe the node", "kubectl get nodes")
-    if any("node-role.kubernetes.io/master" in t for t in taints):
+    if any(MASTER_TAINT in t for t in taints):
         return Finding("the master taint is still on the node: no pod of yours can be scheduled on it",
-                       "kubectl taint nodes --all node-role.kubernetes.io/master-")
+                       f"kubectl taint nodes --all {MASTER_TAINT}-")
     return None

@@ -11,8 +11,8 @@ Planned only when settings list more than one node; every check names the node i
     dns.<worker>           a pod on each worker resolves the inv Service through kube-dns
     svc.nodes              the inv Service is answered by replicas on different nodes
 
-Weave's status comes from its router's HTTP API on the node (127.0.0.1:6784, weave-kube's
---http-addr), in the text format of Weave Net 2.8.1 prog/weaver/http.go `connectionsTemplate`:
+Weave's status comes from its router's HTTP API on the node (127.0.0.1:6784: Weave Net 2.8.1
+prog/weave-kube/launch.sh HTTP_ADDR, passed as --http-addr; weave-net runs in the host network), in the text format of Weave Net 2.8.1 prog/weaver/http.go `connectionsTemplate`:
     {{if .Outbound}}->{{else}}<-{{end}} {{printf "%-21v" .Address}} {{printf "%-11v" .State}} {{.Info}} {{attrs}}
 with State one of established, pending, retrying, failed, connecting, waiting (mesh status.go), Info
 "fastdp 5a:..(worker-1)" for an established connection, "<error>, retry: <time>" for a failed one.
@@ -49,10 +49,6 @@ def ssh_id(lab: Lab, node: str) -> str:
 def on(lab: Lab, node: str) -> Lab:
     """The lab as seen from one node: hints then name that node."""
     return dataclasses.replace(lab, node=node)
-
-
-def on_node(node: str, cmd: str) -> str:
-    return f'invoke vm.ssh --node {node} --command "{cmd}"'
 
 
 # --- the master taint --------------------------------------------------------------------------

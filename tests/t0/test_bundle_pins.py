@@ -125,3 +125,13 @@ def test_record_on_the_committed_lock_shape(repo, tmp_path):
     lk = lock.load(p)
     assert lk.get("etcd").pinned and lk.get("etcd").size == 99
     assert textwrap.dedent(p.read_text()).count("- name: etcd") == 1
+
+
+def test_record_quotes_a_pin_yaml_would_read_as_a_number(tmp_path):
+    p = tmp_path / "bundle.lock.yaml"
+    p.write_text(LOCK.format(s512=S512, a="a" * 64))
+    digits = "1" * 64  # a valid sha256 that happens to hold no letter
+    lockedit.record(p, {"weave-manifest": {"sha256": digits, "provenance": "first-use"}})
+    a = lock.load(p).get("weave-manifest")
+    assert (a.sha256, a.provenance) == (digits, "first-use")
+    assert f'sha256: "{digits}"' in p.read_text() and "provenance: first-use" in p.read_text()
