@@ -2,7 +2,8 @@
 
 A student's laptop posts an envelope: who (seat id, name, host), what (kind), when (its own clock at
 `taken` and at `sent`, so the server can place a queued report in its own time) and the report itself:
-`invoke doctor --json`'s list of checks, or a labkit-verify/1 report (verify, section checks, acceptance).
+`invoke doctor --json`'s list of checks, section.check/progress's sections (labkit/student/progress.py),
+or a labkit-verify/1 report (verify, acceptance).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Optional
 
 MAX_BODY = 256 * 1024  # bytes: a full verify report is about 20 KB
 COLUMNS = ["doctor", "1", "2", "3", "4", "5", "6", "7", "8"]
-KINDS = ["doctor", "verify", "section", "acceptance"]
+KINDS = ["doctor", "progress", "verify", "section", "acceptance"]
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 
 _text = {"type": "string", "maxLength": 4000}
@@ -41,6 +42,22 @@ VERIFY = {
     },
 }
 
+PROGRESS = {  # labkit/student/progress.py as_json: section.check and section.progress
+    "type": "object", "required": ["sections"],
+    "properties": {
+        "node": _short,
+        "sections": {"type": "array", "maxItems": 8, "items": {
+            "type": "object", "required": ["section", "status"],
+            "properties": {
+                "section": {"type": "integer", "minimum": 1, "maximum": 8},
+                "title": _short,
+                "status": {"enum": ["done", "in progress", "not started"]},
+                "first_failure": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {
+                    "check": _short, "title": _short, "cause": _text, "next": _text}}]},
+            }}},
+    },
+}
+
 ENVELOPE = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -57,7 +74,8 @@ ENVELOPE = {
     },
     "allOf": [
         {"if": {"properties": {"kind": {"const": "doctor"}}}, "then": {"properties": {"report": DOCTOR}}},
-        {"if": {"properties": {"kind": {"enum": KINDS[1:]}}}, "then": {"properties": {"report": VERIFY}}},
+        {"if": {"properties": {"kind": {"const": "progress"}}}, "then": {"properties": {"report": PROGRESS}}},
+        {"if": {"properties": {"kind": {"enum": KINDS[2:]}}}, "then": {"properties": {"report": VERIFY}}},
     ],
 }
 
@@ -88,6 +106,14 @@ def cells(kind: str, report) -> dict:
         first = None if worst is None else {"check": worst["name"], "detail": worst.get("detail", ""),
                                             "hint": worst.get("fix", "")}
         return {"doctor": (state, first)}
+    if kind == "progress":  # a section in progress is failing a check: "needs help" counts how long
+        out = {}
+        for sec in report["sections"]:
+            f = sec.get("first_failure")
+            state = {"done": PASS, "in progress": FAIL}.get(sec["status"], SKIP)
+            out[str(sec["section"])] = (state, None if not f or state != FAIL else {
+                "check": f.get("title") or f.get("check", ""), "detail": f.get("cause", ""), "hint": f.get("next", "")})
+        return out
     labels = report.get("sections") or sorted({c["section"] for c in report["checks"]})
     out = {}
     for label in labels:

@@ -206,3 +206,22 @@ def test_send_never_raises(tmp_path, capsys):
     joined(tmp_path, url="http://[::1")  # a record damaged by hand
     client.send(tmp_path, "doctor", doctor_report("ok"))
     assert capsys.readouterr().err.startswith("class: ")
+
+
+def test_section_progress_reports_fill_their_sections(tmp_path):
+    """What section.check/progress send: labkit/student/progress.as_json of real SectionStates."""
+    from labkit.student import progress as prog
+    from labkit.student.checks import Finding
+    from labkit.student.sections import Outcome as SectionOutcome
+
+    states = [prog.SectionState(1, "VM", prog.DONE), prog.SectionState(2, "Docker", prog.IN_PROGRESS),
+              prog.SectionState(3, "kubeadm", prog.NOT_STARTED, blocked_by=2)]
+    states[1].outcomes = [SectionOutcome("docker", "docker runs", Finding("docker is not installed",
+                                                                          "sudo apt-get install docker.io"))]
+    rep = json.loads(json.dumps(prog.as_json(states, "master")))
+    assert schema.problem(envelope("progress", rep)) is None
+    cells = schema.cells("progress", rep)
+    assert cells["1"] == ("pass", None) and cells["3"] == ("skip", None) and set(cells) == {"1", "2", "3"}
+    assert cells["2"] == ("fail", {"check": "docker runs", "detail": "docker is not installed",
+                                   "hint": "sudo apt-get install docker.io"})
+    assert schema.problem(envelope("progress", dict(rep, sections=[{"section": 9, "status": "done"}]))) is not None
