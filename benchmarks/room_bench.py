@@ -147,8 +147,8 @@ def main() -> None:
     for tool in ("curl", "nginx"):
         if not shutil.which(tool):
             sys.exit(f"room_bench: needs {tool} (apt-get install curl nginx-light)")
-    top = Path(tempfile.mkdtemp(prefix="labkit-room-bench-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="labkit-room-bench-") as tmp:
+        top = Path(tmp)
         root = top / "bundle"
         lock_file = bb.make_bundle(root, args.scale, "sha256")
         bb.warm(root)
@@ -200,8 +200,6 @@ def main() -> None:
               f"over {len(page)} reports (goal <= 2 s)" if page else "page update delay: no report seen")
         print(f"bundle under that load: {under_load / 1e6:,.0f} MB/s (whole files) -> {under_load / best['nginx']:.2f}x "
               f"nginx alone")
-    finally:
-        shutil.rmtree(top, ignore_errors=True)
 
 
 if __name__ == "__main__":
