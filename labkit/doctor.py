@@ -185,16 +185,17 @@ class VBox:
     it on Linux (VirtualBox's VBox.sh; it still exits 0, so the warning is the only sign)."""
 
     version: Optional[tuple]
-    module_missing_for: Optional[str] = None  # the kernel release the warning names
+    module_missing_for: Optional[str] = None  # "kernel <release>" as the warning names it, or "this kernel"
 
     @staticmethod
     def parse(out: str) -> "VBox":
         # The version is the line that starts with it: the warning names the kernel (6.5.0-14-generic) first.
         line = next((ln for ln in out.splitlines() if re.match(r"\d+\.\d+\.\d+", ln.strip())), "")
         missing = None
-        if re.search(r"vboxdrv kernel module is not loaded|kernel modules are not loaded", out, re.I):
+        if re.search(r"vboxdrv kernel module is not loaded|kernel modules are not loaded|character device /dev/vboxdrv does not exist",
+                     out, re.I):
             m = re.search(r"current kernel \(([^)]+)\)", out)
-            missing = m.group(1) if m else "this kernel"
+            missing = f"kernel {m.group(1)}" if m else "this kernel"
         return VBox(_version(line), missing)
 
 
@@ -250,7 +251,7 @@ def check_provider(s: Settings, p: Probe) -> Check:
             return Check("provider", FAIL, "VBoxManage is installed but does not run", "reinstall VirtualBox")
         if vb.module_missing_for:
             return Check("provider", FAIL, f"VirtualBox {shown(vb.version) if vb.version else ''} is installed, but its "
-                         f"kernel module is not loaded for kernel {vb.module_missing_for} (Secure Boot refuses the "
+                         f"kernel module is not loaded for {vb.module_missing_for} (Secure Boot refuses the "
                          "unsigned vboxdrv, or it was never built for this kernel)".replace("VirtualBox  is", "VirtualBox is"),
                          laptops.KERNEL_MODULE_FIX["Linux"])
         if laptops.line(vb.version) < laptops.OLDEST_VIRTUALBOX:
@@ -308,8 +309,9 @@ def check_kvm(s: Settings, p: Probe) -> Check:
     if not loaded:
         return Check("kvm", OK, "KVM is not loaded")
     module = loaded[0]
-    kernel = _version(p.kernel_release()) or (0, 0, 0)
-    if kernel[:2] < laptops.KVM_TAKES_VT_KERNEL:
+    m = re.match(r"(\d+)\.(\d+)", p.kernel_release())  # 6.12.9-amd64, 6.12-rc1, 6.14.0-24-generic
+    kernel = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    if kernel < laptops.KVM_TAKES_VT_KERNEL:
         return Check("kvm", OK, f"{module} is loaded; kernel {shown(kernel)} leaves VT-x free while no KVM VM runs")
     vbox = _vbox_version(p)
     at_load = (p.read_text("/sys/module/kvm/parameters/enable_virt_at_load") or "").strip()  # Y | N

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 Version = tuple
@@ -49,6 +50,17 @@ KVM_MODPROBE_FILE = "/etc/modprobe.d/labkit-kvm.conf"
 NAT_DNS_LOOPBACK_VBOX = (7, 2)
 NAT_RESOLVER = "10.0.2.3"
 HOST_STUB_RESOLVER = "127.0.0.53"
+
+
+def _hostonly_range() -> str:
+    """VirtualBox's default host-only range, defined once: settings.yaml `limits.hostonly_range`."""
+    import yaml
+
+    text = (Path(__file__).resolve().parents[1] / "settings.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)["limits"]["hostonly_range"]
+
+
+HOSTONLY_RANGE = _hostonly_range()
 
 
 def line(version: Version) -> Version:
@@ -103,9 +115,9 @@ KERNEL_MODULE_FIX = {
 
 # Order matters: the first trap whose needle matches (and that has a fix for this system) wins.
 TRAPS = [
-    Trap(r"kernel module is not loaded|vboxdrv kernel module|failed to open /dev/vboxnetctl",
+    Trap(r"kernel module is not loaded|vboxdrv kernel module|failed to open /dev/vboxnetctl|installation is incomplete",
          "VirtualBox's kernel driver is not loaded", KERNEL_MODULE_FIX,
-         "Vagrant en.yml virtualbox_kernel_module_not_loaded, raised by driver/meta.rb read_version and "
+         "Vagrant en.yml virtualbox_kernel_module_not_loaded / virtualbox_install_incomplete, raised by driver/meta.rb read_version and "
          "driver/base.rb (/dev/vboxnetctl); the warning comes from VirtualBox's VBox.sh"),
     Trap(r"not supported by this version of Vagrant",
          "this Vagrant does not know this VirtualBox version",
@@ -117,8 +129,8 @@ TRAPS = [
          "Vagrant 2.3.3 CHANGELOG [GH-12983]"),
     Trap(r"not within the\s+allowed ranges|/etc/vbox/networks\.conf",
          "VirtualBox refused the host-only address (outside /etc/vbox/networks.conf)",
-         {"Linux": "keep the node IPs in 192.168.56.0/21, or add a line '* 192.168.56.0/21' to /etc/vbox/networks.conf",
-          "Darwin": "keep the node IPs in 192.168.56.0/21, or add a line '* 192.168.56.0/21' to /etc/vbox/networks.conf"},
+         {system: f"keep the node IPs in {HOSTONLY_RANGE}, or add a line '* {HOSTONLY_RANGE}' to /etc/vbox/networks.conf"
+          for system in ("Linux", "Darwin")},
          "Vagrant en.yml virtualbox_invalid_host_subnet (2.2.19, GH-12564); VirtualBox manual, host-only networking"),
     Trap(r"Failed to create the host-only (adapter|network)",
          "VirtualBox could not create the host-only adapter",

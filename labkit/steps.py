@@ -55,9 +55,15 @@ class Context:
 
     @property
     def api(self):
+        """The API door, opened on first use (cluster.init's first steps run before a kubeconfig exists)."""
         if self._api is None:
             self._api = self.open_api()
         return self._api
+
+    def open(self) -> "Context":
+        """Open the API door now: a task that cannot do anything without the cluster fails before its first step."""
+        _ = self.api
+        return self
 
     def left(self) -> float:
         """Seconds left of `timeout`, shared by every wait of the run."""

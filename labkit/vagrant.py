@@ -28,7 +28,8 @@ STOPPED = {"poweroff", "shutoff", "saved", "aborted", "shutdown", "paused", "sus
 # host system (fallbacks: doctor catches most of these first). Vagrant says "could not be found" of many
 # things: the box needle names a box. VirtualBox's and each system's traps are in labkit.laptops.TRAPS.
 KNOWN_ERRORS = [
-    ("could not detect VirtualBox", "VirtualBox is not installed", "install VirtualBox 7.2, or set LABKIT_PROVIDER=libvirt on Linux"),
+    ("could not detect VirtualBox", "VirtualBox is not installed",
+     "install VirtualBox (invoke doctor names the version your Vagrant accepts), or set LABKIT_PROVIDER=libvirt on Linux"),
     ("The provider 'libvirt' could not be found", "the vagrant-libvirt plugin is missing", "install it: vagrant plugin install vagrant-libvirt (or your distribution's vagrant-libvirt package)"),
     (r"[Bb]ox '[^']+' could not be found", "the Vagrant box is not installed", "run invoke bundle.fetch, then invoke vm.up adds the box from the bundle"),
     ('"rsync" could not be found', "rsync is not installed (the libvirt provider copies the bundle into the VM with it)",

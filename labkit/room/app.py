@@ -101,7 +101,7 @@ def create_app(room: store.Room, code: str, token: str, bundle_url: str = "", bu
             envelope = json.loads(body)
         except ValueError:
             return _error(400, "the body is not JSON")
-        problem = schema.problem(envelope)
+        problem = await run_in_threadpool(schema.problem, envelope)
         if problem:
             return _error(422, f"not a labkit report: {problem}")
         now = time.time()

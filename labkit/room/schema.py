@@ -7,6 +7,7 @@ or a labkit-verify/1 report (verify, acceptance).
 """
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 MAX_BODY = 256 * 1024  # bytes: a full verify report is about 20 KB
@@ -80,11 +81,18 @@ ENVELOPE = {
 }
 
 
+@functools.lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(ENVELOPE)  # built once: building it costs more than a validation
+
+
 def problem(envelope) -> Optional[str]:
     """None if the envelope is valid, else the first schema error as one short sentence."""
     import jsonschema
 
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(ENVELOPE).iter_errors(envelope))
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(envelope))
     if error is None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "the report"

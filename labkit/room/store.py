@@ -1,6 +1,7 @@
 """The class directory: its code and instructor token (class.json, 0600) and the room (room.db, SQLite WAL).
 
-Every accepted report is one row of `reports`, kept with its time (a student's history); `seats` and
+Every accepted report is one row of `reports`, kept with its time (a student's history), once: a
+report sent again (its answer came too late) is known by seat and `taken` time. `seats` and
 `cells` are the page's current view, updated in the same transaction. "Clear the room" empties the
 view only: history stays. WAL with synchronous=FULL: a report answered 2xx survives a SIGKILL.
 """
@@ -22,6 +23,8 @@ TABLES = """
 CREATE TABLE IF NOT EXISTS reports (id INTEGER PRIMARY KEY, seat TEXT NOT NULL, name TEXT NOT NULL,
     host TEXT NOT NULL, kind TEXT NOT NULL, at REAL NOT NULL, received REAL NOT NULL, body TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS reports_seat ON reports (seat, at);
+CREATE TABLE IF NOT EXISTS taken (seat TEXT NOT NULL, taken REAL NOT NULL, report INTEGER NOT NULL,
+    PRIMARY KEY (seat, taken));
 CREATE TABLE IF NOT EXISTS seats (seat TEXT PRIMARY KEY, name TEXT NOT NULL, host TEXT NOT NULL,
     first_seen REAL NOT NULL, last_seen REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS cells (seat TEXT NOT NULL, col TEXT NOT NULL, state TEXT NOT NULL,
@@ -75,9 +78,15 @@ class Room:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
+                again = db.execute("SELECT report FROM taken WHERE seat = ? AND taken = ?",
+                                   (seat, envelope["taken"])).fetchone()
+                if again is not None:  # sent again after an answer that came too late: stored once
+                    db.execute("COMMIT")
+                    return again[0]
                 rid = db.execute("INSERT INTO reports (seat, name, host, kind, at, received, body) "
                                  "VALUES (?, ?, ?, ?, ?, ?, ?)", (seat, name, host, envelope["kind"], at, received,
                                                                   json.dumps(envelope["report"]))).lastrowid
+                db.execute("INSERT INTO taken VALUES (?, ?, ?)", (seat, envelope["taken"], rid))
                 db.execute("INSERT INTO seats VALUES (?, ?, ?, ?, ?) ON CONFLICT (seat) DO UPDATE SET "
                            "name = excluded.name, host = excluded.host, last_seen = excluded.last_seen",
                            (seat, name, host, received, received))

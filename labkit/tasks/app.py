@@ -53,7 +53,7 @@ def deploy(c, dry_run=False, timeout=DEPLOY_TIMEOUT):
     s = settings(c)
     plan, ctx = deploy_plan(s), context(s, timeout)
     if not dry_run:
-        ctx.api  # noqa: B018 (a missing kubeconfig fails here, before any build)
+        ctx.open()  # a missing kubeconfig fails here, before any build
     perform(plan, ctx, dry_run)
 
 

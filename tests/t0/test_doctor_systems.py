@@ -43,6 +43,23 @@ def test_the_vboxdrv_warning_is_a_failure_not_the_kernels_version(s):
     assert "6.5.0" not in check(doctor.check_pairing, s, outputs={"vagrant": "Vagrant 2.4.1", "VBoxManage": VBOXDRV_WARNING}).detail
 
 
+# VBox.sh's other warning, when the module loaded but its device node is missing (Vagrant maps it to
+# virtualbox_install_incomplete).
+VBOXDRV_NO_DEVICE = """WARNING: The character device /dev/vboxdrv does not exist.
+	 Please install the virtualbox-dkms package and the appropriate
+	 headers, most likely linux-headers-generic.
+
+	 You will not be able to start VMs until this problem is fixed.
+6.1.50r161033
+"""
+
+
+def test_a_missing_vboxdrv_device_is_the_same_failure(s):
+    r = check(doctor.check_provider, s, outputs={"vagrant": "Vagrant 2.4.1", "VBoxManage": VBOXDRV_NO_DEVICE})
+    assert r.status == doctor.FAIL and "kernel module is not loaded for this kernel" in r.detail
+    assert r.detail.startswith("VirtualBox 6.1.50 is installed")
+
+
 def test_virtualbox_older_than_the_lab_supports(s):
     r = check(doctor.check_provider, s, outputs=versions("2.4.1", "6.0.24r139119"))
     assert r.status == doctor.FAIL and "older than the lab supports (6.1 or newer)" in r.detail
@@ -101,6 +118,10 @@ def test_kvm_on_kernel_6_12_blocks_virtualbox_before_7_2_10(s):
                      "sudo tee /etc/modprobe.d/labkit-kvm.conf")
     amd = check(doctor.check_kvm, s, **kvm_laptop("6.14.0-24-generic", "7.2.0r170228", PROC_MODULES_KVM_AMD))
     assert amd.status == doctor.FAIL and "VERR_SVM_IN_USE" in amd.detail and "modprobe -r kvm_amd kvm" in amd.fix
+
+
+def test_kvm_on_a_two_part_kernel_release(s):
+    assert check(doctor.check_kvm, s, **kvm_laptop("6.12-rc1", "7.0.20r163906")).status == doctor.FAIL
 
 
 def test_kvm_with_virt_at_load_off_leaves_older_virtualbox_alone(s):

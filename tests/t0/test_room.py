@@ -225,3 +225,10 @@ def test_section_progress_reports_fill_their_sections(tmp_path):
     assert cells["2"] == ("fail", {"check": "docker runs", "detail": "docker is not installed",
                                    "hint": "sudo apt-get install docker.io"})
     assert schema.problem(envelope("progress", dict(rep, sections=[{"section": 9, "status": "done"}]))) is not None
+
+
+def test_a_report_sent_twice_is_stored_once(room):
+    first = room.add(envelope("doctor", doctor_report("fail"), taken=100, sent=100), received=1000)
+    again = room.add(envelope("doctor", doctor_report("fail"), taken=100, sent=103), received=1003)
+    assert again == first and room.count() == 1
+    assert room.add(envelope("doctor", doctor_report("ok"), taken=101, sent=103), received=1003) != first

@@ -95,6 +95,14 @@ def test_kernel_module_not_loaded_gets_each_systems_fix():
     assert said(KERNEL_MODULE, "Windows").fix == "reinstall VirtualBox as administrator, then reboot"
 
 
+def test_an_incomplete_install_is_the_kernel_module_trap():
+    # en.yml virtualbox_install_incomplete
+    text = ("VirtualBox is complaining that the installation is incomplete. Please\n"
+            "run `VBoxManage --version` to see the error message which should contain\n"
+            "instructions on how to fix this error.\n")
+    assert "sudo /sbin/vboxconfig" in said(text, "Linux").fix
+
+
 def test_host_only_failures_are_told_apart_by_cause_and_system():
     mac = said(MAC_VBOXNETCTL, "Darwin")
     assert "kernel extension" in mac.fix and "Vagrant to 2.3.3" in mac.fix and "networks.conf" not in mac.fix

@@ -76,7 +76,8 @@ def test_vagrant_errors_become_one_line():
     need_binary("vagrant")
     line = one_line_error(run("vm.status"))
     assert line == ("labkit: vagrant status failed: VirtualBox is not installed. "
-                    "Fix: install VirtualBox 6.1 or 7.0, or set LABKIT_PROVIDER=libvirt on Linux")
+                    "Fix: install VirtualBox (invoke doctor names the version your Vagrant accepts), "
+                    "or set LABKIT_PROVIDER=libvirt on Linux")
 
 
 def test_bad_snapshot_name_is_refused_before_vagrant_runs():

@@ -225,7 +225,7 @@ def test_invoke_doctor_on_a_joined_laptop_sends_its_report(tmp_path):
     try:
         client.join(project, srv.url, srv.code, "Ana")
         ran = invoke("doctor", "--json", env={"INVOKE_LABKIT_ROOT": str(project)})
-        printed = json.loads(ran.stdout)
+        printed = json.loads(ran.stdout)["checks"]  # doctor --json: {"schema": "labkit-doctor/1", ..., "checks"}
         assert ran.stderr.strip().splitlines()[-1] == "class: report sent to the room as Ana"
         [s] = srv.get("/api/room").json()["seats"]
         [sent] = srv.get(f"/api/history/{s['seat']}").json()
