@@ -37,9 +37,11 @@ def test_ctrl_c_during_the_wait_reaches_the_caller():
     release = threading.Event()
     with ThreadPoolExecutor(1) as pool:
         fut = pool.submit(release.wait, 5)
-        threading.Timer(0.1, _thread.interrupt_main).start()  # Ctrl-C as Python delivers it to the main thread
         try:
             with pytest.raises(KeyboardInterrupt):
+                # Ctrl-C as Python delivers it to the main thread; started inside the raises block, so a
+                # loaded machine cannot deliver it before the test is ready for it
+                threading.Timer(0.1, _thread.interrupt_main).start()
                 result_interruptibly(fut, slice_s=0.02)
         finally:
             release.set()
