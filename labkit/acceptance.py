@@ -284,6 +284,7 @@ def host_facts(s) -> dict:
         "virtualbox": ".".join(map(str, vbox.version)) if vbox and vbox.version else "not found",
         "vagrant": _output(["vagrant", "--version"]) or "not found",
         "provider": s.provider,
+        "nodes": ", ".join(f"{n.name} ({n.role}, {n.ip})" for n in s.nodes),
         "box": s.box + (f" (installed versions: {', '.join(box_versions)})" if box_versions else ""),
         "bundle lock": f"{lock_file.name} sha256 "
                        + (hashlib.sha256(lock_file.read_bytes()).hexdigest() if lock_file.is_file() else "(missing)"),

@@ -96,3 +96,13 @@ def test_phases_that_need_a_failed_one_are_skipped_with_the_reason(private_key, 
     "Authorization: Bearer " + JWT, "--certificate-key " + CERT_KEY])
 def test_redact_each_form(line):
     assert all(secret not in acceptance.redact(line) for secret in (JWT, TOKEN, KEY_DATA, CERT_KEY))
+
+
+def test_the_report_names_every_node_it_ran_on():
+    """A two-node acceptance run (LABKIT_WORKERS=1) says so in the laptop facts, with host-only IPs."""
+    from labkit import settings as settings_mod
+    from tests.conftest import REPO
+
+    facts = acceptance.host_facts(settings_mod.load(REPO, {"LABKIT_WORKERS": "1"}))
+    assert facts["nodes"] == "ubuntu (master, 192.168.56.10), worker-1 (worker, 192.168.56.11)"
+    assert acceptance.host_facts(settings_mod.load(REPO, {}))["nodes"] == "ubuntu (master, 192.168.56.10)"
