@@ -114,7 +114,7 @@ def redact_json(value):
 # --- running the phases -------------------------------------------------------------------------
 
 @dataclass
-class Outcome:
+class PhaseOutcome:
     name: str
     command: str
     status: str  # passed | failed | skipped
@@ -178,17 +178,17 @@ class Runner:
         return proc.wait(), "".join(out)
 
 
-def run_phases(runner: Runner, work: Path, destroy: bool, echo=None) -> list[Outcome]:
+def run_phases(runner: Runner, work: Path, destroy: bool, echo=None) -> list[PhaseOutcome]:
     """Every phase in order; `echo` shows each (redacted) output line, by default under the phase's status line."""
     from labkit import ui
 
-    done: dict[str, Outcome] = {}
+    done: dict[str, PhaseOutcome] = {}
     for phase in PHASES:
         if phase.destroy and not destroy:
             continue
         verify_json = work / f"{phase.name}.json"
         args = [str(verify_json) if a == VERIFY_JSON else a for a in phase.args]
-        result = Outcome(phase.name, "invoke " + " ".join(phase.args).replace(f" --json {VERIFY_JSON}", ""), "skipped")
+        result = PhaseOutcome(phase.name, "invoke " + " ".join(phase.args).replace(f" --json {VERIFY_JSON}", ""), "skipped")
         done[phase.name] = result
         missing = [n for n in phase.needs if n in done and done[n].status != "passed"]
         if missing:
@@ -312,7 +312,7 @@ def _md(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
-def report(facts: dict, outcomes: list[Outcome], started: str) -> str:
+def report(facts: dict, outcomes: list[PhaseOutcome], started: str) -> str:
     lines = ["# labkit acceptance report", "", f"Run started {started} (UTC).", "", "## The laptop", "",
              "| fact | value |", "|---|---|"]
     lines += [f"| {k} | {_md(redact(str(v)))} |" for k, v in facts.items()]

@@ -41,7 +41,7 @@ class Options:
 
 
 @dataclass
-class Outcome:
+class FetchOutcome:
     name: str
     error: Optional[LabkitError] = None
     skipped: bool = False           # was already present and intact
@@ -100,8 +100,8 @@ def refuse_unpinned(artifacts) -> None:
 
 
 def fetch(lock, artifacts, dest: Path, opts: Options, step=None, cancel: Optional[threading.Event] = None
-          ) -> list[Outcome]:
-    """Fetch what is missing or wrong among `artifacts`. Returns one Outcome per artifact (lock order).
+          ) -> list[FetchOutcome]:
+    """Fetch what is missing or wrong among `artifacts`. Returns one FetchOutcome per artifact (lock order).
 
     On success of every artifact, <dest>/CHECKSUMS is (re)written for the VM's provision scripts.
     """
@@ -116,7 +116,7 @@ def fetch(lock, artifacts, dest: Path, opts: Options, step=None, cancel: Optiona
     # them: a pin is recorded from the source, never from a file of unknown origin)
     present = {f.name for f in verify.verify(artifacts, dest, allow_unpinned=opts.allow_unpinned) if f.ok}
     todo = [a for a in artifacts if a.name not in present]
-    outcomes = {a.name: Outcome(a.name, skipped=True) for a in artifacts if a.name in present}
+    outcomes = {a.name: FetchOutcome(a.name, skipped=True) for a in artifacts if a.name in present}
     if todo:
         _check_space(todo, dest)
         sessions = Sessions(max(8, opts.workers * 2))
@@ -160,7 +160,7 @@ def _want(a) -> dict:
     return {algo: getattr(a, algo) for algo in ("sha256", "sha512") if getattr(a, algo)}
 
 
-def _one(a, dest: Path, opts: Options, sessions: Sessions, meter: Optional[Meter], cancel) -> Outcome:
+def _one(a, dest: Path, opts: Options, sessions: Sessions, meter: Optional[Meter], cancel) -> FetchOutcome:
     target = a.file(dest)
     am = meter.artifact(a.name) if meter is not None else None
     on_bytes = am.on_bytes if am is not None else None
@@ -172,7 +172,7 @@ def _one(a, dest: Path, opts: Options, sessions: Sessions, meter: Optional[Meter
                 hashes = _mirror_image(a, get, urls, target, opts, on_bytes, cancel)
             else:
                 hashes = download.download(get, urls, target, _want(a), a.size, on_bytes, opts.retries, cancel)
-            outcome = Outcome(a.name, sha256=hashes["sha256"], size=target.stat().st_size, digest=a.digest)
+            outcome = FetchOutcome(a.name, sha256=hashes["sha256"], size=target.stat().st_size, digest=a.digest)
         else:
             outcome = _image(a, target, opts, sessions, on_bytes, cancel)
     except Cancelled:
@@ -193,7 +193,7 @@ def _one(a, dest: Path, opts: Options, sessions: Sessions, meter: Optional[Meter
         return outcome
     if am is not None:
         am.fail()
-    return Outcome(a.name, error=error)
+    return FetchOutcome(a.name, error=error)
 
 
 def _mirror_image(a, get, urls, target: Path, opts: Options, on_bytes, cancel) -> dict:
@@ -217,7 +217,7 @@ def _plain_get(sessions: Sessions, timeout):
     return get
 
 
-def _image(a, target: Path, opts: Options, sessions: Sessions, on_bytes, cancel) -> Outcome:
+def _image(a, target: Path, opts: Options, sessions: Sessions, on_bytes, cancel) -> FetchOutcome:
     from labkit.bundle import registry
 
     client = registry.Client(sessions, opts.timeout)
@@ -265,7 +265,7 @@ def _image(a, target: Path, opts: Options, sessions: Sessions, on_bytes, cancel)
         part.unlink(missing_ok=True)
         raise
     shutil.rmtree(blobs, ignore_errors=True)
-    return Outcome(a.name, sha256=sha256, size=size, digest=image.digest)
+    return FetchOutcome(a.name, sha256=sha256, size=size, digest=image.digest)
 
 
 def _failure_error(a, exc: Failure, opts: Options) -> LabkitError:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from labkit.student.checks import Finding, Want
-from labkit.student.sections import SECTIONS, Outcome, run_node_checks
+from labkit.student.sections import SECTIONS, SectionOutcome, run_node_checks
 
 DONE, IN_PROGRESS, NOT_STARTED = "done", "in progress", "not started"
 
@@ -20,11 +20,11 @@ class SectionState:
     number: int
     title: str
     status: str
-    outcomes: list = field(default_factory=list)  # Outcome...; empty when not checked
+    outcomes: list = field(default_factory=list)  # SectionOutcome...; empty when not checked
     blocked_by: Optional[int] = None  # an earlier section that is not done (then nothing was checked)
 
     @property
-    def failure(self) -> Optional[Outcome]:
+    def failure(self) -> Optional[SectionOutcome]:
         return next((o for o in self.outcomes if not o.ok), None)
 
 
@@ -40,7 +40,7 @@ def status_of(outcomes: list, kit_checks: tuple = ()) -> str:
 KIT_CHECKS = ("repo",)
 
 
-def verify_outcomes(results: list, section: int) -> list[Outcome]:
+def verify_outcomes(results: list, section: int) -> list[SectionOutcome]:
     """`invoke verify`'s results for one section (5-8) as outcomes: a failed check's hint is the finding."""
     out = []
     for r in results:
@@ -53,7 +53,7 @@ def verify_outcomes(results: list, section: int) -> list[Outcome]:
             finding = Finding(f"not checked: {r.outcome.detail or 'a check it needs failed'}", "invoke verify")
         else:
             finding = None
-        out.append(Outcome(r.check.id, r.check.title, finding))
+        out.append(SectionOutcome(r.check.id, r.check.title, finding))
     return out
 
 

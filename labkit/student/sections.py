@@ -116,7 +116,7 @@ def want_for(settings) -> Want:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class SectionOutcome:
     """One check of a section on the live VM."""
 
     check: str
@@ -128,14 +128,14 @@ class Outcome:
         return self.finding is None
 
 
-def run_node_checks(section: Section, node, want: Want, timeout: float = 30) -> list[Outcome]:
+def run_node_checks(section: Section, node, want: Want, timeout: float = 30) -> list[SectionOutcome]:
     """Every check of a node-checked section (1-4), in order; after the first failure the rest are
     not run (each stands on the one before), so the student sees one cause, not a cascade."""
     out = []
     for chk in section.checks:
         res = node.run(["sudo", "-n", "sh", "-c", chk.command(want)], timeout=timeout)
         finding = chk.decide(res, want)
-        out.append(Outcome(chk.id, chk.title, finding))
+        out.append(SectionOutcome(chk.id, chk.title, finding))
         if finding:
             break
     return out

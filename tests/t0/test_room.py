@@ -212,7 +212,7 @@ def test_section_progress_reports_fill_their_sections(tmp_path):
     """What section.check/progress send: labkit/student/progress.as_json of real SectionStates."""
     from labkit.student import progress as prog
     from labkit.student.checks import Finding
-    from labkit.student.sections import Outcome as SectionOutcome
+    from labkit.student.sections import SectionOutcome
 
     states = [prog.SectionState(1, "VM", prog.DONE), prog.SectionState(2, "Docker", prog.IN_PROGRESS),
               prog.SectionState(3, "kubeadm", prog.NOT_STARTED, blocked_by=2)]
