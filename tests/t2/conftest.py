@@ -17,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +93,9 @@ def users_lab_state() -> dict:
 
 def forget_test_box() -> None:
     """Remove the installed test box and its libvirt base volume, so vm.up must add it from the bundle."""
-    subprocess.run(["vagrant", "box", "remove", "--force", "--all", testbundle.BOX_NAME], capture_output=True)
+    # run outside any project: Vagrant writes .vagrant/rgloader/ into the Vagrantfile's directory it runs in
+    subprocess.run(["vagrant", "box", "remove", "--force", "--all", testbundle.BOX_NAME], capture_output=True,
+                   cwd=tempfile.gettempdir())
     prefix = testbundle.BOX_NAME.replace("/", "-VAGRANTSLASH-")
     for line in virsh("vol-list", "default").stdout.splitlines()[2:]:
         name = line.split()[0] if line.split() else ""
@@ -106,7 +109,8 @@ def t2_host():
     for tool in ("vagrant", "virsh", "qemu-system-x86_64", "rsync"):
         need_binary(tool)
     need(virsh("version").returncode == 0, "libvirtd is not running (run scripts/host-setup)")
-    need("vagrant-libvirt" in subprocess.run(["vagrant", "plugin", "list"], capture_output=True, text=True).stdout,
+    need("vagrant-libvirt" in subprocess.run(["vagrant", "plugin", "list"], capture_output=True, text=True,
+                                             cwd=tempfile.gettempdir()).stdout,
          "the vagrant-libvirt plugin is missing (run scripts/host-setup)")
     need(testbundle.BOX_FILE.is_file(), f"no test box at {testbundle.BOX_FILE} (run scripts/build-test-box)")
 

@@ -72,10 +72,11 @@ def pair(lab_vm):
         vm.invoke("vm.destroy")
 
 
-def backends(settings):
+def backends(pair):
+    """Each node's backend, with the pair's environment (its LABKIT_* settings reach the Vagrantfile too)."""
     from labkit.backends import get_backend
 
-    return {n.name: get_backend(f"node:{n.name}", settings) for n in settings.nodes}
+    return {n.name: get_backend(f"node:{n.name}", pair.settings, pair.vm.env) for n in pair.settings.nodes}
 
 
 def test_one_vm_up_created_and_provisioned_both_in_parallel(pair):
@@ -101,7 +102,7 @@ def test_each_node_reaches_the_other_on_the_host_only_network_and_weave_ports(pa
     from labkit.cluster import join
 
     settings, base = pair.settings, pair.base
-    ssh = backends(settings)
+    ssh = backends(pair)
     master, worker = settings.master, settings.workers[0]
     try:
         # TCP: sshd answers on the other's host-only address; Weave's 6783 and the API's 6443 are open
