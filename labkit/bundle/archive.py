@@ -9,6 +9,11 @@ reproducible: the same image and name always give the same file, so its sha256 c
 Every tar header has mtime 0, owner 0/0, mode 0644; members in the order above. `docker load`
 ignores labkit-manifests/; they make the archive checkable offline against the lock's digest alone
 (check()): the digest pins the list, the list the manifest, the manifest every blob.
+
+An image taken from a release tarball (`docker save` output, no registry) is rewritten by from_save()
+into the same layout without labkit-manifests/: its layers gzip-compressed as `<diff_id hex>.tar.gz`.
+It is pinned by its image ID, the sha256 of its config, which lists every layer's diff_id (the sha256
+of the uncompressed layer, what `docker load` itself checks); check_taken() checks exactly that chain.
 """
 from __future__ import annotations
 
@@ -99,6 +104,105 @@ def write(out: BinaryIO, repo_tag: str, config: dict, layers, blob: Callable[[st
         for doc in documents:
             tar.addfile(_member(f"{MANIFESTS_DIR}{hashlib.sha256(doc).hexdigest()}.json", len(doc)), io.BytesIO(doc))
     return sink.sha256.hexdigest(), sink.size
+
+
+def check_image(path: Path, artifact) -> Optional[str]:
+    """check() or check_taken(), whichever pins the lock's image: None if the archive is that image."""
+    if artifact.source:
+        return check_taken(path, artifact.id, artifact.image_tag)
+    return check(path, artifact.digest, artifact.image_tag)
+
+
+TAKEN_LAYER = GZIP_LAYERS[0]  # the media type from_save's layers get (gzip, named by their diff_id)
+
+
+def from_save(save: Path, repo_tag: str, out: BinaryIO, work: Path, expect_name: str,
+              on_bytes: Optional[Callable[[int], None]] = None) -> tuple[str, str, int]:
+    """Rewrite a `docker save` tarball holding one image as labkit's archive named `repo_tag`.
+    Returns (image ID, sha256 hex of the archive, size). `expect_name`: the repository's last path
+    component the image must carry in save's RepoTags (with or without an architecture suffix), so a
+    member mapped to the wrong name is caught. Layers are compressed into `work` first."""
+    import gzip
+
+    try:
+        with tarfile.open(save, "r:") as tar:
+            entries = json.loads(tar.extractfile("manifest.json").read())
+            if not isinstance(entries, list) or len(entries) != 1:
+                raise RegistryError(f"holds {len(entries)} images, not one", "check member: in the lock")
+            entry = entries[0]
+            tags = entry.get("RepoTags") or []
+            names = {t.rsplit(":", 1)[0].rsplit("/", 1)[-1] for t in tags}
+            if not names & {expect_name, f"{expect_name}-amd64"}:
+                raise RegistryError(f"is tagged {', '.join(tags) or 'nothing'}, not {expect_name}",
+                                    "check member: in the lock")
+            config = tar.extractfile(entry["Config"]).read()
+            image_id = "sha256:" + hashlib.sha256(config).hexdigest()
+            diff_ids = ((json.loads(config).get("rootfs") or {}).get("diff_ids")) or []
+            if len(diff_ids) != len(entry["Layers"]):
+                raise RegistryError(f"lists {len(entry['Layers'])} layers but its config {len(diff_ids)}",
+                                    "the tarball is damaged: fetch its source again")
+            work.mkdir(parents=True, exist_ok=True)
+            (work / image_id.split(":", 1)[1]).write_bytes(config)
+            for layer, diff_id in zip(entry["Layers"], diff_ids):
+                packed = work / diff_id.split(":", 1)[1]
+                h, fh = hashlib.sha256(), tar.extractfile(layer)
+                with open(packed, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+                    for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+                        h.update(chunk)
+                        gz.write(chunk)
+                        if on_bytes:
+                            on_bytes(len(chunk))
+                if "sha256:" + h.hexdigest() != diff_id:
+                    raise RegistryError(f"has a layer {layer} that does not match its config",
+                                        "the tarball is damaged: fetch its source again")
+    except (tarfile.TarError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise RegistryError(f"is not a readable docker save tarball ({exc})", "check member: in the lock") from None
+    layers = [{"digest": d, "mediaType": TAKEN_LAYER} for d in diff_ids]
+    sha256, size = write(out, repo_tag, {"digest": image_id}, layers, lambda d: work / d.split(":", 1)[1])
+    return image_id, sha256, size
+
+
+def check_taken(path: Path, image_id: str, repo_tag: str) -> Optional[str]:
+    """None if the archive holds exactly the image `image_id` pins (config, every layer by its diff_id,
+    decompressed), named `repo_tag`; else what is wrong, as a phrase."""
+    import gzip
+    import zlib
+
+    want_config = image_id.split(":", 1)[1] + ".json"
+    try:
+        with tarfile.open(path, "r:") as tar:
+            members = {m.name: m for m in tar if m.isfile()}
+            if len(members) != len(tar.getmembers()):
+                return "has an unexpected member that is not a file"
+            if "manifest.json" not in members:
+                return "lacks manifest.json"
+            if want_config not in members:
+                return "does not carry the config of the pinned image ID (fetch it again)"
+            config = tar.extractfile(members[want_config]).read()
+            if hashlib.sha256(config).hexdigest() != image_id.split(":", 1)[1]:
+                return f"has a {want_config} that does not match the image ID"
+            diff_ids = (json.loads(config).get("rootfs") or {}).get("diff_ids") or []
+            layers = [{"digest": d, "mediaType": TAKEN_LAYER} for d in diff_ids]
+            want = {"manifest.json", want_config, *(layer_name(d) for d in layers)}
+            extra = sorted(set(members) - want)
+            if extra:
+                return f"has members the image does not name ({extra[0]})"
+            for d in {d["digest"] for d in layers}:
+                name = layer_name({"digest": d, "mediaType": TAKEN_LAYER})
+                if name not in members:
+                    return f"lacks {name}"
+                h = hashlib.sha256()
+                with gzip.GzipFile(fileobj=tar.extractfile(members[name])) as gz:
+                    for chunk in iter(lambda: gz.read(1024 * 1024), b""):
+                        h.update(chunk)
+                if "sha256:" + h.hexdigest() != d:
+                    return f"has a {name} that does not match its diff_id"
+            if tar.extractfile(members["manifest.json"]).read() != _docker_manifest(
+                    repo_tag, {"digest": image_id}, layers):
+                return f"is not tagged {repo_tag} as the lock says"
+    except (tarfile.TarError, OSError, EOFError, zlib.error, ValueError, AttributeError) as exc:
+        return f"not a readable image archive ({exc})"
+    return None
 
 
 def check(path: Path, digest: str, repo_tag: str) -> Optional[str]:

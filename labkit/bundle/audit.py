@@ -3,7 +3,8 @@ source, and report any difference. Reads only checksum lists, signed indexes and
 no artifact is downloaded.
 
 What can be re-derived: a file with `published:` (its checksum list, or its Ubuntu index through the
-signed InRelease, read again), an image whose `ref` names a tag (the digest the tag points to now).
+signed InRelease, read again), an image whose `ref` names a tag (the digest the tag points to now), an
+image taken from a release tarball (its image ID read again from the tarball, if the bundle holds it intact).
 A pin copied from a changelog or another recorded source, or taken on first use, has no online
 source to ask: its row says so and names where to look (the comment above it in the lock).
 """
@@ -40,12 +41,22 @@ def short(value: Optional[str]) -> str:
 
 
 def rows(lock, published: Callable[[object], Union[tuple, LabkitError, str]],
-         tag_digest: Callable[[object], Union[str, LabkitError]]) -> list[Row]:
+         tag_digest: Callable[[object], Union[str, LabkitError]],
+         taken_id: Callable[[object], Union[str, LabkitError]] = lambda a: LabkitError("not asked", "")) -> list[Row]:
     """One Row per artifact. published(a) -> (algo, hex) from a's checksum list now, or why not;
-    tag_digest(a) -> the digest a's tag points to now, or a LabkitError."""
+    tag_digest(a) -> the digest a's tag points to now, or a LabkitError; taken_id(a) -> the image ID of a's
+    member in its source, or a LabkitError."""
     out = []
     for a in lock.artifacts:
-        kind = a.provenance or ("first-use" if (a.sha256 or a.sha512 or a.digest) else "unpinned")
+        kind = a.provenance or ("first-use" if (a.sha256 or a.sha512 or a.digest or a.id) else "unpinned")
+        if a.source and a.id:
+            found = taken_id(a)
+            if isinstance(found, LabkitError):
+                out.append(Row(a.name, kind, short(a.id), "", UNCHECKED, found.message))
+            else:
+                out.append(Row(a.name, kind, short(a.id), short(found), SAME if found == a.id else DIFFERENT,
+                               "" if found == a.id else f"{a.member} in {a.source} is another image"))
+            continue
         if a.kind == "file" and a.published and (a.sha256 or a.sha512):
             found = published(a)
             if not isinstance(found, tuple):
@@ -76,8 +87,8 @@ def rows(lock, published: Callable[[object], Union[tuple, LabkitError, str]],
     return out
 
 
-def run(lock, timeout=(10, 60)) -> list[Row]:
-    """The audit against the real sources (online)."""
+def run(lock, bundle_dir: Optional[Path] = None, timeout=(10, 60)) -> list[Row]:
+    """The audit against the real sources (online; images taken from a release tarball: the bundle's copy)."""
     import requests
 
     from labkit.bundle import aptchain, fetch, registry, resolve
@@ -105,4 +116,17 @@ def run(lock, timeout=(10, 60)) -> list[Row]:
         except requests.RequestException as exc:  # one row, not a traceback
             return LabkitError(f"cannot reach {ref.registry} ({_reason(exc)})", "")
 
-    return rows(lock, published, tag_digest)
+    taken: dict = {}
+
+    def taken_id(a):
+        from labkit.bundle import derive, hashing
+
+        source = lock.get(a.source)
+        if bundle_dir is None or hashing.problem(source, bundle_dir) is not None:
+            return LabkitError(f"needs {source.name} intact in the bundle (invoke bundle.fetch --only {a.name})", "")
+        if a.name not in taken:  # one pass over the source for all its images
+            images = [b for b in lock.artifacts if b.source == a.source and b.id]
+            taken.update(derive.image_ids(source.file(bundle_dir), images, Path(bundle_dir)))
+        return taken[a.name]
+
+    return rows(lock, published, tag_digest, taken_id)

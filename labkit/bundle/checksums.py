@@ -16,14 +16,14 @@ FILE_NAME = "CHECKSUMS"
 
 
 def render(lock, bundle_dir: Path | None = None) -> str:
-    """An image pinned by its digest alone gets the sha256 of its archive in `bundle_dir` (call this only
+    """An image pinned by its digest or image ID alone gets the sha256 of its archive in `bundle_dir` (call this only
     after the archive passed its check against the digest: fetch and verify do)."""
     lines = []
     for a in lock.artifacts:
         pin = expected(a)
-        if pin is None and a.kind == "image" and a.digest and bundle_dir is not None and a.file(bundle_dir).is_file():
+        if pin is None and a.kind == "image" and a.pinned and bundle_dir is not None and a.file(bundle_dir).is_file():
             pin = ("sha256", file_digest(a.file(bundle_dir), "sha256"))
-        if pin is not None and a.pinned:  # an image needs its registry digest too
+        if pin is not None and a.pinned:  # an image needs its registry digest (or image ID) too
             lines.append(f"{a.name} {pin[0]} {pin[1]} {a.path}")
     return "".join(line + "\n" for line in lines)
 

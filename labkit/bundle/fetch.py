@@ -48,6 +48,7 @@ class FetchOutcome:
     sha256: Optional[str] = None    # of the file as written (for bundle.lock to record)
     size: Optional[int] = None
     digest: Optional[str] = None    # image: what its ref resolved to
+    image_id: Optional[str] = None  # image taken from a source: its image ID
 
 
 class Sessions:
@@ -101,7 +102,8 @@ def refuse_unpinned(artifacts) -> None:
 
 def fetch(lock, artifacts, dest: Path, opts: Options, step=None, cancel: Optional[threading.Event] = None
           ) -> list[FetchOutcome]:
-    """Fetch what is missing or wrong among `artifacts`. Returns one FetchOutcome per artifact (lock order).
+    """Fetch what is missing or wrong among `artifacts`. Returns one FetchOutcome per artifact (lock order),
+    then one per source fetched only to take images from (a release tarball, see derive.py).
 
     On success of every artifact, <dest>/CHECKSUMS is (re)written for the VM's provision scripts.
     """
@@ -117,23 +119,34 @@ def fetch(lock, artifacts, dest: Path, opts: Options, step=None, cancel: Optiona
     present = {f.name for f in verify.verify(artifacts, dest, allow_unpinned=opts.allow_unpinned) if f.ok}
     todo = [a for a in artifacts if a.name not in present]
     outcomes = {a.name: FetchOutcome(a.name, skipped=True) for a in artifacts if a.name in present}
+    # images taken from a release tarball: from the internet, the source is fetched (if not already intact)
+    # and they are taken from it afterwards; from a classroom mirror they are plain archives like the rest
+    taken = [a for a in todo if a.source and not opts.from_url]
+    sources = [lock.get(n) for n in dict.fromkeys(a.source for a in taken)]
+    intact = {f.name for f in verify.verify(sources, dest) if f.ok} if sources else set()
+    direct = [a for a in todo if a not in taken] + [s for s in sources if s.name not in intact and s not in todo]
     if todo:
-        _check_space(todo, dest)
+        _check_space(direct, dest)
         sessions = Sessions(max(8, opts.workers * 2))
-        meter = Meter(step, _known_total(todo), len(todo)) if step is not None else None
+        meter = Meter(step, _known_total(direct + taken), len(direct) + len(taken)) if step is not None else None
         try:
             with ThreadPoolExecutor(max_workers=opts.workers) as pool:
-                futures = {a.name: pool.submit(_one, a, dest, opts, sessions, meter, cancel) for a in todo}
+                futures = {a.name: pool.submit(_one, a, dest, opts, sessions, meter, cancel) for a in direct}
                 try:
                     for name, fut in futures.items():
                         outcomes[name] = result_interruptibly(fut)
                 except KeyboardInterrupt:
                     cancel.set()  # workers stop at their next chunk; .part files stay for a resume
                     raise
+            for source in sources:
+                outcomes.update(_take(source, [a for a in taken if a.source == source.name], dest,
+                                      outcomes.get(source.name), meter, cancel))
         finally:
             if meter is not None:
                 meter.close()
-    result = [outcomes[a.name] for a in artifacts]
+    # the sources fetched only to take images from come last (resolve.py pairs the first ones with artifacts)
+    result = [outcomes[a.name] for a in artifacts] + [outcomes[s.name] for s in sources
+                                                       if s not in artifacts and s.name in outcomes]
     if not any(o.error for o in result):
         checksums.write(lock, dest)
     return result
@@ -168,11 +181,12 @@ def _one(a, dest: Path, opts: Options, sessions: Sessions, meter: Optional[Meter
         if opts.from_url or a.kind == "file":
             urls = [f"{opts.from_url.rstrip('/')}/{quote(a.path)}"] if opts.from_url else list(a.urls)
             get = _plain_get(sessions, opts.timeout)
-            if a.kind == "image" and a.digest and not _want(a):
+            if a.kind == "image" and a.pinned and not _want(a):
                 hashes = _mirror_image(a, get, urls, target, opts, on_bytes, cancel)
             else:
                 hashes = download.download(get, urls, target, _want(a), a.size, on_bytes, opts.retries, cancel)
-            outcome = FetchOutcome(a.name, sha256=hashes["sha256"], size=target.stat().st_size, digest=a.digest)
+            outcome = FetchOutcome(a.name, sha256=hashes["sha256"], size=target.stat().st_size, digest=a.digest,
+                                   image_id=a.id)
         else:
             outcome = _image(a, target, opts, sessions, on_bytes, cancel)
     except Cancelled:
@@ -196,12 +210,43 @@ def _one(a, dest: Path, opts: Options, sessions: Sessions, meter: Optional[Meter
     return FetchOutcome(a.name, error=error)
 
 
+def _take(source, images, dest: Path, fetched: Optional[FetchOutcome], meter: Optional[Meter], cancel) -> dict:
+    """{name: FetchOutcome} for images taken from `source` (fetched just now, or found intact)."""
+    from labkit.bundle import derive
+
+    if fetched is not None and fetched.error:
+        return {a.name: FetchOutcome(a.name, error=LabkitError(
+            f"{a.name}: is taken from {source.name}, which could not be fetched (its own line says why)",
+            fetched.error.fix))
+            for a in images}
+    meters = {a.name: meter.artifact(a.name) for a in images} if meter is not None else {}
+    try:
+        results = derive.take(source.file(dest), images, dest,
+                              (lambda name, n: meters[name].on_bytes(n)) if meters else None, cancel)
+    except download.Cancelled:
+        raise KeyboardInterrupt from None
+    except OSError as exc:
+        results = {a.name: _disk_error(a, a.file(dest), dest, exc) for a in images}
+    out = {}
+    for a in images:
+        r = results[a.name]
+        if isinstance(r, LabkitError):
+            if a.name in meters:
+                meters[a.name].fail()
+            out[a.name] = FetchOutcome(a.name, error=LabkitError(f"{a.name}: {r.message}", r.fix))
+        else:
+            if a.name in meters:
+                meters[a.name].finish(mb(r[2]))
+            out[a.name] = FetchOutcome(a.name, sha256=r[1], size=r[2], image_id=r[0])
+    return out
+
+
 def _mirror_image(a, get, urls, target: Path, opts: Options, on_bytes, cancel) -> dict:
-    """An image archive from a classroom mirror, pinned by its digest alone: it gets its name only after
-    archive.check found in it exactly the image the digest pins (manifests, config, every layer)."""
+    """An image archive from a classroom mirror, pinned by its digest (or image ID) alone: it gets its name
+    only after archive.check_image found in it exactly the image the lock pins (config, every layer)."""
     staging = target.with_name(target.name + ".unchecked" + download.PART)
     hashes = download.download(get, urls, staging, {}, a.size, on_bytes, opts.retries, cancel)
-    wrong = archive.check(staging, a.digest, a.image_tag)
+    wrong = archive.check_image(staging, a)
     if wrong:
         staging.unlink(missing_ok=True)
         raise LabkitError(f"the mirror's archive {wrong}; nothing was saved",

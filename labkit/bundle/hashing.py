@@ -42,13 +42,13 @@ def problem(artifact, bundle_dir: Path, allow_unpinned: bool = False,
         return "missing"
     if artifact.size is not None and f.stat().st_size != artifact.size:
         return f"corrupt (size {f.stat().st_size}, expected {artifact.size})"
-    if artifact.kind == "image" and not artifact.digest and not allow_unpinned:
+    if artifact.kind == "image" and not artifact.pinned and not allow_unpinned:
         return "unpinned"
     pin = expected(artifact)
-    if pin is None and artifact.kind == "image" and artifact.digest:
-        from labkit.bundle import archive  # no archive hash in the lock: check it against the digest itself
+    if pin is None and artifact.kind == "image" and artifact.pinned:
+        from labkit.bundle import archive  # no archive hash in the lock: check it against the digest or ID itself
 
-        wrong = archive.check(f, artifact.digest, artifact.image_tag)
+        wrong = archive.check_image(f, artifact)
         if on_bytes:
             on_bytes(f.stat().st_size)
         return None if wrong is None else f"corrupt (the archive {wrong})"

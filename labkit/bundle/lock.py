@@ -65,6 +65,9 @@ class Artifact:
     tag: Optional[str] = None        # image: name written into the archive (default: ref)
     published: Optional[str] = None  # file: checksum list bundle.lock reads the pin from
     provenance: Optional[str] = None  # where the pin came from: one of PROVENANCE
+    source: Optional[str] = None     # image: the lock's file artifact it is taken from (no registry)
+    member: Optional[str] = None     # image: the `docker save` tarball's path inside that source
+    id: Optional[str] = None         # image taken from a source: its image ID (sha256 of its config), the pin
 
     @property
     def image_tag(self) -> str:
@@ -77,8 +80,8 @@ class Artifact:
 
     @property
     def pinned(self) -> bool:
-        if self.kind == "image":  # the digest pins every blob; the archive is checked against it (archive.check)
-            return bool(self.digest)
+        if self.kind == "image":  # the digest (or the image ID) pins every blob; archive.check_image checks it
+            return bool(self.digest or self.id)
         return bool(self.sha256 or self.sha512)
 
     def file(self, bundle_dir: Path) -> Path:
@@ -106,8 +109,11 @@ class Lock:
         return next((a for a in self.artifacts if a.box == box and a.provider == provider), None)
 
     def needed(self, provider: Optional[str] = None) -> tuple:
-        """What a laptop with this provider needs: everything but the other providers' box files."""
-        return tuple(a for a in self.artifacts if provider is None or a.provider in (None, provider))
+        """What a laptop with this provider needs: everything but the other providers' box files and the
+        sources images are taken from (bundle.fetch gets a source itself when it has an image to take)."""
+        sources = {a.source for a in self.artifacts if a.source}
+        return tuple(a for a in self.artifacts
+                     if (provider is None or a.provider in (None, provider)) and a.name not in sources)
 
     def select(self, names=None) -> tuple:
         """The artifacts named (comma-separated string or list), in lock order; all if none named."""
@@ -145,6 +151,10 @@ def load(path: Path | str) -> Lock:
             if value in seen:
                 raise LockError(f"{path.name} lists {attr} '{value}' twice", f"give every artifact its own {attr}")
             seen.add(value)
+    for a in artifacts:
+        if a.source is not None and not any(s.name == a.source and s.kind == "file" for s in artifacts):
+            raise LockError(f"{path.name}: artifact '{a.name}' is taken from '{a.source}', which is not a file "
+                            "artifact of this lock", "add the source file, or fix source:")
     files = {a.path for a in artifacts}
     for a in artifacts:  # "k8s" as a file and "k8s/x" inside it cannot both exist
         for parent in PurePosixPath(a.path).parents:
@@ -196,7 +206,9 @@ def _artifact(lock_name: str, index: int, entry) -> Artifact:
         raise LockError(f"{where}: urls must be a list of http(s) URLs", "write urls: [https://...]")
     if kind == "file" and not urls:
         raise LockError(f"{where}: a file needs at least one URL", "add urls: [https://...]")
-    if kind == "image":
+    if kind == "image" and entry.get("source") is not None:
+        _taken_image(where, entry)
+    elif kind == "image":
         if not isinstance(entry.get("ref"), str) or not IMAGE_REF.match(entry["ref"]):
             raise LockError(f"{where}: an image needs ref (like docker.io/library/nginx:1.17.10)", "add ref: ...")
         tag = entry.get("tag")
@@ -224,11 +236,33 @@ def _artifact(lock_name: str, index: int, entry) -> Artifact:
         raise LockError(f"{where}: provenance {provenance!r} is not one of {', '.join(PROVENANCE)}",
                         "say where the pin came from with one of those words")
     known = {"name", "kind", "path", "urls", "sha256", "sha512", "size", "ref", "digest", "box", "provider",
-             "tag", "published", "provenance"}
+             "tag", "published", "provenance", "source", "member", "id"}
     return Artifact(name=name, kind=kind, path=path, urls=tuple(urls), sha256=entry.get("sha256"),
                     sha512=entry.get("sha512"), size=size, ref=entry.get("ref"), digest=entry.get("digest"),
                     box=box, provider=provider, tag=entry.get("tag"), published=published, provenance=provenance,
+                    source=entry.get("source"), member=entry.get("member"), id=entry.get("id"),
                     extra={k: v for k, v in entry.items() if k not in known})
+
+
+def _taken_image(where: str, entry: dict) -> None:
+    """An image taken from another artifact of the lock (a release tarball) rather than a registry."""
+    if not isinstance(entry["source"], str) or not NAME.match(entry["source"]):
+        raise LockError(f"{where}: source must name a file artifact of this lock", "write source: <its name>")
+    member = entry.get("member")
+    if not isinstance(member, str) or not _inside(member):
+        raise LockError(f"{where}: an image taken from {entry['source']} needs member: the path of its tarball "
+                        "inside it", "write member: kubernetes/server/bin/<name>.tar")
+    tag = entry.get("tag")
+    if not (isinstance(tag, str) and IMAGE_REF.match(tag) and "@" not in tag and ":" in tag.rsplit("/", 1)[-1]):
+        raise LockError(f"{where}: an image taken from {entry['source']} needs tag: the name kubeadm expects",
+                        "write tag: k8s.gcr.io/<name>:<version>")
+    for key in ("ref", "digest"):
+        if entry.get(key) is not None:
+            raise LockError(f"{where}: an image taken from {entry['source']} has no registry {key}",
+                            f"remove {key}: (the image ID in id: pins it)")
+    image_id = entry.get("id")
+    if image_id is not None and not (isinstance(image_id, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", image_id)):
+        raise LockError(f"{where}: id must look like sha256:<64 hex> (the image ID)", "copy the image ID exactly")
 
 
 def _inside(path: str) -> bool:

@@ -4,7 +4,8 @@ A file with `published:` gets its pin from that checksum list (the publisher's w
 dists/<suite>/ only through the suite's signed InRelease, see aptchain.py); anything else
 is pinned by trust on first use: downloaded once, hashed, recorded, and reported loudly so that a
 person reviews the diff before committing it. Images get the digest their tag points to (if the
-lock has none) and the sha256 of the archive labkit writes from it.
+lock has none) and the sha256 of the archive labkit writes from it; an image taken from a release tarball
+(derive.py) gets its image ID, as trusted as the tarball's own pin.
 """
 from __future__ import annotations
 
@@ -152,6 +153,9 @@ def resolve(lock, artifacts, dest: Path, opts, step=None) -> tuple[dict, list]:
         if o.error:
             continue
         values: dict = {}
+        if a.source:  # the image ID is the pin; the archive's bytes depend on the local zlib, so no hash or size
+            updates[a.name] = {"id": o.image_id}
+            continue
         if a.kind == "image" and not a.digest:
             values["digest"] = o.digest
         if a.name in published:
@@ -173,7 +177,9 @@ def by_provenance(lock, updates: dict) -> dict:
     groups: dict = {}
     for name, values in updates.items():
         a = lock.get(name)
-        if a.published:
+        if a.source:  # taken from a pinned release tarball: as strong as that tarball's pin
+            kind = lock.get(a.source).provenance or "first-use"
+        elif a.published:
             kind = "signed-index" if aptchain.is_signed_index(a.published) else "publisher-checksum"
         elif a.kind == "image" and a.digest:
             kind = a.provenance or "recorded-digest"

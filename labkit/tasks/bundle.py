@@ -234,7 +234,7 @@ def pin(c, lock=None, dest=None, only=None, dry_run=False, workers=4, audit=Fals
 
     lk, dest = _open(c, lock, dest)
     if audit:
-        return _audit(lk)
+        return _audit(lk, dest)
     todo = [a for a in lk.select(only) if not a.pinned]
     if not todo:
         ui.say(f"Nothing to pin: every selected artifact in {lk.path.name} is pinned.")
@@ -255,7 +255,8 @@ def pin(c, lock=None, dest=None, only=None, dry_run=False, workers=4, audit=Fals
         today = datetime.date.today().isoformat()
         groups = resolve.by_provenance(lk, updates)
         notes = {"signed-index": "from the signed index (InRelease checked)",
-                 "publisher-checksum": "from the published checksum list", "first-use": "first download (review)"}
+                 "publisher-checksum": "from the published checksum list", "first-use": "first download (review)",
+                 "changelog": "image ID from the release tarball the changelog pins"}
         for kind, values in groups.items():
             lockedit.record(lk.path, values, f"bundle.lock {today}: {notes.get(kind, 'archive of the pinned digest')}")
         tofu = groups.get("first-use", {})
@@ -276,18 +277,20 @@ def pin(c, lock=None, dest=None, only=None, dry_run=False, workers=4, audit=Fals
 
 
 def _source(a) -> str:
+    if a.source:
+        return f"{a.member} inside {a.source} (its image ID)"
     if a.kind == "image":
         return f"{a.ref}" + (f" at {a.digest[:19]}…" if a.digest else " (digest by tag: trust on first use)")
     return f"published list {a.published}" if a.published else f"first download from {a.urls[0]}"
 
 
-def _audit(lk) -> None:
+def _audit(lk, dest) -> None:
     from labkit import ui
     from labkit.bundle import audit
     from labkit.errors import LabkitError
 
     with ui.step(f"Auditing the {len(lk.artifacts)} pins of {lk.path.name} against their sources") as st:
-        found = audit.run(lk)
+        found = audit.run(lk, dest)
         counts = {v: sum(r.verdict == v for r in found) for v in (audit.SAME, audit.DIFFERENT, audit.UNCHECKED,
                                                                    audit.BY_HAND)}
         st.note = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
