@@ -509,7 +509,7 @@ def check_bundle(s: Settings, p: Probe) -> Check:
     from labkit.bundle.status import provenance_summary
 
     return Check("bundle", OK, f"{len(needed)} artifacts present in {s.bundle_dir} (invoke bundle.verify checks hashes); "
-                 f"pins: {provenance_summary(needed)}")
+                 f"pins: {provenance_summary(lock, needed)}")
 
 
 def check_box(s: Settings, p: Probe) -> Check:

@@ -169,21 +169,27 @@ def resolve(lock, artifacts, dest: Path, opts, step=None) -> tuple[dict, list]:
     return updates, errors + [o.error for o in outcomes if o.error]
 
 
+def provenance_of(lock, a) -> str:
+    """Where a's pin came from (the lock's provenance: field) or, for an unpinned artifact, where
+    bundle.lock will take it from: one of lock.PROVENANCE."""
+    from labkit.bundle import aptchain
+
+    if a.provenance:
+        return a.provenance
+    if a.source:  # taken from a pinned release tarball: as strong as that tarball's pin
+        return lock.get(a.source).provenance or "first-use"
+    if a.published:
+        return "signed-index" if aptchain.is_signed_index(a.published) else "publisher-checksum"
+    if a.kind == "image" and a.digest:
+        return "recorded-digest"
+    return "first-use"
+
+
 def by_provenance(lock, updates: dict) -> dict:
     """{provenance: {name: values}} for the updates bundle.lock writes, each with its provenance: field.
     An image whose digest the lock already had keeps the provenance it has (only the archive is new)."""
-    from labkit.bundle import aptchain
-
     groups: dict = {}
     for name, values in updates.items():
-        a = lock.get(name)
-        if a.source:  # taken from a pinned release tarball: as strong as that tarball's pin
-            kind = lock.get(a.source).provenance or "first-use"
-        elif a.published:
-            kind = "signed-index" if aptchain.is_signed_index(a.published) else "publisher-checksum"
-        elif a.kind == "image" and a.digest:
-            kind = a.provenance or "recorded-digest"
-        else:
-            kind = "first-use"
+        kind = provenance_of(lock, lock.get(name))
         groups.setdefault(kind, {})[name] = {**values, "provenance": kind}
     return groups

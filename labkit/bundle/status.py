@@ -44,10 +44,15 @@ def report(lock, dest: Path, now: float | None = None, provider: str | None = No
     if missing:
         names = ", ".join(a.name for a in missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
         rows.append(["missing", f"{names} (invoke bundle.fetch)"])
-    others = [a.name for a in lock.artifacts if a not in needed]
+    sources = {a.source for a in lock.artifacts if a.source}
+    others = [a.name for a in lock.artifacts if a not in needed and a.name not in sources]
     if others:
         rows.append(["not needed", f"{', '.join(others)} (boxes for other providers than {provider})"])
-    rows.append(["provenance", provenance_summary(lock.artifacts)])
+    for name in sources:
+        source = lock.get(name)
+        rows.append(["source", f"{name}: " + ("present" if source.present(dest) else "not here")
+                     + " (only bundle.fetch on a connected machine needs it, to take images from; laptops do not)"])
+    rows.append(["provenance", provenance_summary(lock)])
     if unpinned:
         rows.append(["unpinned", f"{len(unpinned)}: " + ", ".join(a.name for a in unpinned[:8])
                      + (" …" if len(unpinned) > 8 else "") + " (invoke bundle.lock on a connected machine)"])
@@ -61,23 +66,31 @@ def report(lock, dest: Path, now: float | None = None, provider: str | None = No
     return rows
 
 
-def provenance_summary(artifacts) -> str:
-    """"13 recorded-digest, 1 changelog, 2 first-use (a, b), 6 unpinned": how many pins came from each kind
-    of source, and which were trusted on first use."""
+def provenance_summary(lock, artifacts=None) -> str:
+    """"14 recorded-digest, 2 changelog; 11 unpinned, bundle.lock pins them from: 6 signed-index, 4 changelog,
+    1 first-use (weave-manifest)": how many pins came (or will come) from each kind of source, and which
+    are trusted on first use: nobody but the first download vouches for those."""
     from labkit.bundle.lock import PROVENANCE
+    from labkit.bundle.resolve import provenance_of
 
-    counts = {kind: 0 for kind in PROVENANCE}
-    unstated = unpinned = 0
+    artifacts = lock.artifacts if artifacts is None else artifacts
+    pinned = {kind: [] for kind in PROVENANCE}
+    todo = {kind: [] for kind in PROVENANCE}
+    unstated = 0
     for a in artifacts:
-        if a.provenance:
-            counts[a.provenance] += 1
-        elif a.sha256 or a.sha512 or a.digest:
+        if a.pinned and not a.provenance:
             unstated += 1
         else:
-            unpinned += 1
-    tofu = ", ".join(a.name for a in artifacts if a.provenance == "first-use")
-    # which first-use ones, not only how many: nobody but the first download vouches for those pins
-    parts = [f"{n} {kind}" + (f" ({tofu})" if kind == "first-use" else "") for kind, n in counts.items() if n]
+            (pinned if a.pinned else todo)[provenance_of(lock, a)].append(a.name)
+
+    def counted(groups: dict) -> str:
+        return ", ".join(f"{len(names)} {kind}" + (f" ({', '.join(names)})" if kind == "first-use" else "")
+                         for kind, names in groups.items() if names)
+
+    parts = [counted(pinned)] if counted(pinned) else []
     parts += [f"{unstated} without provenance"] if unstated else []
-    parts += [f"{unpinned} unpinned"] if unpinned else []
-    return ", ".join(parts) or "no artifacts"
+    text = ", ".join(parts)
+    unpinned = sum(len(v) for v in todo.values())
+    if unpinned:
+        text += ("; " if text else "") + f"{unpinned} unpinned, bundle.lock pins them from: {counted(todo)}"
+    return text or "no artifacts"

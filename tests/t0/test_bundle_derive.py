@@ -222,7 +222,8 @@ def test_a_taken_image_gets_only_its_id_and_the_provenance_of_its_source(tmp_pat
     lockedit.record(lk.path, groups["changelog"], "test")
     again = lock.load(lk.path).get("kube-apiserver")
     assert again.pinned and again.id == "sha256:" + "c" * 64 and again.provenance == "changelog"
-    assert status.provenance_summary(lock.load(lk.path).artifacts) == "2 changelog"
+    assert status.provenance_summary(lk) == "1 changelog; 1 unpinned, bundle.lock pins them from: 1 changelog"
+    assert status.provenance_summary(lock.load(lk.path)) == "2 changelog"
 
 
 def test_the_audit_compares_the_id_read_again_from_the_source(tmp_path):

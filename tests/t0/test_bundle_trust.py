@@ -107,7 +107,7 @@ def test_an_unknown_provenance_is_refused(tmp_path):
 def test_every_pin_of_the_committed_lock_says_where_it_came_from(repo):
     lk = lock.load(repo / "bundle.lock.yaml")
     for a in lk.artifacts:
-        has_pin = bool(a.sha256 or a.sha512 or a.digest)
+        has_pin = bool(a.sha256 or a.sha512 or a.digest or a.id)
         assert (a.provenance is not None) == has_pin, a.name
         if a.published and "/dists/" in a.published and a.provenance:
             assert a.provenance == "signed-index", a.name
@@ -120,7 +120,8 @@ def test_status_counts_pins_per_provenance_and_names_the_first_use_ones(tmp_path
     p.write_text(LOCK.replace("{a}", "a" * 64).replace(
         "    path: manifests/weave.yaml", f"    sha256: {'b' * 64}\n    provenance: first-use\n    path: manifests/weave.yaml"))
     rows = dict(status.report(lock.load(p), tmp_path / "bundle"))
-    assert rows["provenance"] == "1 recorded-digest, 1 first-use (weave-manifest), 3 unpinned"
+    assert rows["provenance"] == ("1 recorded-digest, 1 first-use (weave-manifest); 3 unpinned, bundle.lock pins them "
+                                  "from: 1 publisher-checksum, 1 signed-index, 1 first-use (etcd)")
 
 
 def test_the_audit_report_compares_what_it_can_and_says_what_it_cannot(tmp_path):
