@@ -34,6 +34,7 @@ class Want:
     versions: dict  # package -> Debian version (kubelet: 1.15.12-00, ...)
     node: str
     user: str = "vagrant"
+    node_ip: str = ""  # the host-only address the node must register with ("" = not checked)
 
     @property
     def repo_dir(self) -> str:
@@ -210,6 +211,23 @@ def node_registered(res: CommandResult, want: Want) -> Optional[Finding]:
     if not any(row and row[0] == want.node for row in rows):
         return Finding(f"node {want.node} has not registered with the API server", "sudo systemctl status kubelet")
     return None
+
+
+@reads("the node's address")
+def node_address(res: CommandResult, want: Want) -> Optional[Finding]:
+    """`kubectl get node NAME -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}'`: the node
+    registered with its host-only address. The lab's machine had one interface; a VirtualBox VM has two,
+    and a kubelet without --node-ip takes the NAT one (10.0.2.15, the same on every VM). The kit's
+    provision step writes --node-ip into /etc/default/kubelet (the kubelet package's drop-in reads that
+    file); a VM whose section 2 was typed by hand has none."""
+    found = res.stdout.strip()
+    if not want.node_ip or found == want.node_ip:
+        return None
+    return Finding(f"node {want.node} registered with the address {found or 'none'}, not its host-only address "
+                   f"{want.node_ip}: the kubelet took another interface (10.0.2.15 is VirtualBox's NAT address, "
+                   "the same on every VM), so kubectl logs/exec and other nodes cannot reach it",
+                   f"echo 'KUBELET_EXTRA_ARGS=--node-ip={want.node_ip}' | sudo tee /etc/default/kubelet && "
+                   "sudo systemctl restart kubelet")
 
 
 # --- section 4: kubectl for the user, the master taint ------------------------------------------

@@ -91,6 +91,9 @@ SECTIONS = {s.number: s for s in (
                   checks.static_pods),
         NodeCheck("node", "node registered",
                   lambda w: "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes", checks.node_registered),
+        NodeCheck("address", "node registered at its host-only address",
+                  lambda w: f"kubectl --kubeconfig /etc/kubernetes/admin.conf get node {shlex.quote(w.node)} -o "
+                            "jsonpath='{.status.addresses[?(@.type==\"InternalIP\")].address}'", checks.node_address),
     ), Solve(task="cluster.init")),
     Section(4, "Exploring the cluster", "kubectl, taint", (
         NodeCheck("kubeconfig", "kubectl configured for the VM user",
@@ -112,7 +115,7 @@ def want_for(settings) -> Want:
     k8s = str(settings.versions["kubernetes"]).lstrip("v") + "-00"
     versions = {"kubelet": k8s, "kubeadm": k8s, "kubectl": k8s,
                 "kubernetes-cni": f"{settings.versions['cni']}-00", "cri-tools": f"{settings.versions['crictl']}-00"}
-    return Want(source_line=line, versions=versions, node=settings.master.name)
+    return Want(source_line=line, versions=versions, node=settings.master.name, node_ip=settings.master.ip)
 
 
 @dataclass(frozen=True)

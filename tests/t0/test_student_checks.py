@@ -5,6 +5,8 @@ Half-done states included.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from labkit.backends import CommandResult
@@ -134,6 +136,19 @@ def test_section_3_manifests_static_pods_and_the_node():
     assert "has not registered" in checks.node_registered(out("NAME   STATUS   ROLES   AGE   VERSION\n"), WANT).cause
     refused = out("", 1, "The connection to the server 192.168.56.10:6443 was refused - did you specify the right host or port?\n")
     assert "does not answer" in checks.node_registered(refused, WANT).cause
+
+
+def test_section_3_the_node_must_register_at_its_host_only_address():
+    want = dataclasses.replace(WANT, node_ip="192.168.56.10")
+    assert checks.node_address(out("192.168.56.10"), want) is None
+    nat = checks.node_address(out("10.0.2.15"), want)  # a kubelet without --node-ip on VirtualBox
+    assert "registered with the address 10.0.2.15, not its host-only address 192.168.56.10" in nat.cause
+    assert nat.next == ("echo 'KUBELET_EXTRA_ARGS=--node-ip=192.168.56.10' | sudo tee /etc/default/kubelet && "
+                        "sudo systemctl restart kubelet")
+    assert "address none" in checks.node_address(out(""), want).cause
+    # the command run on the node asks the API for exactly that address of exactly this node
+    command = next(c for c in sections.SECTIONS[3].checks if c.id == "address").command(want)
+    assert "get node ip-10-0-0-195 -o jsonpath='{.status.addresses[?(@.type==\"InternalIP\")].address}'" in command
 
 
 def test_section_4_kubeconfig_owner_and_the_taint_before_and_after():
