@@ -22,14 +22,17 @@ def _open(c, lock, dest):
 
 
 def _chosen(c, lk, only, all_boxes):
-    """--only names; else the whole lock (--all-boxes); else what this laptop's provider needs."""
+    """--only names; else every box (--all-boxes); else what this laptop's provider needs. Sources (the server
+    tarball) only by name: bundle.fetch takes one itself when an image must be taken from it."""
     from labkit import ui
 
-    if only or all_boxes:
+    if only:
         return lk.select(only)
+    if all_boxes:  # every box; a source (the server tarball) still only when an image must be taken from it
+        return lk.needed(None)
     provider = settings(c).provider
     chosen = lk.needed(provider)
-    skipped = [a.name for a in lk.artifacts if a not in chosen]
+    skipped = [a.name for a in lk.needed(None) if a not in chosen]
     if skipped:
         ui.say(f"Skipping {', '.join(skipped)}: box file(s) for other providers than {provider} "
                "(--all-boxes takes them too, e.g. to serve a mixed classroom).")
@@ -169,10 +172,11 @@ def verified_server(c, lock, dest, port, host, allow_unpinned):
     if not 1 <= port <= 65535:
         raise LabkitError(f"--port {port} is not a TCP port", f"pass one from 1 to 65535, like --port {SERVE_PORT}")
     lk, dest = _open(c, lock, dest)
+    offered = lk.needed(None)  # every box, never a source: laptops take the images, not the server tarball
     if allow_unpinned:
-        _loud_unpinned(lk.artifacts)
-    with ui.step(f"Verifying {len(lk.artifacts)} artifacts before serving them") as st:
-        findings = verifymod.verify(lk.artifacts, dest, allow_unpinned)
+        _loud_unpinned(offered)
+    with ui.step(f"Verifying {len(offered)} artifacts before serving them") as st:
+        findings = verifymod.verify(offered, dest, allow_unpinned)
         # missing artifacts only mean "not found" for students; damaged or unchecked ones must not spread
         bad = [f for f in findings if not f.ok and f.problem != "missing"]
         if bad:
@@ -188,7 +192,7 @@ def verified_server(c, lock, dest, port, host, allow_unpinned):
     if missing:
         ui.warn(f"not serving {len(missing)} missing artifact(s): {', '.join(missing)}; students fetching "
                 "them get 'not found' (invoke bundle.fetch --all-boxes fills the bundle)")
-    served = [a for a in lk.artifacts if a.name not in missing]
+    served = [a for a in offered if a.name not in missing]
     server = listening(lambda: servemod.BundleServer((host, port), servemod.files_of(served, dest)), host, port)
     return server, served, dest
 
