@@ -102,6 +102,14 @@ def test_images_from_the_server_tarball_pin_load_serve_and_audit(dockerd, releas
     assert invoke("bundle.verify", "--lock", lock_file, "--dest", dest).returncode == 0
     again = invoke("bundle.fetch", "--lock", lock_file, "--dest", dest)
     assert again.returncode == 0 and "already" in again.stdout + again.stderr, again.stdout + again.stderr
+    # an image lost from the bundle is taken again from the tarball already there: nothing is downloaded
+    (dest / f"images/kube-proxy-{VERSION}.tar").unlink()
+    del srv.files[SOURCE_PATH]
+    seen = len(srv.seen)
+    retaken = invoke("bundle.fetch", "--lock", lock_file, "--dest", dest)
+    assert retaken.returncode == 0, retaken.stdout + retaken.stderr
+    assert len(srv.seen) == seen and (dest / f"images/kube-proxy-{VERSION}.tar").is_file()
+    srv.add(SOURCE_PATH, data)
     audit = invoke("bundle.lock", "--lock", lock_file, "--dest", dest, "--audit")
     assert audit.returncode == 0, audit.stdout + audit.stderr
     assert sum("same" in line for line in audit.stdout.splitlines() if "kube-" in line) == 2, audit.stdout
