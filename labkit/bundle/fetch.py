@@ -225,7 +225,7 @@ def _take(source, images, dest: Path, fetched: Optional[FetchOutcome], meter: Op
                               (lambda name, n: meters[name].on_bytes(n)) if meters else None, cancel)
     except download.Cancelled:
         raise KeyboardInterrupt from None
-    except OSError as exc:
+    except OSError as exc:  # a full disk: the line names the image being written, the others were not reached
         results = {a.name: _disk_error(a, a.file(dest), dest, exc) for a in images}
     out = {}
     for a in images:
@@ -233,7 +233,8 @@ def _take(source, images, dest: Path, fetched: Optional[FetchOutcome], meter: Op
         if isinstance(r, LabkitError):
             if a.name in meters:
                 meters[a.name].fail()
-            out[a.name] = FetchOutcome(a.name, error=LabkitError(f"{a.name}: {r.message}", r.fix))
+            named = r.message.startswith(f"{a.name} ")  # _disk_error's lines name the artifact already
+            out[a.name] = FetchOutcome(a.name, error=r if named else LabkitError(f"{a.name}: {r.message}", r.fix))
         else:
             if a.name in meters:
                 meters[a.name].finish(mb(r[2]))

@@ -17,7 +17,7 @@ import pytest
 
 from labkit.bundle import lock
 from tests.conftest import need_binary
-from tests.t1.bundle_support import invoke, write_lock
+from tests.t1.bundle_support import invoke, tmpfs, write_lock  # noqa: F401 (tmpfs: a fixture)
 from tests.t1.test_bundle_registry import docker, load_and_run
 
 pytestmark = pytest.mark.t1
@@ -155,3 +155,28 @@ def test_damaged_bytes_are_one_line_and_nothing_is_pinned_or_saved(release, srv,
     archive.write_bytes(bytes(raw))
     verify = invoke("bundle.verify", "--lock", lock_file, "--dest", dest)
     assert verify.returncode == 1 and "kube-proxy" in verify.stdout + verify.stderr
+
+
+def test_a_disk_that_fills_while_taking_the_images_is_one_line_and_leaves_no_partial_files(srv, tmp_path, tmpfs):
+    """No dockerd needed: a docker save tarball as Docker writes it (tests/t0/test_bundle_derive.py), with a
+    layer of random bytes (it does not compress), so the source fits on the disk but the image does not."""
+    import os
+
+    from tests.t0.test_bundle_derive import docker_save, layer
+
+    save, _ = docker_save([f"k8s.gcr.io/kube-apiserver-amd64:{VERSION}"], [layer({"bin/x": os.urandom(3_000_000)})])
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        _add(tar, "kubernetes/server/bin/kube-apiserver.tar", save)
+    data = buf.getvalue()
+    lock_file = _lock(tmp_path, srv.add(SOURCE_PATH, data), data)  # kube-apiserver only: kube-proxy cut off
+    lock_file.write_text(lock_file.read_text().split("  - name: kube-proxy")[0] + "count: 2\n")
+    dest = tmpfs("8m")
+    proc = invoke("bundle.lock", "--lock", lock_file, "--dest", dest)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"kube-apiserver (images/kube-apiserver-{VERSION}.tar): no space left on the disk" in proc.stderr, proc.stderr
+    assert "kube-apiserver: kube-apiserver" not in proc.stderr
+    assert not [p for p in dest.rglob("*") if p.name.endswith(".part")]
+    assert not (dest / f"images/kube-apiserver-{VERSION}.tar").exists()
+    assert hashlib.sha512((dest / "sources/kubernetes-server-linux-amd64.tar.gz").read_bytes()).hexdigest() == \
+        hashlib.sha512(data).hexdigest()  # the source it did fetch stays, intact, for the next run
