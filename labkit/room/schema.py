@@ -3,7 +3,7 @@
 A student's laptop posts an envelope: who (seat id, name, host), what (kind), when (its own clock at
 `taken` and at `sent`, so the server can place a queued report in its own time) and the report itself:
 `invoke doctor --json`'s list of checks, section.check/progress's sections (labkit/student/progress.py),
-or a labkit-verify/1 report (verify, acceptance).
+or a labkit-verify/1 report (verify).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Optional
 
 MAX_BODY = 256 * 1024  # bytes: a full verify report is about 20 KB
 COLUMNS = ["doctor", "1", "2", "3", "4", "5", "6", "7", "8"]
-KINDS = ["doctor", "progress", "verify", "section", "acceptance"]
+KINDS = ["doctor", "progress", "verify"]
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 
 _text = {"type": "string", "maxLength": 4000}
@@ -76,7 +76,7 @@ ENVELOPE = {
     "allOf": [
         {"if": {"properties": {"kind": {"const": "doctor"}}}, "then": {"properties": {"report": DOCTOR}}},
         {"if": {"properties": {"kind": {"const": "progress"}}}, "then": {"properties": {"report": PROGRESS}}},
-        {"if": {"properties": {"kind": {"enum": KINDS[2:]}}}, "then": {"properties": {"report": VERIFY}}},
+        {"if": {"properties": {"kind": {"const": "verify"}}}, "then": {"properties": {"report": VERIFY}}},
     ],
 }
 

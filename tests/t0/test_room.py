@@ -48,7 +48,7 @@ def test_real_doctor_and_verify_reports_are_valid(lab):
     assert schema.problem(envelope("doctor", doctor_report("ok", "warn", "fail"))) is None
     rep = verify_report(lab, [result("api", 3, passed("v1.15.12")), result("net.route", 5, ROUTE)])
     assert schema.problem(envelope("verify", rep)) is None
-    assert schema.problem(envelope("section", verify_report(lab, [result("api", 3, passed())], ["3-4"]))) is None
+    assert schema.problem(envelope("verify", verify_report(lab, [result("api", 3, passed())], ["3-4"]))) is None  # --section
 
 
 @pytest.mark.parametrize("change, where", [
