@@ -7,7 +7,7 @@ from __future__ import annotations
 from labkit import ui
 from labkit.errors import LabkitError
 from labkit.tasks._common import labtask, settings
-from labkit.tasks.cluster import context, perform
+from labkit.steps import context, perform
 
 DEPLOY_TIMEOUT = 180
 DELETE_TIMEOUT = 90
