@@ -1,0 +1,113 @@
+"""The steps of section.solve and section.start (labkit.steps.Step); --dry-run prints the same list.
+
+A section's solve is the bring-up of exactly that section (SECTION_STEPS): section 3 is kubeadm init, 4 the
+kubeconfig and the taint, 5 Weave Net, 6 the two pods, 7 the image and the Deployment, 8 the Service; each
+reuses the step cluster.init or app.deploy runs for it. section.start brings the VM up through vm.up's own
+steps (labkit.vm.actions.up_plan), so a student's VM gets the same shared-folder fallback.
+"""
+from __future__ import annotations
+
+from labkit import vagrant
+from labkit.errors import LabkitError
+from labkit.student import snapshots
+from labkit.student.actions.solve import CreateMissing, Judge, ProvisionStep, RunLabCommands, SolveSection
+from labkit.student.actions.start import AtStartOf, RestoreSection, SaveSection
+from labkit.student.sections import SECTIONS
+from labkit.vm.actions import Found, up_plan
+
+
+def _objects(s, kind: str, names=None) -> list[dict]:
+    from labkit.app import build as build_mod
+    from labkit.app import objects
+
+    objs = objects.load(s, build_mod.images(s), build_mod.plan(s).digest)
+    return [o for o in objs if o["kind"] == kind and (names is None or o["metadata"]["name"] in names)]
+
+
+def _pods(s):
+    from labkit.app import build as build_mod
+    from labkit.app.actions.wait import WaitRollout
+
+    pods = _objects(s, "Pod")
+    return [CreateMissing(pods), WaitRollout(pods, build_mod.images(s))]
+
+
+def _deployment(s):
+    from labkit.app import build as build_mod
+    from labkit.app.actions.image import BuildImage
+    from labkit.app.actions.wait import WaitRollout
+
+    deploy = _objects(s, "Deployment")
+    plan = build_mod.plan(s)
+    return [*(BuildImage(plan, n.name) for n in s.nodes), CreateMissing(deploy), WaitRollout(deploy, build_mod.images(s))]
+
+
+def _cluster(*names):
+    def steps(s):
+        from labkit.cluster.actions.api_wait import WaitForApi
+        from labkit.cluster.actions.kubeadm_init import KubeadmInit
+        from labkit.cluster.actions.kubeconfig import ExportKubeconfig
+        from labkit.cluster.actions.ready import WaitReady
+        from labkit.cluster.actions.taint import MasterTaint
+        from labkit.cluster.actions.weave import InstallWeave
+
+        made = {"init": lambda: KubeadmInit(s), "kubeconfig": lambda: ExportKubeconfig(s), "api": WaitForApi,
+                "taint": lambda: MasterTaint(s), "weave": lambda: InstallWeave(s), "ready": WaitReady}
+        return [made[n]() for n in names]
+    return steps
+
+
+# Sections the kit does with its own bring-up steps (sections.Solve.kit), each exactly that section.
+SECTION_STEPS = {
+    3: _cluster("init"),
+    4: _cluster("kubeconfig", "taint"),
+    5: _cluster("api", "weave", "ready"),
+    6: _pods,
+    7: _deployment,
+    8: lambda s: [CreateMissing(_objects(s, "Service"))],
+}
+
+
+def section_steps(s, number: int) -> list:
+    how = SECTIONS[number].solve
+    if how.node:
+        return [RunLabCommands(number)]
+    if how.provision:
+        return [ProvisionStep(how.provision)]
+    return SECTION_STEPS[number](s)
+
+
+def solve_plan(s, number: int) -> list:
+    """Every section up to `number`, each skipped when done: earlier ones first, never a later one."""
+    judge = Judge(number)
+    return [SolveSection(k, section_steps(s, k), judge) for k in range(1, number + 1)]
+
+
+def student_provisioning(s) -> list:
+    """The provision steps a student's new VM gets: those before `kubernetes` (sections 1-2 are the student's)."""
+    steps = list(s.data["provision"])
+    return steps[:steps.index("kubernetes")] if "kubernetes" in steps else steps
+
+
+def restorable(s, number: int) -> bool:
+    """Does snapshot section-N of this very VM exist, by the record section.start wrote when it saved it?
+    Read from files only (the record and Vagrant's machine id): no Vagrant start-up before the restore."""
+    machine = vagrant.machine_id(s.root, s.master.name)
+    if machine is None or snapshots.machine(s, number) != machine:
+        return False
+    why = snapshots.refusal(s, number)
+    if why:
+        name = snapshots.name(number)
+        raise LabkitError(why, f"invoke section.start {number} --fresh builds {name} again (and saves over it)")
+    return True
+
+
+def start_plan(s, number: int, fresh: bool = False) -> tuple[list, bool]:
+    """(plan, restores): restore snapshot section-N, or build the state and save it as section-N."""
+    master = s.master
+    if not fresh and restorable(s, number):
+        return [RestoreSection(master, number)], True
+    judge = Judge(number)
+    return [*up_plan(s, [master], provision=student_provisioning(s)),
+            *(SolveSection(k, section_steps(s, k), judge) for k in range(1, number)),
+            AtStartOf(number, judge), SaveSection(master, number, Found())], False
