@@ -173,3 +173,31 @@ def test_a_pod_the_student_made_is_left_as_it_is(project, capsys):
     steps.run([pods], steps.Context(s, open_api=lambda: api))
     assert api.created == [("Pod", "client")]
     assert "pod/web exists: left as it is" in capsys.readouterr().out
+
+
+# What Vagrant 2.3.4 prints for a snapshot that is not there (templates/locales/en.yml, snapshot_not_found).
+NOT_FOUND = """The snapshot name `section-3` was not found for the
+virtual machine `ubuntu`."""
+
+
+def test_a_snapshot_deleted_behind_the_kits_back_is_one_line_and_the_next_start_builds_it(project, monkeypatch):
+    from labkit.errors import LabkitError
+
+    class Gone(Vagrant):
+        def stream(self, step, *args):
+            super().stream(step, *args)
+            if args[:2] == ("snapshot", "restore"):
+                self.last_output = NOT_FOUND
+                raise LabkitError("vagrant snapshot failed: virtual machine `ubuntu`.", "read Vagrant's output above")
+
+    s = settings_mod.load(project, {})
+    machine = project / ".vagrant" / "machines" / "ubuntu" / "virtualbox"
+    machine.mkdir(parents=True)
+    (machine / "id").write_text(VM_ID)
+    snapshots.record(s, 3, machine=VM_ID)
+    with pytest.raises(Exit) as gone:
+        start_or_solve(project, monkeypatch, section.start, Gone({"ubuntu": "running"}), Master({}), n="3")
+    assert str(gone.value.message) == ("labkit: ubuntu has no snapshot section-3 any more (it was deleted since "
+                                       "section.start saved it). Fix: run invoke section.start 3 again: it builds the "
+                                       "state and saves section-3 anew")
+    assert not snapshots.meta_file(s, 3).exists()

@@ -64,5 +64,7 @@ class RestoreSection(RestoreSnapshot):
             # "The snapshot name `NAME` was not found for the virtual machine `NODE`."
             if "was not found for the" not in ctx.vagrant.last_output:
                 raise
+            snapshots.meta_file(ctx.settings, self.number).unlink(missing_ok=True)  # its record is stale
             raise LabkitError(f"{self.node.name} has no snapshot {self.name} any more (it was deleted since "
-                              "section.start saved it)", f"invoke section.start {self.number} --fresh builds it again")
+                              "section.start saved it)", f"run invoke section.start {self.number} again: it builds "
+                              f"the state and saves {self.name} anew")
