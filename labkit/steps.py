@@ -27,7 +27,7 @@ class Step:
     def describe(self, ctx: "Context") -> list[str]:
         return []
 
-    def run(self, ctx: "Context", st: ui.Step) -> None:
+    def run(self, ctx: "Context", st: ui.StatusLine) -> None:
         raise NotImplementedError
 
 

@@ -10,7 +10,7 @@ from typing import Optional
 from labkit.vm import PARALLEL_PROVIDERS
 from labkit.vm.actions.box import AddBox
 from labkit.vm.actions.destroy import DestroyNode
-from labkit.vm.actions.found import Found  # noqa: F401 (plans of other packages share one)
+from labkit.vm.actions.found import Found
 from labkit.vm.actions.halt import HaltNode
 from labkit.vm.actions.preflight import CheckPrerequisites
 from labkit.vm.actions.share_fallback import CopyBundleIfUnshared
