@@ -119,7 +119,8 @@ class CreateMissing(Step):
 
     def __init__(self, objs: list[dict]):
         self.objs = objs
-        self.title = "Creating " + ", ".join(objects.ref(o) for o in objs) + " unless they exist"
+        self.title = ("Creating " + ", ".join(objects.ref(o) for o in objs)
+                      + (" unless they exist" if len(objs) > 1 else " unless it exists"))
 
     def describe(self, ctx) -> list[str]:
         return ["create each one missing, as this YAML (one that exists is left alone):",
