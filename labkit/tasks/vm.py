@@ -1,6 +1,6 @@
 """vm.*: the lab's virtual machines, through Vagrant (create → provision → halt → destroy, snapshots).
 
-up, halt, destroy and snapshot run a list of steps (labkit/vm/actions/, one file each); --dry-run prints the
+up, provision, halt, destroy and snapshot run a list of steps (labkit/vm/actions/, one file each); --dry-run prints the
 same list.
 """
 from __future__ import annotations
@@ -31,22 +31,15 @@ def up(c, node=None, dry_run=False):
     perform(up_plan(s, _targets(s, node)), _context(s), dry_run)
 
 
-@labtask(help={"node": NODE_HELP, "step": "run only this provision/ script (e.g. base)"})
-def provision(c, node=None, step=None):
+@labtask(help={"node": NODE_HELP, "step": "run only this provision/ script (e.g. base)", "dry_run": DRY_RUN_HELP})
+def provision(c, node=None, step=None, dry_run=False):
     """Run the provision/ scripts again on running VM(s); they skip what is already done."""
-    from labkit.vm import copies_bundle
+    from labkit.vm.actions import provision_plan
 
     s = settings(c)
-    vg = vagrant_for(s)
     if step and step not in s.data["provision"]:
         raise LabkitError(f"'{step}' is not a provision step", "use one of: " + ", ".join(s.data["provision"]))
-    for n in _targets(s, node):
-        with ui.step(f"Provisioning {n.name}" + (f" ({step})" if step else "")) as st:
-            if vg.status(n.name) != "running":
-                raise LabkitError(f"{n.name} is not running", "run invoke vm.up first")
-            if copies_bundle(s, n.name):  # `vagrant provision` does not sync folders (vagrant-libvirt neither)
-                vg.stream(st, "rsync", n.name)
-            vg.stream(st, "provision", n.name, *(["--provision-with", step] if step else []))
+    perform(provision_plan(s, _targets(s, node), step), _context(s), dry_run)
 
 
 @labtask(help={"node": NODE_HELP, "dry_run": DRY_RUN_HELP})

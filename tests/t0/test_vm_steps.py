@@ -1,4 +1,4 @@
-"""T0: vm.up, vm.halt, vm.destroy and vm.snapshot as plans: --dry-run prints exactly the steps a real run
+"""T0: vm.up, vm.provision, vm.halt, vm.destroy and vm.snapshot as plans: --dry-run prints exactly the steps a real run
 executes (the tasks themselves, against the Vagrant stand-in of test_vm_nodes: VirtualBox cannot run here)."""
 from __future__ import annotations
 
@@ -46,12 +46,13 @@ def test_the_shared_folder_fallback_is_one_step_of_the_plan(project, monkeypatch
 
 
 @pytest.mark.parametrize("task, kwargs, calls", [
+    (vm.provision, {"step": "base"}, [("provision", "ubuntu", "--provision-with", "base")]),
     (vm.halt, {}, [("halt", "ubuntu")]),
     (vm.destroy, {}, [("destroy", "--force", "ubuntu")]),
     (vm.snapshot, {"restore": "fresh"}, [("snapshot", "restore", "--no-provision", "ubuntu", "fresh")]),
     (vm.snapshot, {"save": "fresh"}, [("snapshot", "delete", "ubuntu", "fresh"), ("snapshot", "save", "ubuntu", "fresh")]),
     (vm.snapshot, {"delete": "fresh"}, [("snapshot", "delete", "ubuntu", "fresh")]),
-], ids=["halt", "destroy", "restore", "save", "delete"])
+], ids=["provision", "halt", "destroy", "restore", "save", "delete"])
 def test_halt_destroy_and_snapshot_dry_runs_list_the_steps_the_runs_execute(project, monkeypatch, capsys, task,
                                                                           kwargs, calls):
     fake = FakeVagrant({"ubuntu": "running"}, {"ubuntu": ["fresh"]})

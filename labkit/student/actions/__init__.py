@@ -10,10 +10,10 @@ from __future__ import annotations
 from labkit import vagrant
 from labkit.errors import LabkitError
 from labkit.student import snapshots
-from labkit.student.actions.solve import CreateMissing, Judge, ProvisionStep, RunLabCommands, SolveSection
+from labkit.student.actions.solve import CreateMissing, Judge, RunLabCommands, SolveSection
 from labkit.student.actions.start import AtStartOf, RestoreSection, SaveSection
 from labkit.student.sections import SECTIONS
-from labkit.vm.actions import Found, up_plan
+from labkit.vm.actions import Found, ProvisionNode, up_plan
 
 
 def _objects(s, kind: str, names=None) -> list[dict]:
@@ -73,7 +73,7 @@ def section_steps(s, number: int) -> list:
     if how.node:
         return [RunLabCommands(number)]
     if how.provision:
-        return [ProvisionStep(how.provision)]
+        return [ProvisionNode(s.master, how.provision)]
     return SECTION_STEPS[number](s)
 
 

@@ -5,7 +5,6 @@ solve never does a later section's work, and never touches an object the student
 """
 from __future__ import annotations
 
-from labkit import vm
 from labkit.app import apply as apply_mod
 from labkit.app import objects
 from labkit.errors import LabkitError
@@ -92,25 +91,6 @@ class RunLabCommands(Step):
             raise LabkitError(f"section {self.number}'s commands failed on the VM: "
                               f"{(res.stderr or res.stdout).strip()[-200:]}",
                               f"run invoke section.check {self.number} to see the cause")
-
-
-class ProvisionStep(Step):
-    """One provision/ step on the master; a bundle that is a copy in the VM is refreshed first (as vm.provision)."""
-
-    def __init__(self, step: str):
-        self.step = step
-        self.title = f"The kit's provision step '{step}'"
-
-    def describe(self, ctx) -> list[str]:
-        name = ctx.settings.master.name
-        return [f"laptop: vagrant rsync {name} if the bundle is a copy in the VM, then "
-                f"vagrant provision {name} --provision-with {self.step}"]
-
-    def run(self, ctx, st) -> None:
-        name = ctx.settings.master.name
-        if vm.copies_bundle(ctx.settings, name):  # `vagrant provision` does not sync folders
-            ctx.vagrant.stream(st, "rsync", name)
-        ctx.vagrant.stream(st, "provision", name, "--provision-with", self.step)
 
 
 class CreateMissing(Step):

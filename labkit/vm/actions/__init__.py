@@ -1,4 +1,4 @@
-"""The steps of vm.up, vm.halt, vm.destroy and vm.snapshot, one file each (labkit.steps.Step, as cluster/actions/).
+"""The steps of vm.up, vm.provision, vm.halt, vm.destroy and vm.snapshot, one file each (labkit.steps.Step, as cluster/actions/).
 
 The plans below are the only place that says which steps a task runs and in which order; --dry-run prints the
 same list. A student's section.start brings its VM up with `up_plan` too (labkit/student/actions/).
@@ -13,6 +13,7 @@ from labkit.vm.actions.destroy import DestroyNode
 from labkit.vm.actions.found import Found
 from labkit.vm.actions.halt import HaltNode
 from labkit.vm.actions.preflight import CheckPrerequisites
+from labkit.vm.actions.provision import ProvisionNode
 from labkit.vm.actions.share_fallback import CopyBundleIfUnshared
 from labkit.vm.actions.snapshot import CheckSnapshots, DeleteSnapshot, RestoreSnapshot, SaveSnapshot
 from labkit.vm.actions.up import UpInParallel, UpNode
@@ -32,6 +33,10 @@ def up_plan(s, nodes, provision: Optional[list] = None) -> list:
         if s.provider == "virtualbox":
             plan.append(CopyBundleIfUnshared(n, found, provision))
     return plan
+
+
+def provision_plan(s, nodes, step=None) -> list:
+    return [ProvisionNode(n, step) for n in nodes]
 
 
 def halt_plan(s, nodes) -> list:
