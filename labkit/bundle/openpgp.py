@@ -279,22 +279,24 @@ def _canonical(text: str) -> bytes:
     return "\r\n".join(ln.rstrip(" \t") for ln in text.split("\n")).encode("utf-8")
 
 
-def _valid(sig: Signature, key: Key, data: bytes) -> bool:
+def _invalid(sig: Signature, key: Key, data: bytes) -> Optional[str]:
+    """Why `sig` by `key` does not vouch for `data`, or None when it does."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
     algo = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}[sig.hash_name]
     message = data + sig.signed_part + b"\x04\xff" + struct.pack(">I", len(sig.signed_part))
-    if hashlib.new(sig.hash_name, message).digest()[:2] != sig.left16:
-        return False
     size = (key.n.bit_length() + 7) // 8
     try:
         rsa.RSAPublicNumbers(key.e, key.n).public_key().verify(
             sig.value.rjust(size, b"\0"), message, padding.PKCS1v15(), algo)
     except (InvalidSignature, ValueError):
-        return False
-    return True
+        return f"has a BAD signature by {key.key_id}: its text was altered after signing"
+    # the digest's first two bytes, stored unsigned beside the value (RFC 4880 5.2.3): gpgv ignores them
+    if hashlib.new(sig.hash_name, message).digest()[:2] != sig.left16:
+        return f"has a signature by {key.key_id} whose digest check bytes are damaged"
+    return None
 
 
 def verify_cleartext(text: str, keys, now: Optional[float] = None) -> tuple[str, Key]:
@@ -311,8 +313,9 @@ def verify_cleartext(text: str, keys, now: Optional[float] = None) -> tuple[str,
             continue
         if sig.problem:
             raise SignatureError(f"has a signature by {key.key_id} that {sig.problem}", "")
-        if not _valid(sig, key, data):
-            raise SignatureError(f"has a BAD signature by {key.key_id}: its text was altered after signing", "")
+        invalid = _invalid(sig, key, data)
+        if invalid:
+            raise SignatureError(invalid, "")
         if sig.created < key.created:
             raise SignatureError(f"has a signature by {key.key_id} dated before the key existed", "")
         if sig.expires is not None and sig.created + sig.expires < now:
