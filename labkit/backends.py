@@ -217,8 +217,9 @@ def node_facts(settings, node: str, env: Optional[dict] = None) -> Callable[[boo
     return facts
 
 
-def get_backend(spec: str, settings=None, env: Optional[dict] = None) -> Backend:
-    """The one place a backend is made: "local", "netns:NAME", "node:NAME", "pod:NAME" (via the master node).
+def get_backend(spec: str, settings=None, env: Optional[dict] = None, via: Optional[Backend] = None) -> Backend:
+    """The one place a backend is made: "local", "netns:NAME", "node:NAME", "pod:NAME" or "pod:NAMESPACE/NAME"
+    (kubectl exec on the master node, or on `via`: a node backend already open, whose connection it shares).
 
     Nothing connects here: a node is reached on its first command (or `connect()`).
     """
@@ -230,8 +231,9 @@ def get_backend(spec: str, settings=None, env: Optional[dict] = None) -> Backend
     if kind == "node" and arg and settings is not None:
         settings.node(arg)  # an unknown node name is one line here, before anything runs
         return Ssh(arg, facts=node_facts(settings, arg, env))
-    if kind == "pod" and arg and settings is not None:
-        return Pod(get_backend(f"node:{settings.master.name}", settings, env), arg)
+    if kind == "pod" and arg and (via is not None or settings is not None):
+        namespace, _, pod = arg.rpartition("/")
+        return Pod(via or get_backend(f"node:{settings.master.name}", settings, env), pod, namespace or "default")
     raise ValueError(f"no backend {spec!r}")
 
 
