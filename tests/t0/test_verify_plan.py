@@ -6,8 +6,10 @@ from labkit import settings as settings_mod
 from labkit.backends import Backend, Local, Pod, CommandResult, Ssh
 from labkit.errors import LabkitError
 from labkit.vagrant import NodeDown
-from labkit.verify import plan, run_lab, runner, select, where_for
-from labkit.verify.model import FAILED, PASSED, SECTIONS, SKIPPED, Lab
+from labkit.checks import FAIL, PASS, SKIP
+from labkit.verify import plan, run_lab, select, where_for
+from labkit.verify import run as verify_run
+from labkit.verify.model import SECTIONS, Lab
 from tests.t0.test_verify_parse import LAB_RESOLV
 
 ISSUE_CHECKS = {  # what issue 6 lists, by section
@@ -90,11 +92,11 @@ def test_probes_of_a_pod_that_is_not_ready_name_the_failed_deployment_check(lab)
     by_id = {c.id: c for c in plan.build(lab, tx.inv_pod_stopped(tx.snapshot()),
                                          plan.Where(node=Replay({}), client=Replay({})))}
     ids = ("deploy.available", f"inv.node.{tx.INV_B}", f"inv.client.{tx.INV_B}")
-    results = {r.check.id: r for r in runner.run([by_id[i] for i in ids])}  # their other prerequisites left out
-    assert results["deploy.available"].outcome.hint.key == "crashloop"
+    results = {r.check.id: r for r in verify_run([by_id[i] for i in ids])}  # their other prerequisites left out
+    assert results["deploy.available"].result.key == "crashloop"
     for cid in ids[1:]:
-        out = results[cid].outcome
-        assert (out.status, out.blocked_by) == (SKIPPED, "deploy.available"), cid
+        out = results[cid].result
+        assert (out.status, out.blocked_by) == (SKIP, "deploy.available"), cid
         assert out.detail == f"needs: can-inventory 2/2 available; pod {tx.INV_B} is not Ready"
     assert "deploy.available" not in by_id[f"inv.node.{tx.INV_A}"].needs
 
@@ -105,9 +107,9 @@ def test_resolv_conf_waits_for_the_kube_dns_service(lab):
     snap.dns_service = None
     client = Replay({"true": CommandResult(0, "", "", 0.1), "cat": CommandResult(0, LAB_RESOLV, "", 0.1)})
     by_id = {c.id: c for c in plan.build(lab, snap, plan.Where(node=Replay({}), client=client))}
-    results = {r.check.id: r for r in runner.run([by_id["dns.service"], by_id["dns.resolvconf"]])}
-    assert results["dns.service"].outcome.hint.key == "kube-dns-missing"
-    assert results["dns.resolvconf"].outcome.blocked_by == "dns.service" and client.ran == []
+    results = {r.check.id: r for r in verify_run([by_id["dns.service"], by_id["dns.resolvconf"]])}
+    assert results["dns.service"].result.key == "kube-dns-missing"
+    assert results["dns.resolvconf"].result.blocked_by == "dns.service" and client.ran == []
 
 
 def test_whole_plan_on_the_cluster_without_cni(lab):
@@ -116,18 +118,33 @@ def test_whole_plan_on_the_cluster_without_cni(lab):
                    "curl": CommandResult(6, "", "curl: (6) Could not resolve host: inv\n", 0.1)})
     results = {r.check.id: r for r in run_lab(lab, tx.no_cni(tx.snapshot()), plan.Where(node=node,
                                                                                          client=Replay({})))}
-    failed = {cid: r.outcome.hint.key for cid, r in results.items() if r.status == FAILED}
-    skipped = {cid: r.outcome.blocked_by for cid, r in results.items() if r.status == SKIPPED}
+    failed = {cid: r.result.key for cid, r in results.items() if r.status == FAIL}
+    skipped = {cid: r.result.blocked_by for cid, r in results.items() if r.status == SKIP}
     assert failed == {"node.ready": "cni-missing", "svc.ip": "svc-missing"}
     assert skipped == {
         **dict.fromkeys(("weave", "coredns", "net.route", "web.running", "client.running", "client.exec", "web.node",
                          "web.client", "deploy.available", "inv.node", "inv.client", "dns.resolvconf", "dns.lookup",
                          "svc.client.name", "svc.client.fqdn"), "node.ready"),
         **dict.fromkeys(("svc.endpoints", "svc.endpoints-match", "svc.node.ip", "svc.lb"), "svc.ip")}
-    assert {cid for cid, r in results.items() if r.status == PASSED} == {
+    assert {cid for cid, r in results.items() if r.status == PASS} == {
         "api", "node.ssh", "node.taint", "dns.service", "svc.node.name",
         *(f"cp.{c}" for c in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"))}
     assert sorted(node.ran) == ["curl", "true"]  # node.ssh and svc.node.name; nothing ran in the pod
+
+
+def test_the_students_sections_read_verifys_results(lab):
+    """section.check 5-8 judge with verify's results: a failure's cause and fix, a skip's reason."""
+    from labkit.student import progress
+
+    node = Replay({"true": CommandResult(0, "", "", 0.1),
+                   "curl": CommandResult(6, "", "curl: (6) Could not resolve host: inv\n", 0.1)})
+    results = run_lab(lab, tx.no_cni(tx.snapshot()), plan.Where(node=node, client=Replay({})))
+    five = {o.check: o.finding for o in progress.verify_outcomes(results, 5)}
+    assert set(five) == {"weave", "coredns", "dns.service", "net.route"}
+    assert five["dns.service"] is None
+    assert five["weave"].cause == "not checked: needs: node ubuntu Ready" and five["weave"].next == "invoke verify"
+    svc = {o.check: o.finding for o in progress.verify_outcomes(results, 8)}["svc.ip"]
+    assert svc.cause == "Service inv does not exist" and svc.next == "invoke app.deploy"
 
 
 def test_no_inv_pods_gives_one_placeholder_row_per_side(lab):
