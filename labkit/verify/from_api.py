@@ -15,6 +15,7 @@ from labkit.kube import errors as kube_errors
 from labkit.kube.objects import (CRASH_REASONS, WEAVE, container_state, containers, labels_match, missing_images, phase,
                                  pod_state, terminating, waiting_reason)
 from labkit.kube.objects import name as name_of
+from labkit.text import reason
 from labkit.verify import hints
 from labkit.verify.model import Lab
 
@@ -83,8 +84,7 @@ def api_problem(exc: Exception) -> tuple:
         return key, {"error": "certificate verify failed"}
     if isinstance(exc, kube_errors.Unreachable):
         return "api-unreachable", {"error": f"{exc.server}: {exc.error}"}
-    text = str(getattr(exc, "message", None) or exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-    return "api-unreachable", {"error": text}
+    return "api-unreachable", {"error": reason(getattr(exc, "message", None) or exc)}
 
 
 # --- reading objects (the shared readers are in labkit.kube.objects) --------------------------
