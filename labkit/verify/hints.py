@@ -242,7 +242,7 @@ CATALOG = {
         "the inventory service answers without the X-Served-By header: the image is older than "
         "this kit's inv/app.py",
         "invoke app.build, then invoke app.deploy"),
-    # --- several nodes (labkit/verify/nodes.py) ------------------------------------------------
+    # --- several nodes (labkit/verify/checks/multinode.py) -------------------------------------
     "master-untainted": (
         "the master {node} has no taint node-role.kubernetes.io/master:NoSchedule although workers "
         "exist and master_runs_pods is off: the lab's pods may land on the control plane",
