@@ -10,7 +10,7 @@ import string
 from dataclasses import dataclass
 
 from labkit import checks
-from labkit.kube.objects import COREDNS, KUBE_PROXY, WEAVE, selector
+from labkit.kube.objects import COREDNS, KUBE_PROXY, MASTER_TAINT, WEAVE, selector
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,9 @@ CATALOG = {
         "the kubelet on {node} stopped reporting (node condition Ready is Unknown)",
         _on_node("sudo systemctl restart kubelet")),
     "master-taint": (
-        "the master still carries the taint node-role.kubernetes.io/master:NoSchedule, so no "
+        f"the master still carries the taint {MASTER_TAINT}:NoSchedule, so no "
         "workload can be scheduled on this single-node cluster",
-        _on_node("kubectl taint nodes --all node-role.kubernetes.io/master-")),
+        _on_node(f"kubectl taint nodes --all {MASTER_TAINT}-")),
     "component-missing": (
         "{component} has no pod in kube-system: kubeadm init did not finish (control-plane static "
         "pods come from /etc/kubernetes/manifests, kube-proxy is a DaemonSet kubeadm adds)",
@@ -244,9 +244,9 @@ CATALOG = {
         "invoke app.build, then invoke app.deploy"),
     # --- several nodes (labkit/verify/checks/multinode.py) -------------------------------------
     "master-untainted": (
-        "the master {node} has no taint node-role.kubernetes.io/master:NoSchedule although workers "
+        f"the master {{node}} has no taint {MASTER_TAINT}:NoSchedule although workers "
         "exist and master_runs_pods is off: the lab's pods may land on the control plane",
-        _on_node("kubectl taint nodes {node} node-role.kubernetes.io/master=:NoSchedule")),
+        _on_node(f"kubectl taint nodes {{node}} {MASTER_TAINT}=:NoSchedule")),
     "worker-missing": (
         "worker {node} is not registered with the API server: it has not joined the cluster",
         "invoke cluster.join --node {node}"),
