@@ -42,6 +42,20 @@ def test_every_check_of_the_issue_is_planned_in_its_section(checks):
     assert len({c.id for c in checks}) == len(checks)
 
 
+def test_each_check_is_declared_in_the_file_of_its_section(lab):
+    """The plan is the section files concatenated: s3 … s8 declare only their section's checks."""
+    from labkit.verify.checks import Inputs, s3, s5, s6, s7, s8
+
+    x = Inputs(lab, tx.snapshot(), plan.Where(node=Local(), client=Local()))
+    files = {3: s3, 5: s5, 6: s6, 7: s7, 8: s8}
+    declared = {n: {c.id for c in f.checks(x)} for n, f in files.items()}
+    assert all({c.section for c in f.checks(x)} == {n} for n, f in files.items())
+    for section, ids in ISSUE_CHECKS.items():
+        assert ids <= declared[section], section
+    assert [c.id for c in plan.build(lab, tx.snapshot(), x.where)] == [i for f in files.values() for i in
+                                                                       [c.id for c in f.checks(x)]]
+
+
 def test_prerequisites_exist_and_come_first(checks):
     position = {c.id: i for i, c in enumerate(checks)}
     for c in checks:
