@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from labkit import checks as checks_model
+from labkit.backends import get_backend
 from labkit.verify import hints, plan
 from labkit.verify.model import Lab, section_group
 
@@ -53,8 +54,6 @@ def run_lab(lab: Lab, snapshot, where: plan.Where, section: Optional[int] = None
 def where_for(settings) -> plan.Where:
     """The live lab: each node over Vagrant's SSH, the client pod through kubectl exec on the master.
     Nothing connects yet; a node that is down makes its checks fail with the one VM-down line."""
-    from labkit.backends import get_backend
-
     client = get_backend(f"pod:{Lab.from_settings(settings).client_pod}", settings)
     return plan.Where(node=client.via, client=client,
                       nodes={w.name: get_backend(f"node:{w.name}", settings) for w in settings.workers})

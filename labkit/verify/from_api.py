@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
+from labkit import kube
 from labkit.kube import errors as kube_errors
 from labkit.kube.objects import (CRASH_REASONS, WEAVE, container_state, containers, labels_match, missing_images, phase,
                                  pod_state, terminating, waiting_reason)
@@ -40,8 +41,6 @@ class Snapshot:
 
 def fetch(settings, lab: Lab, timeout: float = 8.0) -> Snapshot:
     """All objects at once (a handful of GETs in parallel, through the API door); never raises."""
-    from labkit import kube
-
     started = time.monotonic()
     snap = Snapshot()
     try:

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import platform
 import re
+import tempfile
 from pathlib import Path
 from typing import Optional
 
 from labkit import checks, ui
+from labkit.errors import LabkitError
+from labkit.fsutil import write_atomic
 from labkit.checks import FAIL, PASS, SKIP, Checked
 from labkit.text import short
 from labkit.verify.model import SECTION_LABEL, Lab
@@ -95,11 +99,6 @@ def check_writable(path) -> None:
 
     The directory must exist (a typo must not create directories) and take a new file: the probe is a
     real temporary file there, which also catches /proc, read-only mounts and missing permissions."""
-    import os
-    import tempfile
-
-    from labkit.errors import LabkitError
-
     fix = "pass --json a file name in an existing directory you can write, like --json verify-report.json"
     text = str(path).strip()
     if not text:
@@ -120,6 +119,4 @@ def check_writable(path) -> None:
 
 
 def write_json(path: Path, report: dict) -> None:
-    from labkit.fsutil import write_atomic
-
     write_atomic(Path(path), json.dumps(report, indent=2, ensure_ascii=False) + "\n")
