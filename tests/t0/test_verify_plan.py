@@ -146,21 +146,6 @@ def test_whole_plan_on_the_cluster_without_cni(lab):
     assert sorted(node.ran) == ["curl", "true"]  # node.ssh and svc.node.name; nothing ran in the pod
 
 
-def test_the_students_sections_read_verifys_results(lab):
-    """section.check 5-8 judge with verify's results: a failure's cause and fix, a skip's reason."""
-    from labkit.student import progress
-
-    node = Replay({"true": CommandResult(0, "", "", 0.1),
-                   "curl": CommandResult(6, "", "curl: (6) Could not resolve host: inv\n", 0.1)})
-    results = run_lab(lab, tx.no_cni(tx.snapshot()), plan.Where(node=node, client=Replay({})))
-    five = {o.check: o.finding for o in progress.verify_outcomes(results, 5)}
-    assert set(five) == {"weave", "coredns", "dns.service", "net.route"}
-    assert five["dns.service"] is None
-    assert five["weave"].cause == "not checked: needs: node ubuntu Ready" and five["weave"].next == "invoke verify"
-    svc = {o.check: o.finding for o in progress.verify_outcomes(results, 8)}["svc.ip"]
-    assert svc.cause == "Service inv does not exist" and svc.next == "invoke app.deploy"
-
-
 def test_no_inv_pods_gives_one_placeholder_row_per_side(lab):
     checks = plan.build(lab, tx.no_cni(tx.snapshot()), plan.Where(node=Local(), client=Local()))
     by_id = {c.id: c for c in checks}
