@@ -8,6 +8,16 @@ steps (labkit.vm.actions.up_plan), so a student's VM gets the same shared-folder
 from __future__ import annotations
 
 from labkit import vagrant
+from labkit.app import build as build_mod
+from labkit.app import objects
+from labkit.app.actions.image import BuildImage
+from labkit.app.actions.wait import WaitRollout
+from labkit.cluster.actions.api_wait import WaitForApi
+from labkit.cluster.actions.kubeadm_init import KubeadmInit
+from labkit.cluster.actions.kubeconfig import ExportKubeconfig
+from labkit.cluster.actions.ready import WaitReady
+from labkit.cluster.actions.taint import MasterTaint
+from labkit.cluster.actions.weave import InstallWeave
 from labkit.errors import LabkitError
 from labkit.student import snapshots
 from labkit.student.actions.solve import CreateMissing, Judge, RunLabCommands, SolveSection
@@ -16,52 +26,27 @@ from labkit.student.sections import SECTIONS
 from labkit.vm.actions import Found, ProvisionNode, up_plan
 
 
-def _objects(s, kind: str, names=None) -> list[dict]:
-    from labkit.app import build as build_mod
-    from labkit.app import objects
-
+def _objects(s, kind: str) -> list[dict]:
+    """The lab's objects of one kind, as app.deploy would apply them (images from settings, the context digest)."""
     objs = objects.load(s, build_mod.images(s), build_mod.plan(s).digest)
-    return [o for o in objs if o["kind"] == kind and (names is None or o["metadata"]["name"] in names)]
+    return [o for o in objs if o["kind"] == kind]
 
 
-def _pods(s):
-    from labkit.app import build as build_mod
-    from labkit.app.actions.wait import WaitRollout
-
+def _pods(s) -> list:
     pods = _objects(s, "Pod")
     return [CreateMissing(pods), WaitRollout(pods, build_mod.images(s))]
 
 
-def _deployment(s):
-    from labkit.app import build as build_mod
-    from labkit.app.actions.image import BuildImage
-    from labkit.app.actions.wait import WaitRollout
-
-    deploy = _objects(s, "Deployment")
-    plan = build_mod.plan(s)
+def _deployment(s) -> list:
+    deploy, plan = _objects(s, "Deployment"), build_mod.plan(s)
     return [*(BuildImage(plan, n.name) for n in s.nodes), CreateMissing(deploy), WaitRollout(deploy, build_mod.images(s))]
-
-
-def _cluster(*names):
-    def steps(s):
-        from labkit.cluster.actions.api_wait import WaitForApi
-        from labkit.cluster.actions.kubeadm_init import KubeadmInit
-        from labkit.cluster.actions.kubeconfig import ExportKubeconfig
-        from labkit.cluster.actions.ready import WaitReady
-        from labkit.cluster.actions.taint import MasterTaint
-        from labkit.cluster.actions.weave import InstallWeave
-
-        made = {"init": lambda: KubeadmInit(s), "kubeconfig": lambda: ExportKubeconfig(s), "api": WaitForApi,
-                "taint": lambda: MasterTaint(s), "weave": lambda: InstallWeave(s), "ready": WaitReady}
-        return [made[n]() for n in names]
-    return steps
 
 
 # Sections the kit does with its own bring-up steps (sections.Solve.kit), each exactly that section.
 SECTION_STEPS = {
-    3: _cluster("init"),
-    4: _cluster("kubeconfig", "taint"),
-    5: _cluster("api", "weave", "ready"),
+    3: lambda s: [KubeadmInit(s)],
+    4: lambda s: [ExportKubeconfig(s), MasterTaint(s)],
+    5: lambda s: [WaitForApi(), InstallWeave(s), WaitReady()],
     6: _pods,
     7: _deployment,
     8: lambda s: [CreateMissing(_objects(s, "Service"))],
