@@ -30,10 +30,12 @@ def _bind(host: str, port: int):
     "no-bundle": "serve only the room (the bundle is handed out another way, e.g. on USB sticks)",
     "allow-unpinned": "also serve artifacts the lock has no hash for",
     "open": "open the page in this laptop's browser",
+    "new-code": "draw a new class code (students join again with it; their seats, reports and your page URL stay)",
 })
 def serve(c, lock=None, dest=None, port=SERVE_PORT, room_port=ROOM_PORT, host="0.0.0.0", dir=None,  # noqa: A002
-          no_bundle=False, allow_unpinned=False, open=False):  # noqa: A002
+          no_bundle=False, allow_unpinned=False, open=False, new_code=False):  # noqa: A002
     """Serve the verified bundle and the room's live page; prints the join line for the projector."""
+    import sqlite3
     import threading
     from pathlib import Path
 
@@ -44,6 +46,7 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, room_port=ROOM_PORT, host="0
     from labkit.errors import LabkitError
     from labkit.fsutil import write_atomic
     from labkit.room import app as appmod
+    from labkit.room import server as roomserver
     from labkit.room import store
     from labkit.tasks.bundle import listening, verified_server
 
@@ -52,16 +55,19 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, room_port=ROOM_PORT, host="0
                           f"pass one from 1 to 65535 other than --port, like --room-port {ROOM_PORT}")
     directory = Path(dir).resolve() if dir else settings(c).state_dir / "class"
     try:
-        secrets = store.class_secrets(directory)
+        secrets, changed = store.class_secrets(directory, new_code)
         room = store.Room(directory / "room.db")
-    except (OSError, ValueError) as exc:
+    except store.Damaged as exc:
+        raise LabkitError(f"{exc}: the class code and instructor token are in it",
+                          "restore it from a backup, or pass --new-code (every student then joins again)") from None
+    except (OSError, ValueError, sqlite3.Error) as exc:
         raise LabkitError(f"cannot use the class directory {directory} ({exc})",
                           "pass --dir with a writable directory") from None
     bundle = None if no_bundle else verified_server(c, lock, dest, port, host, allow_unpinned)
     sock = listening(lambda: _bind(host, room_port), host, room_port, "--room-port")
     address = host if host not in ("0.0.0.0", "::") else lan_addresses()[0]
     bundle_url = f"http://{address}:{port}" if bundle else ""
-    app = appmod.create_app(room, secrets["code"], secrets["token"], bundle_url)
+    app = appmod.create_app(room, secrets["code"], secrets["token"], bundle_url, say=ui.say)
     page_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else address}:{room_port}/#token={secrets['token']}"
     write_atomic(directory / "page-url", page_url + "\n", mode=0o600)
 
@@ -69,6 +75,8 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, room_port=ROOM_PORT, host="0
         server, served, dest = bundle
         threading.Thread(target=server.serve_forever, name="bundle-serve", daemon=True).start()
         ui.say(f"Serving {len(served)} artifacts from {dest} on port {port}: invoke bundle.fetch --from {bundle_url}")
+    if changed and (new_code or room.count()):
+        ui.say(f"The room has {changed}.")
     ui.say(f"The room holds {room.count()} report(s) in {directory}. For the projector:")
     ui.say(f'    invoke class.join http://{address}:{room_port} --code {secrets["code"]} --name "Your Name"')
     ui.say(f"Your page (it carries the instructor token, so keep it off the projector): {directory / 'page-url'}"
@@ -78,8 +86,7 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, room_port=ROOM_PORT, host="0
 
         webbrowser.open(page_url)
     ui.say("Press Ctrl-C to stop.")
-    web = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                        timeout_graceful_shutdown=2, server_header=False))
+    web = uvicorn.Server(roomserver.config(app))
     try:
         web.run(sockets=[sock])
     except KeyboardInterrupt:
@@ -122,10 +129,10 @@ def send_queued(c):
     joined = client.record(project_root(c))
     if joined is None:
         raise LabkitError("this laptop has not joined a room", 'run invoke class.join URL --code CODE --name "Ana"')
-    sent, left, refused = client.flush(project_root(c), joined)
-    if not sent and not left and not refused:
+    done = client.flush(project_root(c), joined)
+    if not done.sent and not done.left and not done.refused:
         ui.say("Nothing queued: every report has reached the room.")
         return
-    ui.say(client.line(joined, sent, left, refused))
-    if left:
-        raise LabkitError(f"{left} report(s) still queued", "run it again when the room answers")
+    ui.say(client.line(joined, done))
+    if done.left:
+        raise LabkitError(f"{done.left} report(s) still queued", "run it again when the room answers")
