@@ -12,7 +12,8 @@ import requests
 
 from labkit.room import client
 from tests.t1.bundle_support import file_entry, invoke, write_lock
-from tests.t1.room_support import DOCTOR_FAIL, ClassServe, envelope, seat
+from labkit.room.store import seat_key
+from tests.t1.room_support import DOCTOR_FAIL, ClassServe, envelope, from_address, seat
 
 pytestmark = pytest.mark.t1
 
@@ -116,12 +117,12 @@ def test_sigkill_in_a_burst_loses_no_answered_report(tmp_path):
     srv = ClassServe(tmp_path / "class", "--no-bundle").start()
     answered, stop = [], threading.Event()
 
-    def student(n):
-        with requests.Session() as s:
+    def student(n):  # twelve laptops: each from an address of its own
+        with from_address(f"127.0.0.{10 + n}") as s:
             while not stop.is_set():
                 try:
-                    r = s.post(srv.url + "/api/reports", json=envelope(seat(n)), headers={"X-Class-Code": srv.code},
-                               timeout=5)
+                    r = s.post(srv.url + "/api/reports", json=envelope(seat(n)), timeout=5,
+                               headers={"X-Class-Code": srv.code, "X-Seat-Key": seat_key(srv.token, seat(n))})
                 except requests.RequestException:
                     return
                 if r.status_code == 201:
@@ -159,7 +160,7 @@ def test_a_report_sent_while_the_room_is_down_arrives_when_it_is_back(tmp_path):
     assert len(list((student / ".labkit" / client.QUEUE).glob("*.json"))) == 1
     srv.start()
     try:
-        assert client.flush(student, joined) == (1, 0, [])
+        assert client.flush(student, joined) == (1, 0, [], "")
         [s] = srv.get("/api/room").json()["seats"]
         assert s["name"] == "Ana Lima" and s["cells"]["doctor"]["state"] == "fail"
     finally:
@@ -172,6 +173,9 @@ def test_cli_join_send_and_stop(tmp_path):
     assert srv.token not in "".join(srv.lines)  # the projector never shows the instructor's token
     assert srv.page_url().endswith(f"#token={srv.token}")
     assert (srv.dir / "page-url").stat().st_mode & 0o777 == 0o600
+    assert srv.dir.stat().st_mode & 0o777 == 0o700
+    assert {p.name: p.stat().st_mode & 0o777 for p in srv.dir.iterdir()} == dict.fromkeys(
+        ["class.json", "page-url", "room.db", "room.db-wal", "room.db-shm"], 0o600)
     wrong = invoke("class.join", srv.url, "--code", "ZZZZZZ", "--name", "Ana")
     assert wrong.returncode == 1 and wrong.stderr.strip() == (
         f"labkit: the room at {srv.url} refuses the code ZZZZZZ. Fix: copy the class code from the projector")
