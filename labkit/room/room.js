@@ -134,10 +134,10 @@ function render(room) {
 }
 
 // A failed poll is said in a red bar above the grid, with the age of what is still shown.
-function trouble(text) {
+function trouble(text, retrying = true) {
   const bar = document.getElementById("alert");
   bar.textContent = text + (lastOk ? "; the grid below is from " + lastOk.toLocaleTimeString() : "") +
-    ". Retrying every second.";
+    (retrying ? ". Retrying every second." : ". Stopped asking: reload the page with that URL.");
   bar.hidden = false;
   document.body.classList.add("stale");
   document.getElementById("status").textContent = "not updated since " +
@@ -147,8 +147,9 @@ function trouble(text) {
 async function poll() {
   try {
     const answer = await fetch("/api/room", { headers: { Authorization: "Bearer " + token }, cache: "no-store" });
-    if (answer.status === 403) {
-      trouble("The room refuses this page: open the page URL that class.serve wrote (it carries the token)");
+    if (answer.status === 403) {  // asking again cannot help (and the room holds off an address refused often)
+      trouble("The room refuses this page: open the page URL that class.serve wrote (it carries the token)", false);
+      return;
     } else if (!answer.ok) {
       trouble("The room answered " + answer.status + " " + answer.statusText + " at " + new Date().toLocaleTimeString());
     } else {
