@@ -87,7 +87,7 @@ def class_secrets(directory: Path, new_code: bool = False) -> tuple:
         if not (isinstance(data, dict) and isinstance(data.get("code"), str) and isinstance(data.get("token"), str)):
             raise ValueError("no code and token in it")
     except FileNotFoundError:
-        data, changed = None, "a new class: new code and instructor token"
+        data, changed = None, "no class.json: a new class code and instructor token (students join again)"
     except (OSError, ValueError) as exc:
         if not new_code:
             raise Damaged(f"{path} is damaged ({exc})") from None

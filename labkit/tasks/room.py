@@ -76,7 +76,7 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, room_port=ROOM_PORT, host="0
         threading.Thread(target=server.serve_forever, name="bundle-serve", daemon=True).start()
         ui.say(f"Serving {len(served)} artifacts from {dest} on port {port}: invoke bundle.fetch --from {bundle_url}")
     if changed and (new_code or room.count()):
-        ui.say(f"The room has {changed}.")
+        ui.say(f"The room: {changed}.")
     ui.say(f"The room holds {room.count()} report(s) in {directory}. For the projector:")
     ui.say(f'    invoke class.join http://{address}:{room_port} --code {secrets["code"]} --name "Your Name"')
     ui.say(f"Your page (it carries the instructor token, so keep it off the projector): {directory / 'page-url'}"

@@ -6,6 +6,7 @@ row comes from a loopback address of its own (127.0.0.N), as a laptop of its own
 """
 from __future__ import annotations
 
+import json
 import socket
 import sqlite3
 import time
@@ -165,7 +166,8 @@ def test_new_code_keeps_seats_and_the_student_is_told_to_join_again(tmp_path):
     srv.start()
     try:
         assert srv.code != old_code and srv.token == token
-        assert any("a new class code" in ln for ln in srv.lines)
+        assert srv.lines[0] == ("The room: a new class code (the instructor token and the students' seats "
+                                "stay).\n")
         client.enqueue(laptop, joined, "doctor", DOCTOR_FAIL)
         done = client.flush(laptop, client.record(laptop))
         assert done == (0, 1, [], "403 wrong class code")  # kept, not deleted
@@ -276,3 +278,51 @@ def test_a_full_disk_refuses_with_507_and_one_console_line(tmp_path, tmpfs):
     assert len(full) == 1 and "reports are refused and stay queued on the laptops" in full[0], out
     assert "class.serve: reports are stored again" in out
     assert "cannot rollback" not in out + err and "Traceback" not in out + err, err
+
+
+def test_the_queue_names_a_429_and_keeps_what_is_left(fresh, tmp_path):
+    laptop = tmp_path / "laptop"
+    joined = client.join(laptop, fresh.url, fresh.code, "Ana")
+    assert (laptop / ".labkit" / "class.json").stat().st_mode & 0o777 == 0o600
+    assert json.loads((laptop / ".labkit" / "class.json").read_text())["key"] == joined["key"]
+    for _ in range(15):  # a queue that grew while the room was down
+        client.enqueue(laptop, joined, "doctor", DOCTOR_OK)
+    done = client.flush(laptop, joined)
+    assert done.sent == 10 and done.left == 5 and done.stopped.startswith("429 too many reports from this seat")
+    assert client.line(joined, done).startswith("class: the room is busy (429 too many reports); 5 report(s) queued")
+    time.sleep(5.2)
+    assert client.flush(laptop, joined) == (5, 0, [], "")
+    assert fresh.stored() == 15
+
+
+def test_class_send_after_a_code_change_keeps_the_queue_and_says_join_again(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    srv = ClassServe(tmp_path / "class", "--no-bundle").start()
+    try:
+        joined = client.join(project, srv.url, srv.code, "Ana")
+        client.enqueue(project, dict(joined, code="ZZZZZZ"), "doctor", DOCTOR_OK)
+        record = json.loads((project / ".labkit" / "class.json").read_text())
+        (project / ".labkit" / "class.json").write_text(json.dumps(dict(record, code="ZZZZZZ")))
+        ran = invoke("class.send", env={"INVOKE_LABKIT_ROOT": str(project)})
+        assert ran.returncode == 1 and "Traceback" not in ran.stderr
+        assert f"answered 403 wrong class code; 1 report(s) queued. Join again with the code on the projector: " \
+               f'invoke class.join {srv.url} --code CODE --name "Ana"' in ran.stdout
+        assert len(list((project / ".labkit" / client.QUEUE).glob("*.json"))) == 1
+    finally:
+        srv.stop()
+
+
+def test_a_lost_class_file_is_said_on_the_console(tmp_path):
+    srv = ClassServe(tmp_path / "class", "--no-bundle").start()
+    assert srv.post(envelope(seat(1))).status_code == 201
+    old_code = srv.code
+    srv.stop()
+    (tmp_path / "class" / "class.json").unlink()
+    srv.start()
+    try:
+        assert srv.code != old_code
+        assert srv.lines[0] == ("The room: no class.json: a new class code and instructor token (students join "
+                                "again).\n")
+    finally:
+        srv.stop()
