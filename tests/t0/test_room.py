@@ -430,3 +430,28 @@ def test_the_queue_skips_damaged_entries_and_keeps_reports_on_403(tmp_path):
         web.should_exit = True
         thread.join(10)
         room.close()
+
+
+def checks_report(*statuses):
+    """labkit.checks.as_json, the shape doctor sends once it runs on labkit/checks.py (issue 24)."""
+    from labkit import checks
+
+    results = [checks.Checked(checks.Check(f"c{i}", f"title {i}", lambda t: None),
+                              checks.Result(s, f"detail {i}", fix="fix" if s != "pass" else ""))
+               for i, s in enumerate(statuses)]
+    return json.loads(json.dumps(checks.as_json(results, kind="doctor", host="laptop", time="2026-12-07T08:00:00+00:00")))
+
+
+def test_labkit_checks_reports_are_read_and_closed():
+    rep = checks_report("pass", "warn", "fail", "skip")
+    assert schema.problem(envelope("doctor", rep)) is None
+    assert schema.cells("doctor", rep)["doctor"] == ("fail", {"check": "title 2", "detail": "detail 2", "hint": "fix"})
+    smuggled = dict(rep, extra={"deep": [1]})
+    assert schema.problem(envelope("doctor", smuggled)) is not None  # a sender's own fields are scalars only
+    assert schema.problem(envelope("doctor", dict(rep, node="master"))) is None
+    bad = json.loads(json.dumps(rep))
+    bad["checks"][0]["x"] = 1
+    assert schema.problem(envelope("doctor", bad)) is not None
+    bad = json.loads(json.dumps(rep))
+    bad["checks"][0]["status"] = "ok"
+    assert schema.problem(envelope("doctor", bad)) is not None
