@@ -8,6 +8,7 @@
     GET  /api/room             the room as JSON for the page           } the instructor's token,
     GET  /api/export.json|csv  the room as a download                  } only as a header:
     GET  /api/history/{seat}   every report of one seat                } Authorization: Bearer T
+    GET  /api/laptops[.json|.csv]  each seat's latest acceptance run   }
     POST /api/clear            empty the page (history stays)          }
 
 Status codes a student's client acts on: 201 stored; 400 not JSON; 403 wrong code or seat key (join
@@ -37,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from labkit.room import schema, store
+from labkit.room import laptops, schema, store
 
 HERE = Path(__file__).resolve().parent
 STATIC = {"/": ("page.html", "text/html; charset=utf-8"), "/room.js": ("room.js", "text/javascript; charset=utf-8"),
@@ -253,6 +254,21 @@ def create_app(room: store.Room, code: str, token: str, bundle_url: str = "", li
         return PlainTextResponse(store.csv_text(view), media_type="text/csv; charset=utf-8",
                                  headers={"Content-Disposition": 'attachment; filename="room.csv"'})
 
+    async def laptops_view() -> dict:
+        return laptops.view(await run_in_threadpool(room.laptops), time.time())
+
+    async def laptops_json(request: Request) -> Response:
+        return JSONResponse(await laptops_view())
+
+    async def laptops_export_json(request: Request) -> Response:
+        return Response(json.dumps(await laptops_view(), indent=2, ensure_ascii=False, allow_nan=False),
+                        media_type="application/json",
+                        headers={"Content-Disposition": 'attachment; filename="laptops.json"'})
+
+    async def laptops_export_csv(request: Request) -> Response:
+        return PlainTextResponse(laptops.csv_text(await laptops_view()), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": 'attachment; filename="laptops.csv"'})
+
     async def history(request: Request) -> Response:
         seat = request.path_params["seat"]
         if not seat.isalnum():
@@ -271,6 +287,9 @@ def create_app(room: store.Room, code: str, token: str, bundle_url: str = "", li
         Route("/api/export.json", guarded(export_json)),
         Route("/api/export.csv", guarded(export_csv)),
         Route("/api/history/{seat}", guarded(history)),
+        Route("/api/laptops", guarded(laptops_json)),
+        Route("/api/laptops.json", guarded(laptops_export_json)),
+        Route("/api/laptops.csv", guarded(laptops_export_csv)),
         Route("/api/clear", guarded(clear), methods=["POST"]),
     ]
     return SecurityHeaders(Starlette(routes=routes))

@@ -10,7 +10,10 @@ const LABELS = { doctor: "doctor" };
 let last = null;
 let lastOk = null;  // when the view on screen was fetched
 let shown = "";     // the seats and counts on screen: the grid is rebuilt only when they change
-let selected = null;  // {seat, col} of the cell whose detail panel is open
+let selected = null;  // {kind: "cell", seat, col} or {kind: "phase", seat, phase}: what the detail panel shows
+let view = "seats";   // or "laptops"
+let laptops = null;   // the last /api/laptops answer
+let shownLaptops = "";
 
 function el(tag, text, cls) {
   const node = document.createElement(tag);
@@ -52,8 +55,9 @@ function nameNode(tag, seat, cls) {
 
 // The panel shows the cell as it is now: the report that decided it, when, and its first problem.
 function showDetail(room) {
+  if (selected && selected.kind === "phase") return showPhase();
   const panel = document.getElementById("detail");
-  const seat = selected && room.seats.find((s) => s.seat === selected.seat);
+  const seat = selected && room && room.seats.find((s) => s.seat === selected.seat);
   const cell = seat && seat.cells[selected.col];
   if (!cell) {
     panel.hidden = true;
@@ -115,7 +119,7 @@ function render(room) {
         td.setAttribute("title", [first.check, first.detail, first.hint].filter(Boolean).join(" — ") ||
           cell.state + " " + ago(since(room, cell.at)));
         td.addEventListener("click", () => {
-          selected = { seat: seat.seat, col: col };
+          selected = { kind: "cell", seat: seat.seat, col: col };
           showDetail(last);
         });
       }
@@ -131,6 +135,93 @@ function render(room) {
   }
   document.getElementById("empty").hidden = room.seats.length > 0;
   showDetail(room);
+}
+
+// --- the laptops view: each seat's latest acceptance run ---
+
+function showPhase() {
+  const panel = document.getElementById("detail");
+  const lap = laptops && laptops.laptops.find((l) => l.seat === selected.seat);
+  const phase = lap && lap.phases[selected.phase];
+  if (!phase) {
+    panel.hidden = true;
+    return;
+  }
+  panel.hidden = false;
+  panel.dataset.seat = lap.seat;
+  panel.dataset.col = selected.phase;
+  panel.dataset.state = phase.status;
+  document.getElementById("detail-title").replaceChildren(el("bdi", lap.name), " (", el("bdi", lap.host), ") — " +
+    "acceptance phase " + selected.phase + ": " + phase.status);
+  document.getElementById("detail-report").textContent = "report #" + lap.report + ": acceptance run started " +
+    (lap.started || "at an unknown time") + ", received " + clock(lap.at) +
+    (phase.seconds !== undefined ? "; this phase took " + phase.seconds + " s" : "");
+  document.getElementById("detail-check").textContent = selected.phase;
+  document.getElementById("detail-found").textContent = phase.error || phase.reason || "—";
+  document.getElementById("detail-hint").textContent = phase.hint || "—";
+}
+
+function renderLaptops(data) {
+  const head = document.getElementById("laptops-head");
+  head.replaceChildren(el("th", "seat"), el("th", "run started"));
+  for (const fact of data.shown) head.appendChild(el("th", fact));
+  for (const phase of data.phases) head.appendChild(el("th", phase));
+  const body = document.getElementById("laptops-rows");
+  body.replaceChildren();
+  for (const lap of data.laptops) {
+    const row = el("tr");
+    row.dataset.seat = lap.seat;
+    const name = el("th", undefined, "name");
+    name.appendChild(el("bdi", lap.name));
+    name.setAttribute("title", lap.host);
+    row.appendChild(name);
+    row.appendChild(el("td", lap.started || "—", "fact"));
+    for (const fact of data.shown) {
+      const td = el("td", undefined, "fact");
+      td.appendChild(el("bdi", lap.laptop[fact] || "—"));
+      row.appendChild(td);
+    }
+    for (const name of data.phases) {
+      const phase = lap.phases[name];
+      const td = el("td", phase ? phase.status : "", "cell " + (phase ? phase.status : "none"));
+      td.dataset.phase = name;
+      if (phase) {
+        if (phase.seconds !== undefined) td.appendChild(el("small", phase.seconds + " s"));
+        td.setAttribute("title", [phase.error || phase.reason, phase.hint].filter(Boolean).join(" — ") || phase.status);
+        td.addEventListener("click", () => {
+          selected = { kind: "phase", seat: lap.seat, phase: name };
+          showPhase();
+        });
+      }
+      row.appendChild(td);
+    }
+    body.appendChild(row);
+  }
+  document.getElementById("laptops-empty").hidden = data.laptops.length > 0;
+}
+
+async function pollLaptops() {
+  const answer = await fetch("/api/laptops", { headers: { Authorization: "Bearer " + token }, cache: "no-store" });
+  if (!answer.ok) return false;
+  laptops = await answer.json();
+  const key = JSON.stringify([laptops.laptops, laptops.phases]);
+  if (key !== shownLaptops) {
+    shownLaptops = key;
+    renderLaptops(laptops);
+  }
+  if (selected && selected.kind === "phase") showPhase();
+  return true;
+}
+
+function switchView(to) {
+  view = to;
+  selected = null;
+  document.getElementById("detail").hidden = true;
+  document.getElementById("seats-view").hidden = to !== "seats";
+  document.getElementById("laptops-view").hidden = to !== "laptops";
+  document.getElementById("show-seats").setAttribute("aria-pressed", String(to === "seats"));
+  document.getElementById("show-laptops").setAttribute("aria-pressed", String(to === "laptops"));
+  if (to === "laptops") pollLaptops().catch(() => {});
 }
 
 // A failed poll is said in a red bar above the grid, with the age of what is still shown.
@@ -152,6 +243,8 @@ async function poll() {
       return;
     } else if (!answer.ok) {
       trouble("The room answered " + answer.status + " " + answer.statusText + " at " + new Date().toLocaleTimeString());
+    } else if (view === "laptops" && !(await pollLaptops())) {
+      trouble("The room did not give the laptops at " + new Date().toLocaleTimeString());
     } else {
       const room = await answer.json();
       last = room;
@@ -187,12 +280,15 @@ async function download(path, filename) {
 
 document.addEventListener("DOMContentLoaded", () => {
   for (const [id, path, filename] of [["export-csv", "/api/export.csv", "room.csv"],
-    ["export-json", "/api/export.json", "room.json"]]) {
+    ["export-json", "/api/export.json", "room.json"], ["laptops-csv", "/api/laptops.csv", "laptops.csv"],
+    ["laptops-json", "/api/laptops.json", "laptops.json"]]) {
     document.getElementById(id).addEventListener("click", (event) => {
       event.preventDefault();
       download(path, filename);
     });
   }
+  document.getElementById("show-seats").addEventListener("click", () => switchView("seats"));
+  document.getElementById("show-laptops").addEventListener("click", () => switchView("laptops"));
   for (const id of ["needs-help", "minutes"]) {
     document.getElementById(id).addEventListener("input", () => last && render(last));
   }

@@ -4,7 +4,7 @@ A student's laptop posts an envelope: who (seat id, name, host), what (kind), wh
 `taken` and at `sent`, so the server can place a queued report in its own time) and the report itself:
 `invoke doctor --json`'s report (labkit-checks/1; before it, a list of rows, still read), section.check/progress's
 sections (labkit/student/progress.py),
-or a labkit-verify/1 report (verify).
+a labkit-verify/1 report (verify), or an acceptance run's report (labkit/room/laptops.py).
 
 Hostile input is refused before the schema sees it: `parse` accepts only finite numbers (Python's json
 takes NaN, Infinity and 1e400), answers nesting too deep for Python as not JSON; `problem` refuses text
@@ -26,7 +26,7 @@ MAX_TIME = 1e11         # seconds since 1970 (year 5138): any laptop's clock, ri
 MAX_AGE = 30 * 86400    # a report queued longer than a month (sent - taken) is not this course's
 CLOCK_SLACK = 300       # taken may follow sent by this much (the laptop's clock was set back meanwhile)
 COLUMNS = ["doctor", "1", "2", "3", "4", "5", "6", "7", "8"]
-KINDS = ["doctor", "progress", "verify"]
+KINDS = ["doctor", "progress", "verify", "acceptance"]
 PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 
 _text = {"type": "string", "maxLength": 4000}
@@ -93,6 +93,18 @@ PROGRESS = closed({  # labkit/student/progress.py as_json: section.check and sec
     }, ["section", "status"])},
 }, ["sections"])
 
+ACCEPTANCE = closed({  # labkit/room/laptops.py from_markdown: invoke acceptance's report (docs/acceptance.md)
+    "schema": {"const": "labkit-acceptance/1"},
+    "started": _short,
+    "laptop": {"type": "object", "maxProperties": 40, "propertyNames": {"maxLength": 60},
+               "additionalProperties": {"type": "string", "maxLength": 1000}},
+    "phases": {"type": "array", "minItems": 1, "maxItems": 40, "items": closed({
+        "name": {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,60}$"},
+        "status": {"enum": [PASS, WARN, FAIL, SKIP]},
+        "started": _short, "seconds": _seconds, "error": _text, "reason": _text, "hint": _text,
+    }, ["name", "status"])},
+}, ["schema", "phases"])
+
 ENVELOPE = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -111,6 +123,7 @@ ENVELOPE = {
         {"if": {"properties": {"kind": {"const": "doctor"}}}, "then": {"properties": {"report": DOCTOR}}},
         {"if": {"properties": {"kind": {"const": "progress"}}}, "then": {"properties": {"report": PROGRESS}}},
         {"if": {"properties": {"kind": {"const": "verify"}}}, "then": {"properties": {"report": VERIFY}}},
+        {"if": {"properties": {"kind": {"const": "acceptance"}}}, "then": {"properties": {"report": ACCEPTANCE}}},
     ],
 }
 
@@ -221,6 +234,8 @@ def columns_of(label: str) -> list[str]:
 
 def cells(kind: str, report) -> dict:
     """column -> (state, first problem as {check, detail, hint} or None) for the columns this report covers."""
+    if kind == "acceptance":
+        return {}  # the laptops view (laptops.py), not the grid
     if kind == "doctor":
         rows = report if isinstance(report, list) else report["checks"]  # a list: doctor before labkit-checks/1
         worst = next((c for c in rows if c["status"] == FAIL), None) or \

@@ -229,6 +229,16 @@ class Room:
         return [{"id": i, "kind": k, "at": finite(at), "received": finite(r), "report": _loads(b)}
                 for i, k, at, r, b in rows]
 
+    def laptops(self) -> list:
+        """(seat, name, host, at, id, report) of each seat's latest acceptance report, by name."""
+        with self._lock:
+            rows = self._db.execute("SELECT seat, name, host, at, id, body FROM reports WHERE kind = 'acceptance' "
+                                    "ORDER BY seat, at DESC, id DESC").fetchall()
+        latest: dict = {}
+        for seat, name, host, at, rid, body in rows:
+            latest.setdefault(seat, (seat, name, host, finite(at), rid, _loads(body)))
+        return sorted(latest.values(), key=lambda r: (r[1].casefold(), r[0]))
+
     def full(self) -> bool:
         """No room for one more seat."""
         with self._lock:
@@ -252,6 +262,12 @@ class Room:
                 raise
 
 
+def spreadsheet_safe(value) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting with = + - @ (a formula) gets a leading '."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def csv_text(view: dict) -> str:
     """The room as CSV: one row per seat, per column its state and first failing check.
 
@@ -259,10 +275,6 @@ def csv_text(view: dict) -> str:
     """
     import csv
     import io
-
-    def safe(value) -> str:
-        text = "" if value is None else str(value)
-        return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
     out = io.StringIO()
     writer = csv.writer(out)
@@ -274,5 +286,5 @@ def csv_text(view: dict) -> str:
             cell = s["cells"].get(col)
             first = (cell or {}).get("first") or {}
             row += [cell["state"] if cell else "", ": ".join(x for x in (first.get("check"), first.get("detail")) if x)]
-        writer.writerow([safe(v) for v in row])
+        writer.writerow([spreadsheet_safe(v) for v in row])
     return out.getvalue()
