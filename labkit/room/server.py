@@ -1,4 +1,5 @@
-"""uvicorn for the room, bounded: at most MAX_CONNECTIONS at once and HEADER_TIMEOUT to send a request's headers.
+"""uvicorn for the room, bounded: at most MAX_CONNECTIONS at once and HEADER_TIMEOUT to send a request's headers;
+and the bundle's server in a process of its own.
 
 uvicorn (0.55, uvicorn/protocols/http/h11_impl.py) arms a timer only after a response (keep-alive):
 a client that connects and sends its headers one byte at a time ("slow loris") would hold its
@@ -8,6 +9,12 @@ of its headers, then writes 408 and closes. `limit_concurrency` answers 503 beyo
 (uvicorn counts open connections and running requests). The body has its own limit (app.BODY_TIMEOUT).
 """
 from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
 
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -63,3 +70,79 @@ class TimedH11(H11Protocol):
 def config(app) -> uvicorn.Config:
     return uvicorn.Config(app, http=TimedH11, log_level="warning", access_log=False, lifespan="off",
                           timeout_graceful_shutdown=2, server_header=False, limit_concurrency=MAX_CONNECTIONS)
+
+
+class BundleProcess:
+    """class.serve's bundle server (labkit/bundle/serve.py's BundleServer, already bound) in a process of its own.
+
+    In one process, 30 downloads at full speed keep taking Python's GIL between sendfile calls and the
+    room's answers wait behind them (benchmarks/room_bench.py, starvation case). On Linux the bundle
+    runs in a forked child: it serves until SIGINT/SIGTERM or until class.serve is gone (a SIGKILL of
+    the parent never leaves it serving), then hands its byte count back through a pipe. Elsewhere
+    (Windows has no fork; macOS forbids fork after some system libraries ran) it is a thread, as before.
+    """
+
+    def __init__(self, server, close_in_child=()):
+        self.server, self.pid, self._pipe = server, None, None
+        if sys.platform.startswith("linux"):
+            read, write = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read)
+                for sock in close_in_child:
+                    sock.close()
+                self._child(write)  # never returns
+            os.close(write)
+            self.pid, self._pipe = pid, read
+            server.socket.close()  # the child accepts; this process only waits for it
+        else:
+            threading.Thread(target=server.serve_forever, name="bundle-serve", daemon=True).start()
+
+    def _child(self, pipe: int) -> None:
+        parent = os.getppid()
+
+        def stop(*_):
+            threading.Thread(target=self.server.shutdown, daemon=True).start()
+
+        def orphaned():
+            while os.getppid() == parent:
+                time.sleep(0.5)
+            stop()
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        threading.Thread(target=orphaned, daemon=True).start()
+        code = 0
+        try:
+            self.server.serve_forever()
+        except BaseException:  # noqa: BLE001 (the child must reach os._exit, whatever happened)
+            code = 1
+        finally:
+            try:
+                os.write(pipe, str(self.server.served_bytes).encode())
+            finally:
+                os._exit(code)
+
+    def stop(self) -> int:
+        """Stop serving; the bytes served."""
+        if self.pid is None:
+            self.server.shutdown()
+            self.server.server_close()
+            return self.server.served_bytes
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 5
+        while os.waitpid(self.pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+                break
+            time.sleep(0.05)
+        try:
+            return int(os.read(self._pipe, 64) or 0)
+        except (OSError, ValueError):
+            return 0
+        finally:
+            os.close(self._pipe)

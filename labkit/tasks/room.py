@@ -36,7 +36,6 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, room_port=ROOM_PORT, host="0
           no_bundle=False, allow_unpinned=False, open=False, new_code=False):  # noqa: A002
     """Serve the verified bundle and the room's live page; prints the join line for the projector."""
     import sqlite3
-    import threading
     from pathlib import Path
 
     import uvicorn
@@ -71,9 +70,10 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, room_port=ROOM_PORT, host="0
     page_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else address}:{room_port}/#token={secrets['token']}"
     write_atomic(directory / "page-url", page_url + "\n", mode=0o600)
 
+    bundle_process = None
     if bundle:
         server, served, dest = bundle
-        threading.Thread(target=server.serve_forever, name="bundle-serve", daemon=True).start()
+        bundle_process = roomserver.BundleProcess(server, close_in_child=[sock])
         ui.say(f"Serving {len(served)} artifacts from {dest} on port {port}: invoke bundle.fetch --from {bundle_url}")
     if changed and (new_code or room.count()):
         ui.say(f"The room: {changed}.")
@@ -93,12 +93,10 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, room_port=ROOM_PORT, host="0
         pass
     finally:
         sock.close()
-        if bundle:
-            bundle[0].shutdown()
-            bundle[0].server_close()
+        served_bytes = bundle_process.stop() if bundle_process else 0
         reports = room.count()
         room.close()
-    served_mb = f"; {bundle[0].served_bytes / 1e6:,.1f} MB of bundle served" if bundle else ""
+    served_mb = f"; {served_bytes / 1e6:,.1f} MB of bundle served" if bundle else ""
     ui.say(f"Stopped. {reports} report(s) kept in {directory / 'room.db'}{served_mb}.")
 
 

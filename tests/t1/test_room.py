@@ -6,6 +6,7 @@ import socket
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -215,6 +216,42 @@ def test_class_serve_serves_the_verified_bundle_like_bundle_serve(tmp_path):
     finally:
         code, out, err = srv.stop()
     assert code == 0 and "MB of bundle served" in out, err
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+
+
+def test_the_bundle_has_a_process_of_its_own_and_dies_with_class_serve(tmp_path):
+    """Downloads never take the room's GIL (Linux: a forked child); a SIGKILL of class.serve leaves no bundle serving."""
+    from tests.conftest import free_port
+    from tests.t1.bundle_support import start_server
+
+    data = b"node tarball " * 1000
+    origin = start_server()
+    try:
+        lock_file = write_lock(tmp_path / "lock.yaml", [
+            file_entry("kubernetes-node", "k8s/node.tgz", [origin.add("/node.tgz", data)], data)])
+        assert invoke("bundle.fetch", "--lock", lock_file, "--dest", tmp_path / "instructor").returncode == 0
+    finally:
+        origin.shutdown()
+        origin.server_close()
+    port = free_port()
+    srv = ClassServe(tmp_path / "class", "--lock", str(lock_file), "--dest", str(tmp_path / "instructor"),
+                     "--port", str(port)).start()
+    children = [int(p) for p in Path(f"/proc/{srv.proc.pid}/task/{srv.proc.pid}/children").read_text().split()]
+    assert len(children) == 1  # the bundle's process
+    assert requests.get(f"http://127.0.0.1:{port}/k8s/node.tgz", timeout=5).content == data
+    srv.kill()
+    deadline = time.monotonic() + 5
+    while alive(children[0]):
+        assert time.monotonic() < deadline, "the bundle's process outlived class.serve"
+        time.sleep(0.1)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/k8s/node.tgz", timeout=5)
 
 
 def test_invoke_doctor_on_a_joined_laptop_sends_its_report(tmp_path):
