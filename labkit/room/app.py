@@ -34,7 +34,7 @@ from typing import Callable
 import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -120,6 +120,8 @@ async def read_body(request: Request, limit: int) -> bytes:
                     raise BadBody(413, too_large)
     except TimeoutError:
         raise BadBody(408, f"the body took longer than {BODY_TIMEOUT:.0f} s") from None
+    except ClientDisconnect:
+        raise BadBody(400, "the body ended early (the client went away)") from None
     return bytes(body)
 
 

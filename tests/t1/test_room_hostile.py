@@ -326,3 +326,32 @@ def test_a_lost_class_file_is_said_on_the_console(tmp_path):
                                 "again).\n")
     finally:
         srv.stop()
+
+
+def test_a_body_too_slow_gets_408_and_one_cut_short_leaves_no_traceback(tmp_path):
+    from labkit.room import app
+
+    srv = ClassServe(tmp_path / "class", "--no-bundle").start()
+    try:
+        head = (f"POST /api/reports HTTP/1.1\r\nHost: room\r\nX-Class-Code: {srv.code}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n").encode()
+        cut = socket.create_connection(("127.0.0.1", srv.room_port))
+        cut.sendall(head + b'{"seat": ')
+        cut.close()  # gone mid-body
+        slow = socket.create_connection(("127.0.0.1", srv.room_port))
+        slow.sendall(head)
+        started, got = time.monotonic(), b""
+        slow.settimeout(1)
+        while not got and time.monotonic() - started < app.BODY_TIMEOUT + 5:
+            try:
+                slow.sendall(b" ")
+                got = slow.recv(4096)
+            except socket.timeout:
+                pass
+        waited = time.monotonic() - started
+        slow.close()
+        assert got.startswith(b"HTTP/1.1 408 ") and app.BODY_TIMEOUT <= waited < app.BODY_TIMEOUT + 2, (got, waited)
+        assert srv.stored() == 0 and srv.get("/api/room").status_code == 200
+    finally:
+        code, out, err = srv.stop()
+    assert code == 0 and "Traceback" not in out + err and "Exception" not in err, err
