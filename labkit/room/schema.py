@@ -3,8 +3,10 @@
 A student's laptop posts an envelope: who (seat id, name, host), what (kind), when (its own clock at
 `taken` and at `sent`, so the server can place a queued report in its own time) and the report itself:
 `invoke doctor --json`'s report (labkit-checks/1; before it, a list of rows, still read), section.check/progress's
-sections (labkit/student/progress.py),
-a labkit-verify/1 report (verify), or an acceptance run's report (labkit/room/laptops.py).
+sections (labkit/student/progress.py), verify's report: labkit-checks/1 with kind "verify"
+(labkit/verify/report.py), or the labkit-verify/1 report older labkit sent (still accepted and read:
+rows of an earlier lesson in room.db, a laptop not yet updated), or an acceptance run's report
+(labkit/room/laptops.py).
 
 Hostile input is refused before the schema sees it: `parse` accepts only finite numbers (Python's json
 takes NaN, Infinity and 1e400), answers nesting too deep for Python as not JSON; `problem` refuses text
@@ -62,19 +64,29 @@ CHECKS = {  # labkit.checks.as_json (labkit-checks/1): its own fields, plus the 
 }
 DOCTOR = {"oneOf": [CHECKS, DOCTOR_ROWS]}
 
+_label = {"type": "string", "pattern": "^[1-8](-[1-8])?$"}
+_lab = closed({k: _maybe_short for k in ("node", "node_ip", "pod_cidr", "service_cidr", "kube_dns", "kubernetes")})
+_verify_common = {"host": _short, "started": _short, "seconds": _seconds, "lab": _lab,
+                  "sections": {"type": "array", "maxItems": 20, "items": _label}}
+_verify_fields = {"id": _short, "title": _short, "detail": _text, "section": _label, "from": _maybe_short,
+                 "to": _maybe_short, "seconds": _seconds, "blocked_by": _maybe_short}
+
+# labkit.checks.as_json(kind="verify") (labkit/verify/report.py), each check with its section, from and to
 VERIFY = closed({
-    "schema": {"const": "labkit-verify/1"},
-    "host": _short,
-    "started": _short,
-    "seconds": _seconds,
-    "sections": {"type": "array", "maxItems": 20, "items": {"type": "string", "pattern": "^[1-8](-[1-8])?$"}},
-    "lab": closed({k: _maybe_short for k in ("node", "node_ip", "pod_cidr", "service_cidr", "kube_dns", "kubernetes")}),
-    "summary": closed({"checks": _count, "passed": _count, "failed": _count, "skipped": _count, "ok": {"type": "boolean"}}),
+    "schema": {"const": "labkit-checks/1"}, "kind": {"const": "verify"}, **_verify_common,
+    "summary": closed({"checks": _count, PASS: _count, WARN: _count, FAIL: _count, SKIP: _count,
+                       "ok": {"type": "boolean"}}),
     "checks": {"type": "array", "maxItems": 500, "items": closed({
-        "id": _short, "title": _short, "detail": _text, "from": _maybe_short, "to": _maybe_short,
-        "seconds": _seconds, "blocked_by": _maybe_short,
-        "section": {"type": "string", "pattern": "^[1-8](-[1-8])?$"},
-        "status": {"enum": ["passed", "failed", "skipped"]},
+        **_verify_fields, "status": {"enum": [PASS, WARN, FAIL, SKIP]}, "cause": _text, "fix": _text, "key": _short,
+    }, ["id", "section", "status"])},
+}, ["schema", "kind", "checks"])
+# labkit-verify/1, before the one check model: passed/failed/skipped, and cause and fix in a hint object
+VERIFY_1 = closed({
+    "schema": {"const": "labkit-verify/1"}, **_verify_common,
+    "summary": closed({"checks": _count, "passed": _count, "failed": _count, "skipped": _count,
+                       "ok": {"type": "boolean"}}),
+    "checks": {"type": "array", "maxItems": 500, "items": closed({
+        **_verify_fields, "status": {"enum": ["passed", "failed", "skipped"]},
         "hint": {"oneOf": [{"type": "null"}, closed({"key": _maybe_short, "cause": _text, "fix": _text})]},
     }, ["id", "section", "status"])},
 }, ["schema", "checks"])
@@ -122,7 +134,8 @@ ENVELOPE = {
     "allOf": [
         {"if": {"properties": {"kind": {"const": "doctor"}}}, "then": {"properties": {"report": DOCTOR}}},
         {"if": {"properties": {"kind": {"const": "progress"}}}, "then": {"properties": {"report": PROGRESS}}},
-        {"if": {"properties": {"kind": {"const": "verify"}}}, "then": {"properties": {"report": VERIFY}}},
+        {"if": {"properties": {"kind": {"const": "verify"}}},
+         "then": {"properties": {"report": {"anyOf": [VERIFY, VERIFY_1]}}}},
         {"if": {"properties": {"kind": {"const": "acceptance"}}}, "then": {"properties": {"report": ACCEPTANCE}}},
     ],
 }
@@ -255,16 +268,26 @@ def cells(kind: str, report) -> dict:
     labels = report.get("sections") or sorted({c["section"] for c in report["checks"]})
     out = {}
     for label in labels:
-        checks = [c for c in report["checks"] if c["section"] == label]
-        bad = next((c for c in checks if c["status"] == "failed"), None)
+        checks = [_verify_check(c) for c in report["checks"] if c["section"] == label]
+        bad = next((c for c in checks if c["status"] == FAIL), None)
         if bad is not None:
-            hint = bad.get("hint") or {}
             state, first = FAIL, {"check": bad.get("title") or bad["id"], "detail": bad.get("detail", ""),
-                                  "hint": " ".join(x for x in (hint.get("cause"), hint.get("fix")) if x)}
-        elif checks and all(c["status"] == "passed" for c in checks):
+                                  "hint": " ".join(x for x in (bad.get("cause"), bad.get("fix")) if x)}
+        elif checks and all(c["status"] in (PASS, WARN) for c in checks):
             state, first = PASS, None
         else:
             state, first = SKIP, None
         for col in columns_of(label):
             out[col] = (state, first)
     return out
+
+
+OLD_STATUS = {"passed": PASS, "failed": FAIL, "skipped": SKIP}  # labkit-verify/1's words
+
+
+def _verify_check(c: dict) -> dict:
+    """One check of a verify report in labkit-checks/1's words (a labkit-verify/1 entry converted)."""
+    if c["status"] not in OLD_STATUS:
+        return c
+    hint = c.get("hint") or {}
+    return {**c, "status": OLD_STATUS[c["status"]], "cause": hint.get("cause"), "fix": hint.get("fix")}
