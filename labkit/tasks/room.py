@@ -120,7 +120,8 @@ def join(c, url, code="", name=""):
 @labtask(name="send", help={"report": "also send this acceptance report (the acceptance-report-….md file "
                                         "invoke acceptance wrote): the instructor's laptops view"})
 def send_queued(c, report=None):
-    """Send the reports queued while the room was not reachable (doctor and verify also do it each run)."""
+    """Send the reports queued while the room was not reachable (doctor and verify also do it each run);
+    with --report, also an acceptance report for the instructor's laptops view."""
     from pathlib import Path
 
     from labkit import ui
