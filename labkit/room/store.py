@@ -59,8 +59,12 @@ class Damaged(Exception):
     """class.json exists but cannot be read: the class's code and token are not silently replaced."""
 
 
-def new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+def draw_code(old: str = "") -> str:
+    """A class code (never the same as `old`)."""
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        if code != old:
+            return code
 
 
 def private_dir(directory: Path) -> Path:
@@ -98,16 +102,9 @@ def class_secrets(directory: Path, new_code: bool = False) -> tuple:
             return data, ""
         changed = "a new class code (the instructor token and the students' seats stay)"
     token = data["token"] if data else secrets.token_urlsafe(24)
-    data = {"code": new_code_value(data["code"] if data else ""), "token": token}
+    data = {"code": draw_code(data["code"] if data else ""), "token": token}
     write_atomic(path, json.dumps(data) + "\n", mode=0o600)
     return data, changed
-
-
-def new_code_value(old: str) -> str:
-    while True:
-        code = new_code()
-        if code != old:
-            return code
 
 
 def seat_key(token: str, seat: str) -> str:
