@@ -84,8 +84,11 @@ def test_the_laptops_view_in_a_browser_shows_hostile_text_as_text(room, tmp_path
     from selenium.webdriver.common.by import By
 
     project = joined_project(tmp_path, room)
-    assert invoke("class.send", "--report", report_file(tmp_path / "a.md"),
-                  env={"INVOKE_LABKIT_ROOT": str(project)}).returncode == 0
+    report = report_file(tmp_path / "a.md")
+    started = "<img/src=x/onerror=alert(2)>"  # the run's start too, as a hand-edited file could have it
+    report.write_text(report.read_text().replace("Run started 2026-11-30T09:00:00+00:00 (UTC).",
+                                                 f"Run started {started} (UTC)."))
+    assert invoke("class.send", "--report", report, env={"INVOKE_LABKIT_ROOT": str(project)}).returncode == 0
     browser.get(room.page_url())
     wait_for(lambda: browser.find_element(By.ID, "show-laptops").is_displayed())
     browser.find_element(By.ID, "show-laptops").click()
@@ -95,7 +98,7 @@ def test_the_laptops_view_in_a_browser_shows_hostile_text_as_text(room, tmp_path
     assert heads == ["seat", "run started", "host os", "cpu", "ram", "virtualbox", "vagrant", "provider",
                      "doctor", "vm.up", "cluster.init"]
     facts = [td.text for td in rows[0].find_elements(By.CSS_SELECTOR, "td.fact")]
-    assert facts[1] == f"host os: {HOSTILE}" and facts[2] == f"cpu: {HOSTILE}"
+    assert facts[0] == started and facts[1] == f"host os: {HOSTILE}" and facts[2] == f"cpu: {HOSTILE}"
     assert browser.find_elements(By.CSS_SELECTOR, "img") == []  # every field is text, nothing became an element
     vm_up = rows[0].find_element(By.CSS_SELECTOR, 'td[data-phase="vm.up"]')
     assert vm_up.get_attribute("class") == "cell fail" and vm_up.text.splitlines() == ["fail", "312.5 s"]
@@ -103,7 +106,7 @@ def test_the_laptops_view_in_a_browser_shows_hostile_text_as_text(room, tmp_path
     assert browser.find_element(By.ID, "detail-title").text.endswith("acceptance phase vm.up: fail")
     assert browser.find_element(By.ID, "detail-found").text == f"vm.up failed: {HOSTILE}"
     assert browser.find_element(By.ID, "detail-hint").text == f"invoke vm.destroy then vm.up {HOSTILE}"
-    assert "acceptance run started 2026-11-30T09:00:00+00:00" in browser.find_element(By.ID, "detail-report").text
+    assert f"acceptance run started {started}, received " in browser.find_element(By.ID, "detail-report").text
     browser.find_element(By.ID, "laptops-csv").click()
     exported = wait_for(lambda: [p for p in (tmp_path / "downloads").glob("laptops*.csv")])[0]
     lines = wait_for(lambda: Path(exported).read_text().splitlines())
