@@ -219,6 +219,7 @@ function switchView(to) {
   document.getElementById("detail").hidden = true;
   document.getElementById("seats-view").hidden = to !== "seats";
   document.getElementById("laptops-view").hidden = to !== "laptops";
+  document.getElementById("seat-controls").hidden = to !== "seats";  // its filter and exports are the grid's
   document.getElementById("show-seats").setAttribute("aria-pressed", String(to === "seats"));
   document.getElementById("show-laptops").setAttribute("aria-pressed", String(to === "laptops"));
   if (to === "laptops") pollLaptops().catch(() => {});
