@@ -33,7 +33,7 @@ class CopyBundleIfUnshared(Step):
     def run(self, ctx, st) -> None:
         name, vg = self.node.name, ctx.vagrant
         if name not in self.found.unmounted:
-            st.skip("the shared folder is mounted")
+            st.skip("no mount failed")
             return
         st.log("the VirtualBox shared folder did not mount (the box's Guest Additions do not fit this VirtualBox): "
                "copying the bundle into the VM with rsync instead")
