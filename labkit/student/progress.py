@@ -21,9 +21,10 @@ from labkit.student.sections import SECTIONS, run_node_checks
 
 DONE, IN_PROGRESS, NOT_STARTED = "done", "in progress", "not started"
 
-# Checks that pass before the student does anything (the kit's provisioning, kubeadm's own objects,
-# an expected failure): their passing says nothing of progress.
-KIT_CHECKS = ("repo", "dns.service", "svc.node.name")
+# Checks that pass before the student does anything in their section (the kit's provisioning,
+# kubeadm's kube-dns Service, the kubelet's resolv.conf in the client pod, the node's `curl inv`
+# failing as the lab says it does): their passing says nothing of progress.
+KIT_CHECKS = ("repo", "dns.service", "dns.resolvconf", "svc.node.name")
 
 
 @dataclass
