@@ -12,6 +12,7 @@ cause and the lab's own next command with this VM's substitutions (docs/student.
   * an image that cannot be pulled: `nginx` means `nginx:latest`, which Kubernetes pulls on every
     start (imagePullPolicy Always) and the VM is offline, told apart from a tag the bundle lacks;
   * the inventory image never built (imagePullPolicy: Never): the lab's `docker build` in ~/trash-can/inv;
+  * CoreDNS looping on a loopback resolver: the kubelet's --resolv-conf as the kit's provisioning writes it;
   * anything else: verify's own cause, its fix unwrapped from `invoke vm.ssh --command "..."`.
 
 Pure: the results and the API snapshot (kubectl get -o json objects) in, checks.Checked out.
@@ -90,6 +91,9 @@ def told(c: model.Checked, snap, want: Want, section: int = 0) -> model.Result:
     if key == "cni-missing":
         return say(r.cause + ". The lab's Weave URL (cloud.weave.works) needs the internet; the bundle has "
                    "the manifest on the VM", f"kubectl apply -f {want.weave_manifest}", "no-cni")
+    if key == "coredns-crash":  # a loopback resolver handed to pods: the kubelet's flags as the kit writes them
+        return say(r.cause, f"echo '{want.kubelet_args}' | sudo tee /etc/default/kubelet && sudo systemctl restart "
+                            "kubelet && kubectl -n kube-system delete pod -l k8s-app=kube-dns")
     if key == "master-taint":
         return say(r.cause, f"kubectl taint nodes --all {MASTER_TAINT}-")
     pod = {"web.running": "web", "client.running": "client"}.get(cid)

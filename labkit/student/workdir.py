@@ -1,4 +1,12 @@
-"""The inventory service's sources where the lab's section 7 works: ~/trash-can/inv on the VM.
+"""What the kit puts on a student's VM besides the lab: the kubelet's per-node flags and the inventory
+service's sources where the lab's section 7 works (~/trash-can/inv). section.start does both.
+
+The kubelet's flags: /etc/default/kubelet, which kubeadm's drop-in reads (KUBELET_EXTRA_ARGS), as
+provision/kubernetes.sh writes it for the kit's own path (--node-ip: the host-only address;
+--resolv-conf: provision/base.sh's resolver list without loopback servers, else CoreDNS loops). Written
+before section 2, so the kubelet the student installs starts with them; never typed by the student.
+
+The sources:
 
 The lab builds trash-can/inv:0.1 in an earlier lab and runs `cd trash-can/inv` in section 7. The
 Vagrantfile shares no project folder with the VM (only the bundle), so the kit copies inv/ (the
@@ -36,6 +44,19 @@ def put_command() -> str:
     """Run as the VM user: extract stdin into ~/trash-can/inv unless its Dockerfile is already there."""
     return (f'if [ -f "$HOME/{GUEST_DIR}/Dockerfile" ]; then echo kept; '
             f'else mkdir -p "$HOME/{GUEST_DIR}" && tar -xzf - -C "$HOME/{GUEST_DIR}" && echo written; fi')
+
+
+def kubelet_flags_command(want) -> str:
+    """Run as root: write /etc/default/kubelet unless it exists (the kit's or the student's: left alone)."""
+    from labkit.student.checks import KUBELET_RESOLV
+
+    return (f"if [ -f /etc/default/kubelet ]; then echo kept; "
+            f"elif [ ! -f {KUBELET_RESOLV} ]; then echo '{KUBELET_RESOLV} is missing (provision/base.sh writes it)' >&2; exit 1; "
+            f"else printf '%s\\n' '{want.kubelet_args}' > /etc/default/kubelet && echo written; fi")
+
+
+def put_kubelet_flags(node, want) -> CommandResult:
+    return node.run(["sudo", "-n", "sh", "-c", kubelet_flags_command(want)], timeout=30)
 
 
 def put_inv_sources(node, settings) -> CommandResult:

@@ -267,7 +267,7 @@ def start(c, n=None, fresh=False):
         if number <= 4 and lab.evaluate(number)[-1].status == "done":
             ui.warn(f"section {number} is already done on this VM (the kit's full provisioning does sections 1-2): "
                     f"for a VM at its start, invoke vm.destroy, then invoke section.start {number}")
-        _put_workdir(lab)
+        _prepare_vm(lab)
         lab.close()
         vm.snapshot(c, save=name)
         snapshots.record(lab.s, number)
@@ -278,17 +278,20 @@ def start(c, n=None, fresh=False):
         lab.close()
 
 
-def _put_workdir(lab: _Lab) -> None:
-    """The inventory sources in ~/trash-can/inv, where the lab's section 7 works (student/workdir.py)."""
+def _prepare_vm(lab: _Lab) -> None:
+    """What the kit puts on a student's VM besides the lab: the kubelet's flags, the inventory sources
+    in ~/trash-can/inv (student/workdir.py). Both leave what is already there alone."""
     from labkit.student import workdir
 
-    with ui.step(f"Putting the inventory sources in ~{lab.want.user}/{workdir.GUEST_DIR} on the VM") as st:
-        res = workdir.put_inv_sources(lab.node, lab.s)
-        if not res.ok:
-            raise LabkitError(f"could not copy inv/ to the VM: {(res.stderr or res.stdout).strip()[-200:]}",
-                              f"check the VM's disk (invoke vm.ssh --command 'df -h ~'), then invoke section.start N again")
-        if "kept" in res.stdout:
-            st.skip("already there (left as it is)")
+    for title, put in ((f"Writing the kubelet's per-node flags (/etc/default/kubelet)", lambda: workdir.put_kubelet_flags(lab.node, lab.want)),
+                       (f"Putting the inventory sources in ~{lab.want.user}/{workdir.GUEST_DIR}", lambda: workdir.put_inv_sources(lab.node, lab.s))):
+        with ui.step(title) as st:
+            res = put()
+            if not res.ok:
+                raise LabkitError(f"{title[0].lower() + title[1:]} failed on the VM: {(res.stderr or res.stdout).strip()[-200:]}",
+                                  "invoke vm.provision --step base (it writes /etc/labkit/resolv.conf), then invoke section.start again")
+            if "kept" in res.stdout:
+                st.skip("already there (left as it is)")
 
 
 def _show_commands(want, number: int) -> None:
