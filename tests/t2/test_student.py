@@ -73,7 +73,7 @@ def test_sections_1_and_2_by_hand_from_the_local_repository_offline(lab_vm, gues
         assert "built the local package repository /opt/labkit/apt (kubernetes-xenial main)" in built.stdout
 
         before = states(guest, s, 2)
-        assert before[0].status == "not started" and before[0].failure.check == "source"
+        assert before[0].status == "not started" and before[0].failure.check.id == "source"
         assert before[1].status == "not started" and before[1].blocked_by == 1
 
         # Section 1, as docs/student.md gives it, then the lab's apt-get update (every source: the
@@ -81,14 +81,14 @@ def test_sections_1_and_2_by_hand_from_the_local_repository_offline(lab_vm, gues
         line = (REPO / "provision/files/kubernetes.list").read_text().strip()
         added = as_student(guest, f'echo "{line}" | sudo tee -a /etc/apt/sources.list.d/kubernetes.list')
         assert added.ok and added.stdout.strip() == line
-        assert states(guest, s, 1)[0].failure.check == "lists"  # not read yet: apt-get update is next
+        assert states(guest, s, 1)[0].failure.check.id == "lists"  # not read yet: apt-get update is next
         update = as_student(guest, "sudo apt-get update")
         print(update.stdout, update.stderr, f"apt-get update took {update.seconds:.1f}s")
         assert re.search(r"file:/opt/labkit/apt kubernetes-xenial Release", update.stdout)
         assert "deb.debian.org" in update.stdout + update.stderr and re.search(r"^(Err|Ign):", update.stdout, re.M)
         after_1 = states(guest, s, 2)
         assert after_1[0].status == "done"
-        assert after_1[1].failure.finding.next == "sudo apt-get install -y kubelet kubeadm kubectl kubernetes-cni"
+        assert after_1[1].failure.result.fix == "sudo apt-get install -y kubelet kubeadm kubectl kubernetes-cni"
 
         # Section 2 with the version pinned, offline.
         install = as_student(guest, "sudo apt-get install -y kubelet=1.15.12-00 kubeadm=1.15.12-00 kubectl=1.15.12-00")
@@ -98,7 +98,7 @@ def test_sections_1_and_2_by_hand_from_the_local_repository_offline(lab_vm, gues
             assert f"Setting up {pkg} ..." in install.stdout
         after_2 = states(guest, s, 3)
         assert [st.status for st in after_2[:2]] == ["done", "done"], after_2[1].failure
-        assert after_2[2].failure.check == "manifests"  # next: kubeadm init
+        assert after_2[2].failure.check.id == "manifests"  # next: kubeadm init
         unit = sh(guest, "systemctl show -p FragmentPath,DropInPaths,UnitFileState kubelet").stdout
         assert "FragmentPath=/lib/systemd/system/kubelet.service" in unit and "UnitFileState=enabled" in unit
         assert "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf" in unit
