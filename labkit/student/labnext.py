@@ -64,6 +64,12 @@ def section_checks(n: int, results: list, snap, want: Want) -> list[model.Checke
                 c = model.Checked(c.check, model.Result(model.SKIP, c.result.detail, r.cause, r.fix, r.key,
                                                         root.check.id), c.seconds)
         out.append(c)
+    if not out:  # verify planned nothing for this section: say so rather than call it done or not started
+        from labkit.student.sections import SectionCheck
+
+        out.append(model.Checked(SectionCheck("verify", f"invoke verify's checks of section {n}", None, section=n),
+                                 model.failed("no check", f"invoke verify has no check for section {n}",
+                                              f"invoke verify --section {n}", "no-verify-checks")))
     return out
 
 

@@ -373,3 +373,11 @@ def test_a_section_8_mistake_keeps_verifys_cause_with_the_command_for_the_vm(lab
     assert status == "in progress" and key == "endpoints-no-pods"
     assert fix == "kubectl get pods --show-labels, then cd ~/trash-can/inv && kubectl apply -f service.yaml"
     assert "invoke" not in fix
+
+
+def test_a_section_verify_has_no_check_for_is_said_not_guessed(want):
+    from labkit.student import labnext
+
+    (only,) = labnext.section_checks(6, [], None, want)
+    assert (only.status, only.result.key) == ("fail", "no-verify-checks")
+    assert progress.status_of([only]) == "in progress" and only.result.fix == "invoke verify --section 6"
