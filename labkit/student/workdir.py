@@ -62,3 +62,14 @@ def put_kubelet_flags(node, want) -> CommandResult:
 def put_inv_sources(node, settings) -> CommandResult:
     """Copy the sources to the VM (as the VM user, over the node backend): stdout says written or kept."""
     return node.run(["sh", "-c", put_command()], timeout=60, stdin=archive(settings))
+
+
+def preparations(node, settings, want) -> list:
+    """(title, put, fix) of each thing the kit puts on a student's VM, in order; put() -> CommandResult
+    whose stdout says written or kept."""
+    return [
+        ("Writing the kubelet's per-node flags (/etc/default/kubelet)", lambda: put_kubelet_flags(node, want),
+         "invoke vm.provision --step base (it writes /etc/labkit/resolv.conf), then invoke section.start again"),
+        (f"Putting the inventory sources in ~{want.user}/{GUEST_DIR}", lambda: put_inv_sources(node, settings),
+         "check the VM's free disk space (invoke vm.ssh --command 'df -h ~'), then invoke section.start again"),
+    ]

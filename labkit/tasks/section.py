@@ -279,17 +279,14 @@ def start(c, n=None, fresh=False):
 
 
 def _prepare_vm(lab: _Lab) -> None:
-    """What the kit puts on a student's VM besides the lab: the kubelet's flags, the inventory sources
-    in ~/trash-can/inv (student/workdir.py). Both leave what is already there alone."""
+    """What the kit puts on a student's VM besides the lab (student/workdir.py): left alone if there."""
     from labkit.student import workdir
 
-    for title, put in ((f"Writing the kubelet's per-node flags (/etc/default/kubelet)", lambda: workdir.put_kubelet_flags(lab.node, lab.want)),
-                       (f"Putting the inventory sources in ~{lab.want.user}/{workdir.GUEST_DIR}", lambda: workdir.put_inv_sources(lab.node, lab.s))):
+    for title, put, fix in workdir.preparations(lab.node, lab.s, lab.want):
         with ui.step(title) as st:
             res = put()
             if not res.ok:
-                raise LabkitError(f"{title[0].lower() + title[1:]} failed on the VM: {(res.stderr or res.stdout).strip()[-200:]}",
-                                  "invoke vm.provision --step base (it writes /etc/labkit/resolv.conf), then invoke section.start again")
+                raise LabkitError(f"{title} failed on the VM: {(res.stderr or res.stdout).strip()[-200:]}", fix)
             if "kept" in res.stdout:
                 st.skip("already there (left as it is)")
 

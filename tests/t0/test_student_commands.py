@@ -122,3 +122,19 @@ def test_a_vm_that_is_not_running_gets_the_advice_that_keeps_the_students_work(r
         lab.evaluate(3)
     assert err.value.fix == fix
     assert ("section.start" in fix) == (state == "not_created")
+
+
+def test_a_preparation_that_fails_on_the_vm_is_one_line_with_its_own_fix(repo, want):
+    from labkit.backends import CommandResult
+
+    class NoResolv:
+        def run(self, argv, timeout=30, stdin=None):
+            return CommandResult(1, "", "/etc/labkit/resolv.conf is missing (provision/base.sh writes it)\n", 0.1)
+
+    lab = object.__new__(section._Lab)
+    lab.s, lab.want, lab._node = settings_mod.load(repo, {}), want, NoResolv()
+    with pytest.raises(LabkitError) as err:
+        section._prepare_vm(lab)
+    assert "Writing the kubelet's per-node flags (/etc/default/kubelet) failed on the VM: /etc/labkit/resolv.conf " \
+           "is missing" in err.value.message
+    assert err.value.fix.startswith("invoke vm.provision --step base")
