@@ -381,3 +381,37 @@ def test_a_section_verify_has_no_check_for_is_said_not_guessed(want):
     (only,) = labnext.section_checks(6, [], None, want)
     assert (only.status, only.result.key) == ("fail", "no-verify-checks")
     assert progress.status_of([only]) == "in progress" and only.result.fix == "invoke verify --section 6"
+
+
+# --- what section.check prints (the task itself, on the recorded states above) ------------------------
+
+def printed_check(monkeypatch, capsys, lab, want, snap, n) -> str:
+    from invoke import Context, Exit
+
+    from labkit.tasks import section
+
+    class RecordedLab:
+        def __init__(self, c):
+            self.master = type("M", (), {"name": "ubuntu"})
+
+        def evaluate(self, upto):
+            return judge(UP_TO_4, want, upto, verified(lab, snap))[0]
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(section, "_Lab", RecordedLab)
+    monkeypatch.setattr("labkit.room.client.send", lambda *a, **k: None)
+    with pytest.raises(Exit):
+        section.check(Context(), n=str(n))
+    return capsys.readouterr().out
+
+
+def test_section_check_6_after_the_labs_untagged_nginx_as_docs_student_md_shows_it(repo, monkeypatch, capsys, lab, want):
+    web = cannot_pull(tx.find(tx.snapshot(), "default", "web"), "nginx", *backoff("nginx"))
+    shown = printed_check(monkeypatch, capsys, lab, want, _with_default(tx.snapshot(), [web]), 6)
+    assert "Section 6 is not done yet." in shown
+    assert "  Next:  kubectl delete pod web && kubectl run web --image nginx:1.17.1 --generator=run-pod/v1" in shown
+    assert "  Or let the kit do it: invoke section.solve 6" in shown
+    docs = (repo / "docs" / "student.md").read_text(encoding="utf-8")
+    assert "$ invoke section.check 6\n" + shown in docs  # the docs' example is this output, verbatim
