@@ -39,7 +39,8 @@ def steps(n: int, want: Want) -> list[Step]:
     """Section n's commands (1-8) for this VM."""
     ip, user, weave = want.node_ip, want.user, want.weave_manifest
     web, client, inv = want.images["web"], want.images["client"], want.images["inv"]
-    offline_pull = "untagged means :latest, pulled on every start; the VM is offline and the bundle has this tag"
+    mirrored = ("untagged means :latest, pulled on every start: offline, the VM's registry mirror (labkit-mirror) "
+                "serves the bundle's {} under that name; if section.check 6 says the pull failed, use --image {}")
     return {
         1: [
             Step("sudo apt-get update && sudo apt-get install -y apt-transport-https", SKIP,
@@ -96,14 +97,12 @@ def steps(n: int, want: Want) -> list[Step]:
             Step("kubectl logs --namespace=kube-system $DNSPOD"),
         ],
         6: [
-            Step("kubectl run web --image nginx --generator=run-pod/v1",
-                 f"kubectl run web --image {web} --generator=run-pod/v1", offline_pull),
+            Step("kubectl run web --image nginx --generator=run-pod/v1", "", mirrored.format(web, web)),
             Step("kubectl get pod"),
             Step("kubectl get pod -o wide"),
             Step("curl <web's IP>", "", "the IP kubectl get pod -o wide shows"),
             Step("ip route"),
-            Step("kubectl run client --image busybox --generator=run-pod/v1 -it",
-                 f"kubectl run client --image {client} --generator=run-pod/v1 -it", offline_pull),
+            Step("kubectl run client --image busybox --generator=run-pod/v1 -it", "", mirrored.format(client, client)),
             Step("wget -O - <web's IP>", "", "in the client pod's shell, then exit"),
             Step("kubectl get po"),
         ],

@@ -10,7 +10,8 @@ cause and the lab's own next command with this VM's substitutions (docs/student.
   * `kubectl run` without `--generator=run-pod/v1` (a Deployment `web-…`, no pod `web`):
     `kubectl delete deployment web`, then the lab's command with the generator and a bundled tag;
   * an image that cannot be pulled: `nginx` means `nginx:latest`, which Kubernetes pulls on every
-    start (imagePullPolicy Always) and the VM is offline, told apart from a tag the bundle lacks;
+    start (imagePullPolicy Always); offline only the VM's registry mirror of the bundle can serve it
+    (provision/files/labkit-mirror.py), so a failed untagged pull is told apart from a tag the bundle lacks;
   * the inventory image never built (imagePullPolicy: Never): the lab's `docker build` in ~/trash-can/inv;
   * CoreDNS looping on a loopback resolver: the kubelet's --resolv-conf as the kit's provisioning writes it;
   * anything else: verify's own cause, its fix unwrapped from `invoke vm.ssh --command "..."`.
@@ -152,8 +153,9 @@ def _image_told(pod: dict, which: str, want: Want) -> Optional[tuple]:
                     "image-never-pull")
         if not tag or tag == "latest":
             means = f"image {image}" + ("" if tag else f" means {repo}:latest")
-            return (f"{means}: Kubernetes pulls a :latest image on every start (imagePullPolicy Always) and the VM "
-                    f"is offline ({reason}); the bundle has {bundled}, already on the node", "latest-offline")
+            return (f"{means}: Kubernetes pulls a :latest image on every start (imagePullPolicy Always), the VM is "
+                    f"offline and its registry mirror of the bundle (labkit-mirror) did not serve it ({reason}); the "
+                    f"bundle has {bundled}, already on the node", "latest-offline")
         if image != bundled:
             return (f"image {image} is not in the bundle ({reason}: the VM is offline and has {bundled})",
                     "not-in-bundle")
