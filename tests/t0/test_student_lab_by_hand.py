@@ -415,3 +415,16 @@ def test_section_check_6_after_the_labs_untagged_nginx_as_docs_student_md_shows_
     assert "  Or let the kit do it: invoke section.solve 6" in shown
     docs = (repo / "docs" / "student.md").read_text(encoding="utf-8")
     assert "$ invoke section.check 6\n" + shown in docs  # the docs' example is this output, verbatim
+
+
+def test_the_progress_report_of_a_section_8_mistake_is_what_the_room_accepts(lab, want):
+    """The JSON section.progress sends (labkit/room/schema.py PROGRESS is unchanged by the check model)."""
+    from labkit.room import schema
+
+    report = json.loads(json.dumps(progress.as_json(judged(lab, want, tx.selector_typo(tx.snapshot()), 8), "ubuntu")))
+    envelope = {"seat": "0123456789abcdef", "name": "seat 1", "kind": "progress", "taken": 1.0, "sent": 1.0,
+                "report": report}
+    assert schema.problem(envelope) is None
+    cells = schema.cells("progress", report)
+    assert cells["7"][0] == "pass" and cells["8"][0] == "fail"
+    assert report["sections"][7]["first_failure"]["next"].endswith("kubectl apply -f service.yaml")
