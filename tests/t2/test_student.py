@@ -154,3 +154,21 @@ def test_section_start_saves_a_section_snapshot_then_restores_it(lab_vm, guest, 
         sh(fresh, CLEANUP)
         if fresh is not guest:
             fresh.close()
+
+
+def test_section_3s_advertise_address_is_the_nodes_host_only_one_and_not_the_default_routes(lab_vm, guest):
+    """Issue 23 item 1, visible in the VM: kubeadm 1.15 without the flag advertises the address of the
+    default route's interface (docs/student.md, section 3); here that is not the host-only interface,
+    so the flag section.show prints is needed, and its value is this node's host-only address."""
+    from labkit.student import commands
+    from labkit.student.sections import want_for
+
+    s = lab_vm.settings
+    want = want_for(s)
+    typed = [st.typed for st in commands.steps(3, want)]
+    assert f"sudo kubeadm init --apiserver-advertise-address={s.master.ip}" in typed
+    addrs = sh(guest, "ip -4 -o addr show").stdout  # "N: IFACE    inet A.B.C.D/NN ..."
+    host_only = [line.split()[1] for line in addrs.splitlines() if f" {s.master.ip}/" in line]
+    assert len(host_only) == 1, addrs
+    default = sh(guest, "ip -4 route show default").stdout
+    assert default.strip() and f" dev {host_only[0]} " not in default + " ", default
