@@ -68,7 +68,7 @@ def test_a_windows_code_page_on_a_pipe_never_crashes_and_the_report_is_written(p
     # command, kept on one line to be copied).
     assert max(len(line) for line in stdout.splitlines() if not line.startswith(("  |", "    fix:"))) <= 80, stdout
     assert "fix:   invoke cluster.init" in stdout
-    assert json.loads(report.read_text(encoding="utf-8"))["summary"]["failed"] == 2
+    assert json.loads(report.read_text(encoding="utf-8"))["summary"]["fail"] == 2
 
 
 def test_the_report_is_written_when_the_reader_stops_before_the_table(project):  # noqa: F811
