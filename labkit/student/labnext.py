@@ -30,19 +30,6 @@ from labkit.student.checks import Want
 INV_DIR = "~/trash-can/inv"  # where the lab works in section 7 (and where section.start puts the sources)
 
 
-def _verify_checked(r) -> model.Checked:
-    """verify's result as labkit.checks.Checked: already one once verify is on the check model; the
-    CheckResult/Outcome/Hint shape of verify before that is converted here (and only here)."""
-    if isinstance(getattr(r, "result", None), model.Result):
-        return r
-    out = r.outcome
-    status = {"passed": model.PASS, "failed": model.FAIL, "skipped": model.SKIP}.get(out.status, out.status)
-    hint = out.hint
-    result = model.Result(status, out.detail, hint.cause if hint else "", hint.fix if hint else "",
-                          hint.key if hint else "", out.blocked_by)
-    return model.Checked(r.check, result, getattr(r, "seconds", 0.0))
-
-
 def _section(c: model.Checked) -> Optional[int]:
     return getattr(c.check, "section", None)
 
@@ -50,7 +37,7 @@ def _section(c: model.Checked) -> Optional[int]:
 def section_checks(n: int, results: list, snap, want: Want) -> list[model.Checked]:
     """Section n's checks from verify's results: a failure told with the lab's command, a skip with
     the cause and command of the check that failed first (in any section)."""
-    every = [_verify_checked(r) for r in results]
+    every = list(results)  # verify's labkit.checks.Checked, each check with its section
     by_id = {c.check.id: c for c in every}
     out = []
     for c in every:
