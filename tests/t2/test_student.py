@@ -23,6 +23,7 @@ BUNDLE = "/tmp/labkit-student-bundle"
 CLEANUP = f"""
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq kubelet kubeadm kubectl kubernetes-cni cri-tools >/dev/null 2>&1 || true
 rm -rf {BUNDLE} /opt/labkit/apt /etc/apt/sources.list.d/kubernetes.list /etc/default/kubelet /etc/crictl.yaml \\
+       /home/vagrant/trash-can \\
        /var/lib/apt/lists/_opt_labkit_apt_*
 systemctl daemon-reload
 """
@@ -140,6 +141,12 @@ def test_section_start_saves_a_section_snapshot_then_restores_it(lab_vm, guest, 
         assert "Solving section 1" in first.stdout and "saved as snapshot section-2" in first.stdout
         assert (s.state_dir / "sections" / "section-2.json").is_file()
         assert [st.status for st in states(guest, s, 2)] == ["done", "not started"]
+        # what section.start puts on the VM besides the lab: the kubelet's flags, the inventory sources
+        from labkit.student.sections import want_for
+
+        assert sh(guest, "cat /etc/default/kubelet").stdout == want_for(s).kubelet_args + "\n"
+        assert sh(guest, "test -f /home/vagrant/trash-can/inv/Dockerfile && stat -c %U /home/vagrant/trash-can/inv/app.py"
+                  ).stdout == "vagrant\n"
 
         assert sh(guest, "rm /etc/apt/sources.list.d/kubernetes.list").ok  # the student undoes section 1
         again = lab_vm.invoke("section.start", "2", timeout=900)
@@ -156,10 +163,11 @@ def test_section_start_saves_a_section_snapshot_then_restores_it(lab_vm, guest, 
             fresh.close()
 
 
-def test_section_3s_advertise_address_is_the_nodes_host_only_one_and_not_the_default_routes(lab_vm, guest):
+def test_section_3s_advertise_address_is_the_nodes_host_only_one_and_not_the_default_routes(lab_vm):
     """Issue 23 item 1, visible in the VM: kubeadm 1.15 without the flag advertises the address of the
     default route's interface (docs/student.md, section 3); here that is not the host-only interface,
     so the flag section.show prints is needed, and its value is this node's host-only address."""
+    from labkit.backends import get_backend
     from labkit.student import commands
     from labkit.student.sections import want_for
 
@@ -167,8 +175,14 @@ def test_section_3s_advertise_address_is_the_nodes_host_only_one_and_not_the_def
     want = want_for(s)
     typed = [st.typed for st in commands.steps(3, want)]
     assert f"sudo kubeadm init --apiserver-advertise-address={s.master.ip}" in typed
-    addrs = sh(guest, "ip -4 -o addr show").stdout  # "N: IFACE    inet A.B.C.D/NN ..."
-    host_only = [line.split()[1] for line in addrs.splitlines() if f" {s.master.ip}/" in line]
-    assert len(host_only) == 1, addrs
-    default = sh(guest, "ip -4 route show default").stdout
-    assert default.strip() and f" dev {host_only[0]} " not in default + " ", default
+    node = get_backend(f"node:{s.master.name}", s, lab_vm.env)  # its own connection (a restore may precede)
+    try:
+        addrs = sh(node, "ip -4 -o addr show")  # "N: IFACE    inet A.B.C.D/NN ..."
+        assert addrs.ok, addrs.stderr
+        host_only = [line.split()[1] for line in addrs.stdout.splitlines() if f" {s.master.ip}/" in line]
+        assert len(host_only) == 1, addrs.stdout
+        default = sh(node, "ip -4 route show default")
+        assert default.ok and default.stdout.strip(), default.stderr
+        assert f" dev {host_only[0]} " not in default.stdout + " ", default.stdout
+    finally:
+        node.close()
