@@ -107,9 +107,7 @@ def test_sections_1_and_2_by_hand_from_the_local_repository_offline(lab_vm, gues
         # The tasks a student runs on the laptop say the same.
         checked = lab_vm.invoke("section.check", "2", timeout=300)
         assert checked.returncode == 0 and "Section 2 is done." in checked.stdout
-        print("$ invoke section.check 2\n" + checked.stdout)  # what a student sees (shown with -rP)
         table = lab_vm.invoke("section.progress", timeout=300)
-        print("$ invoke section.progress\n" + table.stdout)
         rows = {m[0]: m[1] for m in re.findall(r"^\W*([1-8])\W.*?(done|in progress|not started)", table.stdout, re.M)}
         assert rows.get("1") == "done" and rows.get("2") == "done" and rows.get("3") == "not started", table.stdout
         assert table.returncode == 0 and "Next: sudo kubeadm init" in table.stdout
