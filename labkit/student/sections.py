@@ -1,7 +1,9 @@
 """The lab's eight sections as data: what must be true after each, and how the kit does it.
 
-    SECTIONS[n].checks  node commands (run with sudo over SSH) and the checks.py function that
-                        reads their output; sections 5-8 use `invoke verify`'s checks instead
+    SECTIONS[n].checks  node commands (run with sudo over SSH) and the student/checks.py function
+                        that reads their output, run as labkit.checks Checks (SectionCheck) in order,
+                        each needing the one before; sections 5-8 use `invoke verify`'s checks
+                        instead, told by student/labnext.py
     SECTIONS[n].solve   how the kit does the section: a command on the node, a provision step, or
                         the bring-up task that covers it (cluster.init covers 3-5, app.deploy 6-8)
 
