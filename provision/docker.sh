@@ -95,7 +95,7 @@ done
 MIRROR_SCRIPT=/usr/local/lib/labkit/labkit-mirror.py
 MIRROR_UNIT=/etc/systemd/system/labkit-mirror.service
 if ! command -v python3 >/dev/null 2>&1; then
-  skip "registry mirror" "this box has no python3: the lab's untagged images need the tags section.show gives"
+  skip "registry mirror" "this box has no python3: the lab's untagged images need the tags section.show names"
 else
   mirror_changed=0
   if install_file "$labkit_files/labkit-mirror.py" "$MIRROR_SCRIPT" 644; then mirror_changed=1; fi
