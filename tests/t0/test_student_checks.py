@@ -5,7 +5,6 @@ Half-done states included.
 """
 from __future__ import annotations
 
-import dataclasses
 
 import pytest
 
