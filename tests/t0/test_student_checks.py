@@ -1,10 +1,8 @@
-"""T0: each section's checks read real output: apt-cache, dpkg-query, /proc/swaps and sysctl as
-captured on Debian (apt 2.6, dpkg 1.21) from the packages provision/aptrepo.sh builds, and kubectl
-output from the lab's transcript (/work/shared/reference/lab7-orchestration.md, sections 3-4).
-Half-done states included.
+"""T0: sections 1-2's checks read real output: grep -H, apt-cache, dpkg-query, /proc/swaps and sysctl
+as captured on Debian (apt 2.6, dpkg 1.21) from the packages provision/aptrepo.sh builds. Half-done
+states included. Sections 3-8: tests/t0/test_student_lab_by_hand.py.
 """
 from __future__ import annotations
-
 
 import pytest
 
