@@ -10,8 +10,11 @@ from labkit.student.sections import want_for
 
 def ensure_running(ctx) -> None:
     master = ctx.settings.master.name
-    if ctx.vm_state(master) != "running":
-        raise LabkitError(f"the VM {master} is not running", "start it: invoke vm.up (or invoke section.start 1)")
+    state = ctx.vm_state(master)
+    if state == "not_created":
+        raise LabkitError(f"the VM {master} does not exist", "create it for the lab by hand: invoke section.start 1")
+    if state != "running":  # stopped or saved: vm.up starts it where it was (section.start 1 would start over)
+        raise LabkitError(f"the VM {master} is not running ({state})", "start it where it was: invoke vm.up")
 
 
 def laptop_kubeconfig(s, node) -> None:
@@ -33,7 +36,8 @@ def laptop_kubeconfig(s, node) -> None:
         ui.say(f"Read the cluster's admin credentials from the VM ({ADMIN_CONF}) into {path} (0600, not shown).")
 
 
-def verify_results(s, node) -> list:
+def verify_results(s, node) -> tuple:
+    """verify's results and the API snapshot they were judged from (student/labnext.py reads both)."""
     from labkit.verify import from_api, run_lab, where_for
     from labkit.verify.model import Lab
 
@@ -41,7 +45,8 @@ def verify_results(s, node) -> list:
     lab = Lab.from_settings(s)
     where = where_for(s)
     try:
-        return run_lab(lab, from_api.fetch(s, lab), where)
+        snap = from_api.fetch(s, lab)
+        return run_lab(lab, snap, where), snap
     finally:
         where.node.close()
 

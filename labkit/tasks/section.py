@@ -40,7 +40,8 @@ def _context(s):
 def _show_section(state) -> None:
     """Each check run, passed or failed (the cause of a failure follows the table, in full)."""
     marks = ui.marks()
-    rows = [[o.title, marks["ok"] if o.ok else marks["failed"]] for o in state.outcomes]
+    mark = {"pass": marks["ok"], "warn": marks["ok"], "fail": marks["failed"], "skip": marks["skipped"]}
+    rows = [[o.check.title, mark[o.status]] for o in state.outcomes]
     ui.table(f"Section {state.number}: {state.title}", ["check", "result"], rows)
 
 
@@ -62,9 +63,9 @@ def _states(c, upto: int):
     return s, states
 
 
-def _tell(section: int, finding) -> None:
-    ui.say(f"  Cause: {finding.cause}")
-    ui.say(f"  Next:  {finding.next}")
+def _tell(section: int, failure) -> None:
+    ui.say(f"  Cause: {failure.result.cause}")
+    ui.say(f"  Next:  {failure.result.fix}")
     ui.say(f"  Or let the kit do it: invoke section.solve {section}")
 
 
@@ -82,14 +83,14 @@ def check(c, n=None):
         earlier = states[last.blocked_by - 1]
         _show_section(earlier)
         ui.say(f"Section {number} cannot be checked yet: section {earlier.number} ({earlier.title}) is not done.")
-        _tell(earlier.number, earlier.failure.finding)
+        _tell(earlier.number, earlier.failure)
         raise Exit(code=1)
     _show_section(last)
     if last.status == DONE:
         ui.say(f"Section {number} is done." + (f" Next: section {number + 1}." if number < 8 else " That was the last one."))
         return
     ui.say(f"Section {number} is not done yet.")
-    _tell(number, last.failure.finding)
+    _tell(number, last.failure)
     raise Exit(code=1)
 
 
@@ -105,12 +106,12 @@ def progress(c, json=None):
     for st in states:
         f = st.failure
         rows.append([str(st.number), SECTIONS[st.number].short, st.status,
-                     f"(after section {st.blocked_by})" if st.blocked_by is not None else (f.title if f else "")])
+                     f"(after section {st.blocked_by})" if st.blocked_by is not None else (f.check.title if f else "")])
     ui.table("Lab progress", ["#", "section", "status", "first failing check"], rows)
     current = next((st for st in states if st.status != prog.DONE), None)
     if current and current.failure:
-        ui.say(f"Section {current.number}: {current.failure.finding.cause}")
-        ui.say(f"Next: {current.failure.finding.next}")
+        ui.say(f"Section {current.number}: {current.failure.result.cause}")
+        ui.say(f"Next: {current.failure.result.fix}")
     if json:
         write_atomic(__import__("pathlib").Path(json), jsonlib.dumps(prog.as_json(states, s.master.name), indent=2) + "\n")
         ui.say(f"Progress written to {json}")
@@ -139,11 +140,31 @@ def start(c, n=None, fresh=False, dry_run=False):
     from labkit.steps import perform
     from labkit.student import snapshots
     from labkit.student.actions import start_plan
+    from labkit.student.sections import want_for
 
     number = _number(n, "start", c)
     s = settings(c)
     plan, restores = start_plan(s, number, fresh)
     if not perform(plan, _context(s), dry_run):
         return
+    _show_commands(want_for(s), number)
     saved = "" if restores else f" (saved as snapshot {snapshots.name(number)})"
     ui.say(f"The VM is at the start of section {number}{saved}. When you are done: invoke section.check {number}")
+
+
+def _show_commands(want, number: int) -> None:
+    """Section N's commands as the student types them on this VM (student/commands.py), one per line."""
+    from labkit.student import commands
+
+    for line in commands.lines(number, want):
+        ui.say(line)
+
+
+@labtask(positional=["n"], help={"n": N_HELP})
+def show(c, n=None):
+    """Print section N's commands as you type them in this VM, with this VM's substitutions (changes nothing)."""
+    from labkit.student.sections import want_for
+
+    number = _number(n, "show", c)
+    _show_commands(want_for(settings(c)), number)
+    ui.say(f"When you are done: invoke section.check {number}")

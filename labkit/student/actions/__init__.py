@@ -21,7 +21,7 @@ from labkit.cluster.actions.weave import InstallWeave
 from labkit.errors import LabkitError
 from labkit.student import snapshots
 from labkit.student.actions.solve import CreateMissing, Judge, RunLabCommands, SolveSection
-from labkit.student.actions.start import AtStartOf, RestoreSection, SaveSection
+from labkit.student.actions.start import AtStartOf, RestoreSection, SaveSection, preparations
 from labkit.student.sections import SECTIONS
 from labkit.vm.actions import Found, ProvisionNode, up_plan
 
@@ -95,4 +95,4 @@ def start_plan(s, number: int, fresh: bool = False) -> tuple[list, bool]:
     judge = Judge(number)
     return [*up_plan(s, [master], provision=student_provisioning(s)),
             *(SolveSection(k, section_steps(s, k), judge) for k in range(1, number)),
-            AtStartOf(number, judge), SaveSection(master, number, Found())], False
+            AtStartOf(number, judge), *preparations(s), SaveSection(master, number, Found())], False

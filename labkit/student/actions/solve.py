@@ -70,8 +70,8 @@ class SolveSection(Step):
         after = self.judge.state(ctx, self.number)
         if after.status != DONE:
             f = after.failure
-            raise LabkitError(f"section {self.number} is still not done after solving it: {f.finding.cause}",
-                              f.finding.next)
+            raise LabkitError(f"section {self.number} is still not done after solving it: {f.result.cause}",
+                              f.result.fix)
 
 
 class RunLabCommands(Step):

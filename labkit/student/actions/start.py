@@ -5,7 +5,8 @@ from __future__ import annotations
 from labkit import vagrant
 from labkit.errors import LabkitError
 from labkit.steps import Step
-from labkit.student import snapshots
+from labkit.student import snapshots, workdir
+from labkit.student.sections import want_for
 from labkit.student.progress import DONE
 from labkit.vm.actions.snapshot import RestoreSnapshot, SaveSnapshot
 
@@ -32,6 +33,30 @@ class AtStartOf(Step):
             raise LabkitError(f"section {earlier.number} is not done, so the VM is not at the start of section {n}",
                               f"invoke section.check {earlier.number}")
         st.note = f"section {n}: {states[-1].status}"
+
+
+class Prepare(Step):
+    """One thing the kit puts on a student's VM besides the lab (labkit/student/workdir.py), left alone if there."""
+
+    def __init__(self, s, index: int):
+        self.index = index
+        self.title = workdir.preparations(None, s, want_for(s))[index][0]
+
+    def describe(self, ctx) -> list[str]:
+        return [f"{ctx.settings.master.name}: written unless it is there (then left as it is)"]
+
+    def run(self, ctx, st) -> None:
+        s = ctx.settings
+        title, put, fix = workdir.preparations(ctx.node(s.master.name), s, want_for(s))[self.index]
+        res = put()
+        if not res.ok:
+            raise LabkitError(f"{title} failed on the VM: {(res.stderr or res.stdout).strip()[-200:]}", fix)
+        if "kept" in res.stdout:
+            st.skip("already there (left as it is)")
+
+
+def preparations(s) -> list:
+    return [Prepare(s, i) for i in range(len(workdir.preparations(None, s, want_for(s))))]
 
 
 class SaveSection(SaveSnapshot):
