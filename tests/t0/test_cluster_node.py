@@ -21,7 +21,8 @@ def test_facts_script_answers_are_parsed_from_a_real_shell_run(tmp_path):
     # The script itself, run by a real sh on this machine (no kubeadm here): every key answers.
     out = subprocess.run(["sh", "-c", nodeops.FACTS_SCRIPT], capture_output=True, text=True, check=True).stdout
     keys = {line.split("=", 1)[0] for line in out.splitlines()}
-    assert keys == {"kubeadm", "docker", "admin_conf", "kubelet_conf", "manifests", "etcd_data", "cni_conf"}
+    assert keys == {"kubeadm", "docker", *nodeops.KUBEADM_FILES, "manifests", "etcd_data", "cni_conf", "machine_id",
+                    "product_uuid"}
     facts = nodeops.Facts.parse(out)
     assert facts.admin_conf is False and facts.kubeadm == ""
 
