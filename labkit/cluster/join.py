@@ -182,7 +182,8 @@ def why_reset(facts, registered: bool, same_ca: Optional[bool]) -> str:
     if facts.kubelet_conf and same_ca is False:
         return "is joined to another cluster (its CA is not the master's: a restored or re-initialized master)"
     if facts.kubelet_conf and not registered:
-        return "is joined to a cluster the master no longer lists it in (the master was reset since)"
+        return ("has a kubelet.conf but the API server lists no Node of its name (a join stopped before the kubelet "
+                "registered, or the master was reset since)")
     return f"holds what a failed or interrupted kubeadm join left ({', '.join(facts.leftovers)})"
 
 
