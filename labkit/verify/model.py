@@ -36,6 +36,12 @@ def failed(detail: str, hint: Hint) -> Outcome:
     return Outcome(FAILED, detail, hint)
 
 
+def warned(detail: str, hint: Hint) -> Outcome:
+    """Passes, with a fix worth doing: the lab works, but not the way the check wants to see it (the shared
+    check model's `warn`). The report lists it under "What to do"; it does not fail verify."""
+    return Outcome(PASSED, detail, hint)
+
+
 @dataclass
 class LabCheck:
     """One line of the lab's checklist.

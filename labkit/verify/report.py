@@ -52,13 +52,15 @@ def summary_line(results: list[CheckResult], seconds: float) -> str:
 
 
 def hint_lines(results: list[CheckResult]) -> list[str]:
+    """The failures' hints, and the warnings' (a passed check with a hint: model.warned)."""
     mark = ui.marks()["failed"]
     lines = []
     for r in results:
-        if r.status != FAILED:
+        warning = r.status == PASSED and r.outcome.hint is not None
+        if r.status != FAILED and not warning:
             continue
         c, o = r.check, r.outcome
-        lines.append(f"{mark} {c.title}  ({c.source} → {c.target})")
+        lines.append(f"{'! warning:' if warning else mark} {c.title}  ({c.source} → {c.target})")
         lines.append(f"    found: {o.detail}")
         if o.hint:
             lines.append(f"    cause: {o.hint.cause}")

@@ -212,7 +212,10 @@ def test_service_answered_from_both_nodes_or_the_silent_one_named(lab3):
     assert local.status == FAILED and local.hint.key == "svc-remote-silent"
     assert "never by those on worker-2" in local.hint.cause and "--node worker-2" in local.hint.fix
     together = nodes.decide_spread(res(out=served(tx.INV_A, tx.INV_B)), lab3, mc.snapshot(tainted=False), 2)
+    # a healthy lab whose replicas share a node (the anti-affinity is only preferred): a warning with the fix
+    assert together.status == PASSED and together.detail == "every ready replica runs on worker-1"
     assert together.hint.key == "svc-one-node" and "runs on worker-1" in together.hint.cause
+    assert "kubectl delete pod -l app=inv" in together.hint.fix
     assert by_id(lab3, snap)["svc.nodes"].skip is None
 
 
@@ -287,3 +290,22 @@ def test_single_node_probes_that_cross_nodes_wait_for_weaves_peers(lab, single):
     sections = [c.section for c in plan.build(lab, mc.snapshot(), where())]
     assert sections == sorted(sections)  # the node checks sit in their sections
     assert not any("weave.peers" in n for c in plan.build(single, tx.snapshot(), where()) for n in c.needs)
+
+
+def test_replicas_sharing_a_node_are_a_warning_that_keeps_verify_passing(lab3):
+    from labkit.verify import report
+    from labkit.verify.model import CheckResult
+
+    together = nodes.decide_spread(res(out=served(tx.INV_A, tx.INV_B)), lab3, mc.snapshot(tainted=False), 2)
+    result = CheckResult(by_id(lab3, spread_snapshot())["svc.nodes"], together, 0.4)
+    assert report.all_passed([result])
+    lines = report.hint_lines([result])
+    assert lines[0].startswith("! warning: the Service is answered by replicas on different nodes")
+    assert lines[-1].startswith("    fix:   ") and "kubectl delete pod -l app=inv" in lines[-1]
+    none_ready = mc.snapshot(tainted=False)
+    for pod in none_ready.pods["default"]:
+        for c in pod["status"].get("conditions") or []:
+            c["status"] = "False"
+        for c in pod["status"].get("containerStatuses") or []:
+            c["ready"] = False
+    assert nodes.decide_spread(res(out=""), lab3, none_ready, 2).status == FAILED
