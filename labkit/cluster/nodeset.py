@@ -17,7 +17,6 @@ product_uuid are unique for every node".
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Mapping, Optional
 
 from labkit.errors import LabkitError
@@ -25,12 +24,9 @@ from labkit.errors import LabkitError
 
 def created(settings, env: Optional[Mapping[str, str]] = None) -> list[str]:
     """The names of this checkout's VMs that Vagrant created and has not destroyed."""
-    from labkit.vagrant import machine_id
+    from labkit.vagrant import created_machines
 
-    env = os.environ if env is None else env
-    machines = Path(settings.root, env.get("VAGRANT_DOTFILE_PATH") or ".vagrant") / "machines"
-    names = sorted(p.name for p in machines.glob("*") if p.is_dir())
-    return [name for name in names if machine_id(settings.root, name, dict(env))]
+    return created_machines(settings.root, None if env is None else dict(env))
 
 
 def restore_fix(settings, missing: list[str], env: Optional[Mapping[str, str]] = None) -> str:
