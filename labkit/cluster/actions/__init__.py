@@ -22,7 +22,7 @@ def init_plan(settings) -> list:
 
 
 def join_plan(settings, workers) -> list:
-    return [WaitForApi(), CheckNodes(), *join_steps(settings, workers)]
+    return [WaitForApi(settings.master.name), CheckNodes(), *join_steps(settings, workers)]
 
 
 def reset_plan(settings) -> list:
