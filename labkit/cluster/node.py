@@ -224,13 +224,14 @@ def init_action(facts: Facts, version: str, node: str) -> str:
     return "init"
 
 
-def reset_action(facts: Facts) -> str:
+def reset_action(facts: Facts, node: str = "the node") -> str:
     """'reset' if kubeadm left anything on the node, else 'skip'."""
     if not facts.traces:
         return "skip"
     if not facts.kubeadm:
-        raise LabkitError("the node has cluster files but no kubeadm to remove them",
-                          "run invoke vm.provision --step kubernetes, then invoke cluster.reset")
+        where = f" --node {node}" if node != "the node" else ""
+        raise LabkitError(f"{node} has kubeadm's files ({', '.join(facts.leftovers)}) but no kubeadm to remove them",
+                          f"run invoke vm.provision{where} --step kubernetes, then invoke cluster.reset")
     return "reset"
 
 

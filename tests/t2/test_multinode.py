@@ -193,8 +193,9 @@ def test_a_join_interrupted_after_kubelet_start_is_seen_and_cluster_reset_clears
         # No kubeadm on the test box: cluster.reset says so in one line instead of "no kubeadm state".
         out = pair.invoke("cluster.reset")
         lines = [line for line in out.stderr.splitlines() if line.strip()]
-        assert out.returncode == 1 and lines == ["labkit: the node has cluster files but no kubeadm to remove them. "
-                                                 "Fix: run invoke vm.provision --step kubernetes, then invoke cluster.reset"]
+        assert out.returncode == 1 and lines == [f"labkit: worker-1 has kubeadm's files ({', '.join(left)}) but no kubeadm "
+                                                 "to remove them. Fix: run invoke vm.provision --node worker-1 --step "
+                                                 "kubernetes, then invoke cluster.reset"]
         assert "Resetting Kubernetes on worker-1" in strip_ansi(out.stdout)
         # A kubeadm STAND-IN (a shell script answering the version query; its reset changes nothing): what goes,
         # labkit's reset script removes. cluster.reset then names what it found and clears the worker.

@@ -23,7 +23,7 @@ class ResetNode(Step):
             return
         ssh = ctx.node(self.node.name)
         facts = nodeops.gather(ssh)
-        if nodeops.reset_action(facts) == "skip":
+        if nodeops.reset_action(facts, self.node.name) == "skip":
             st.skip("no kubeadm state on the node")
             return
         st.log(f"kubeadm left: {', '.join(facts.leftovers)}")
