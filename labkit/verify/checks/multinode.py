@@ -266,14 +266,20 @@ def checks(x: Inputs) -> list[LabCheck]:
             skip=None if pod else f"no lab pod runs on {name}", section=8, source=pod_name or name,
             target=f"{lab.service_fqdn} @{lab.kube_dns_ip}"))
     room = min(len(schedulable(snap)), lab.replicas)
+
+    def spread(t):
+        if room < 2:  # one worker under a tainted master: nowhere to spread to, a healthy lab (not a skip)
+            return warned(f"only {room} node can run the replicas", hints.Hint(
+                "one-node-replicas", "the master is tainted and one worker runs every replica, so the Service "
+                "cannot be answered from two nodes", "invoke vm.up and cluster.join with LABKIT_WORKERS=2, or set "
+                "master_runs_pods: true in settings.local.yaml"))
+        return decide_spread(where.client.run(lb_command(f"http://{svc_ip}:{lab.service_port}/", LB_REQUESTS),
+                                              timeout=t), lab, snap, LB_REQUESTS)
+
     out.append(LabCheck(
-        "svc.nodes", "the Service is answered by replicas on different nodes",
-        lambda t: decide_spread(where.client.run(lb_command(f"http://{svc_ip}:{lab.service_port}/", LB_REQUESTS),
-                                                 timeout=t), lab, snap, LB_REQUESTS),
+        "svc.nodes", "the Service is answered by replicas on different nodes", spread,
         ("svc.endpoints-match", "deploy.available", "client.exec", "net.route")
         + tuple(f"weave.peers.{n}" for n in names), timeout=20,
-        # one worker under a tainted master: nowhere to spread to (not a fault)
-        skip=f"only {room} node can run the replicas (add a worker, or set master_runs_pods)" if room < 2 else None,
         section=8, source=lab.client_pod, target=f"{svc_ip}:{lab.service_port} ×{LB_REQUESTS}"))
     return out
 
