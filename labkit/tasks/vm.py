@@ -15,7 +15,9 @@ DRY_RUN_HELP = "print the steps and what each would do, change nothing"
 
 
 def _targets(s, node):
-    return [s.node(node)] if node else s.nodes
+    from labkit.cluster import nodeset
+
+    return [s.node(node)] if node else nodeset.every_node(s)
 
 
 def _context(s):
