@@ -17,10 +17,10 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 
-import verify_transcript as tx  # noqa: E402
-from verify_podnet import BusyboxNetns, PodNetwork  # noqa: E402
+from tests.support import transcript as tx  # noqa: E402
+from tests.support.podnet import BusyboxNetns, PodNetwork  # noqa: E402
 
 from labkit import settings  # noqa: E402
 from labkit.backends import Netns  # noqa: E402

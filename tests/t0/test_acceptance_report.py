@@ -101,7 +101,7 @@ def test_redact_each_form(line):
 def test_the_report_names_every_node_it_ran_on():
     """A two-node acceptance run (LABKIT_WORKERS=1) says so in the laptop facts, with host-only IPs."""
     from labkit import settings as settings_mod
-    from tests.conftest import REPO
+    from tests.support.env import REPO
 
     facts = acceptance.host_facts(settings_mod.load(REPO, {"LABKIT_WORKERS": "1"}))
     assert facts["nodes"] == "ubuntu (master, 192.168.56.10), worker-1 (worker, 192.168.56.11)"

@@ -10,9 +10,9 @@ from labkit.app import apply as apply_mod
 from labkit.app import build as build_mod
 from labkit.app import objects
 from labkit.errors import LabkitError
-from tests import dryrun
-from tests.app_helpers import copy_project, invoke
-from tests.app_kube_fake import FakeApiServer
+from tests.support import dryrun
+from tests.support.app import copy_project, invoke
+from tests.support.apiserver import FakeApiServer
 
 
 @pytest.fixture
@@ -194,7 +194,7 @@ def test_waiting_on_a_refusing_api_server_stops_with_one_line(lab, fake):
 
 def test_a_kubeconfig_from_before_a_re_init_is_one_line_not_unreachable(tmp_path, lab, fake):
     # kubeadm init makes a new CA: the old kubeconfig's CA no longer verifies the API server's certificate.
-    from tests.kube_http import self_signed, serve_tls, write_kubeconfig
+    from tests.support.kubeapi import self_signed, serve_tls, write_kubeconfig
 
     s, _cluster, objs = lab
     new_cert, new_key = self_signed(tmp_path, "kubernetes-new")

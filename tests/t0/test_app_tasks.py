@@ -6,9 +6,9 @@ import shutil
 import pytest
 import yaml
 
-from tests import dryrun
-from tests.app_helpers import copy_project, invoke
-from tests.conftest import REPO
+from tests.support import dryrun
+from tests.support.app import copy_project, invoke
+from tests.support.env import REPO
 from labkit import settings as settings_mod
 from labkit.app import build as build_mod
 from labkit.app import dockerssh, objects

@@ -13,7 +13,7 @@ import pytest
 
 from labkit.bundle import archive, audit, derive, lock, resolve, status
 from labkit.errors import LabkitError
-from tests.t1.bundle_support import write_lock
+from tests.support.bundle import write_lock
 
 
 SERVER = """- name: kubernetes-server

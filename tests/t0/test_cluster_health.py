@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.t0 import cluster_objects as objs
+from tests.support import cluster as objs
 from labkit import settings as settings_mod
 from labkit.cluster import health, status
 

@@ -16,7 +16,7 @@ from labkit.errors import LabkitError
 from labkit import steps, ui
 from labkit.cluster import actions
 from labkit.cluster.actions import weave as weave_step
-from tests.t0 import cluster_objects as objs
+from tests.support import cluster as objs
 
 REPO = Path(__file__).resolve().parents[2]
 DOWN = Unreachable("https://192.168.56.10:6443", "[Errno 111] Connection refused")

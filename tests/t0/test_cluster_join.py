@@ -12,7 +12,7 @@ from labkit import settings as settings_mod
 from labkit.cluster import join, kubeadm
 from labkit.cluster.node import Facts
 from labkit.errors import LabkitError
-from tests.conftest import REPO
+from tests.support.env import REPO
 
 TOKEN = "abcdef.0123456789abcdef"
 HASH = "sha256:519f3ae3c5824232f225cfcb9be036422c952c0c454d4596f3779652b889b055"  # the lab transcript's form

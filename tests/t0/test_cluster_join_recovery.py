@@ -219,7 +219,7 @@ def test_cluster_reset_resets_a_half_joined_worker_and_names_what_it_found(s, ca
 
 def test_cluster_join_waits_for_the_api_server_before_it_asks_the_master(s, fast, capsys):  # noqa: F811
     from labkit.kube.errors import Unreachable
-    from tests.t0 import cluster_objects as objs
+    from tests.support import cluster as objs
 
     calls = []
 

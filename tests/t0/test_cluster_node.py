@@ -163,7 +163,7 @@ def _weave_env(applied: str, container: str) -> list:
 def test_the_weave_manifest_gets_the_pod_cidr_as_ipalloc_range():
     import json
 
-    from tests.t0.cluster_objects import WEAVE_MANIFEST
+    from tests.support.cluster import WEAVE_MANIFEST
 
     applied = nodeops.weave_with_range(WEAVE_MANIFEST, "10.200.0.0/16")
     assert [o["kind"] for o in json.loads(applied)["items"]] == ["ServiceAccount", "DaemonSet"]
@@ -180,7 +180,7 @@ def test_the_weave_manifest_gets_the_pod_cidr_as_ipalloc_range():
 def test_a_weave_manifest_as_a_yaml_stream_works_too_and_one_without_the_daemonset_is_refused():
     import yaml
 
-    from tests.t0.cluster_objects import WEAVE_MANIFEST
+    from tests.support.cluster import WEAVE_MANIFEST
 
     stream = yaml.safe_dump_all(yaml.safe_load(WEAVE_MANIFEST)["items"])
     assert _weave_env(nodeops.weave_with_range(stream, "10.32.0.0/12"), "weave")[-1]["value"] == "10.32.0.0/12"

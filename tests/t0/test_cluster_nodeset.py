@@ -16,8 +16,8 @@ from labkit.cluster.actions.taint import MasterTaint
 from labkit.errors import LabkitError
 from labkit.tasks import vm
 from labkit.vm.actions import preflight
-from tests.conftest import REPO
-from tests.t0 import cluster_objects as objs
+from tests.support.env import REPO
+from tests.support import cluster as objs
 
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_") and k != "VAGRANT_DOTFILE_PATH"}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests import dryrun
+from tests.support import dryrun
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -100,7 +100,7 @@ def test_cluster_tasks_are_listed_with_help(project):
 
 @pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5", "10m"])
 def test_a_bad_timeout_is_one_line_from_the_real_cli(value):
-    from tests.app_helpers import invoke as invoke_at
+    from tests.support.app import invoke as invoke_at
 
     out = invoke_at(REPO, "cluster.init", "--dry-run", f"--timeout={value}")
     assert out.returncode == 1 and "Traceback" not in out.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from labkit import doctor, settings
-from tests.conftest import REPO
+from tests.support.env import REPO
 
 GIB = 1024 ** 3
 

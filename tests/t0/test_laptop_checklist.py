@@ -1,7 +1,7 @@
 """The laptop checklist's expected busybox 1.31 answer is one verify's own parser reads as a healthy lookup
 (busybox 1.29+ prints `Name:`/`Address:` pairs and no longer applies the search list: the full name)."""
 from labkit.verify import parse
-from tests.conftest import REPO
+from tests.support.env import REPO
 
 COMMAND = "nslookup kubernetes.default.svc.cluster.local"
 

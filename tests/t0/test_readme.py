@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import REPO
+from tests.support.env import REPO
 
 
 def commands() -> list[str]:

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from labkit import settings
-from tests.conftest import REPO
+from tests.support.env import REPO
 
 
 @pytest.fixture

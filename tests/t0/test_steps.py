@@ -15,8 +15,8 @@ from labkit import settings as settings_mod
 from labkit import steps
 from labkit.backends import CommandResult
 from labkit.cluster import actions, join as joinmod, node as nodeops
-from tests import dryrun
-from tests.t0 import cluster_objects as objs
+from tests.support import dryrun
+from tests.support import cluster as objs
 from tests.t0.test_cluster_join import CA_PEM
 from tests.t0.test_cluster_kubeconfig import ADMIN_CONF
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.env import REPO
 from tests.t0.test_tasks_wiring import all_tasks, namespace
 
 MENTION = re.compile(r"\binvoke ([a-z][\w-]*\.[a-z][\w-]*)")  # `invoke vm.up`, in a message, script or document

@@ -10,7 +10,7 @@ from labkit import settings as settings_mod
 from labkit.backends import CommandResult
 from labkit.kube import kubeconfig_path
 from labkit.student import live
-from tests.conftest import REPO
+from tests.support.env import REPO
 from tests.t0.test_cluster_kubeconfig import ADMIN_CONF, KEY
 
 

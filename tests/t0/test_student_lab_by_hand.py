@@ -14,7 +14,7 @@ Recorded outputs, in the formats the tools print (never the kit's parsers' idea 
     pod-template-hash, owned by a ReplicaSet (kubectl 1.15 deployment/apps.v1 generator);
   * busybox 1.31 wget/nslookup, iproute2 `ip route`, curl: tests/t0/test_verify_parse.py's recordings;
   * stat -c %U, cmp -s: a user name, then the echo of the shell line sections.py runs.
-Sections 5-8 go through verify's real plan and runner (tests/verify_transcript.py snapshots, the
+Sections 5-8 go through verify's real plan and runner (tests/support/transcript.py snapshots, the
 probes answered by Replay) and student/labnext.py, as section.check does.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from labkit.student import checks, progress
 from labkit.student.sections import want_for
 from labkit.verify import plan, run_lab
 from labkit.verify.model import Lab
-from tests import verify_transcript as tx
+from tests.support import transcript as tx
 from tests.t0.test_student_checks import DPKG_ALL, LINE, LIST, POLICY_INSTALLED, Node, grep_h, out
 from tests.t0.test_verify_parse import LAB_RESOLV, LAB_ROUTES, NSLOOKUP_COREDNS
 from tests.t0.test_verify_probes import NGINX_PAGE

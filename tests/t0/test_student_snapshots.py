@@ -5,7 +5,7 @@ import datetime
 
 from labkit import settings as settings_mod
 from labkit.student import snapshots
-from tests.conftest import REPO
+from tests.support.env import REPO
 
 
 def load(tmp_path, env=None):

@@ -16,7 +16,7 @@ from labkit.student.actions import section_steps
 from labkit.student.actions.solve import CreateMissing
 from labkit.tasks import section
 from labkit.vm.actions import preflight
-from tests import dryrun
+from tests.support import dryrun
 from tests.t0.test_student_checks import DPKG_ALL, LINE, SECTION_1_DONE, WANT, Node, out
 from tests.t0.test_vm_nodes import FakeVagrant, project  # noqa: F401 (fixture)
 
@@ -62,7 +62,7 @@ def start_or_solve(project, monkeypatch, task, vagrant, master, **kwargs):
     if not (project / "inv").exists():  # what section.start copies to ~/trash-can/inv
         import shutil
 
-        from tests.conftest import REPO
+        from tests.support.env import REPO
 
         shutil.copytree(REPO / "inv", project / "inv")
     monkeypatch.setattr(section, "_context", lambda s: steps.Context(
@@ -149,7 +149,7 @@ def test_solve_skips_what_is_done_and_does_no_later_section(project, monkeypatch
 def test_each_app_section_creates_only_its_own_objects(project, number, kinds):
     import shutil
 
-    from tests.conftest import REPO
+    from tests.support.env import REPO
 
     for folder in ("manifests", "inv"):
         shutil.copytree(REPO / folder, project / folder)
@@ -174,7 +174,7 @@ class Api:
 def test_a_pod_the_student_made_is_left_as_it_is(project, capsys):
     import shutil
 
-    from tests.conftest import REPO
+    from tests.support.env import REPO
 
     for folder in ("manifests", "inv"):
         shutil.copytree(REPO / folder, project / folder)

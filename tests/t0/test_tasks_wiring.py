@@ -5,7 +5,7 @@ import importlib.util
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.env import REPO
 
 EXPECTED = {
     "lab", "doctor", "verify", "acceptance",

@@ -11,7 +11,7 @@ import pytest
 from labkit import backends, settings as settings_mod
 from labkit.errors import LabkitError
 from labkit.vagrant import SshFacts, machine_id, parse_ssh_config
-from tests.conftest import REPO
+from tests.support.env import REPO
 
 WINDOWS_KEY = "C:/Users/Łukasz/lab7/.vagrant/machines/ubuntu/virtualbox/private_key"
 SSH_CONFIG = f"""Host ubuntu

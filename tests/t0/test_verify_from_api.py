@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests import verify_transcript as tx
+from tests.support import transcript as tx
 from labkit import settings as settings_mod
 from labkit.kube import errors as kube_errors
 from labkit.checks import FAIL, PASS

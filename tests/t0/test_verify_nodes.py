@@ -3,8 +3,8 @@ import copy
 
 import pytest
 
-from tests import multinode_cluster as mc
-from tests import verify_transcript as tx
+from tests.support import multinode as mc
+from tests.support import transcript as tx
 from labkit import settings as settings_mod
 from labkit.backends import Local, CommandResult
 from labkit.checks import FAIL, PASS, SKIP, WARN

@@ -1,7 +1,7 @@
 """The checklist: the lab's sections, targets taken from the API, prerequisites that exist."""
 import pytest
 
-from tests import verify_transcript as tx
+from tests.support import transcript as tx
 from labkit import settings as settings_mod
 from labkit.backends import Backend, Local, Pod, CommandResult, Ssh
 from labkit.errors import LabkitError

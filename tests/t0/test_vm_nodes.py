@@ -9,7 +9,7 @@ from invoke import Config, Context, Exit
 
 from labkit.tasks import vm
 from labkit.vm.actions import preflight
-from tests.conftest import REPO
+from tests.support.env import REPO
 
 
 class FakeVagrant:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labkit.tasks import vm
-from tests import dryrun
+from tests.support import dryrun
 from tests.t0.test_vm_bundle_copy import MOUNT_FAILED, Vagrant
 from tests.t0.test_vm_nodes import NEW, FakeVagrant, project, run  # noqa: F401 (fixture)
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.t1.bundle_support import start_server
+from tests.support.bundle import start_server
 
 
 @pytest.fixture
 def srv():
-    """A real HTTP server on loopback with injectable faults (tests/t1/bundle_support.py)."""
+    """A real HTTP server on loopback with injectable faults (tests/support/bundle.py)."""
     s = start_server()
     yield s
     s.shutdown()

@@ -19,9 +19,9 @@ import pytest
 
 from labkit import settings as settings_mod
 from labkit.app import build as build_mod
-from tests import dryrun
-from tests.conftest import REPO, free_port, stop_process
-from tests.sshd import start_sshd
+from tests.support import dryrun
+from tests.support.env import REPO, free_port, stop_process
+from tests.support.sshd import start_sshd
 
 pytestmark = pytest.mark.t1
 
@@ -198,7 +198,7 @@ def kubelet(broken_images=()):
 
 @pytest.fixture
 def api():
-    from tests.app_kube_fake import FakeApiServer
+    from tests.support.apiserver import FakeApiServer
 
     fake = FakeApiServer(linger=0)
     yield fake

@@ -17,8 +17,8 @@ import pytest
 
 from labkit import settings as settings_mod
 from labkit.backends import TIMEOUT_EXIT, Local, Pod, get_backend
-from tests.conftest import REPO, free_port, need_binary, need_root, stop_process
-from tests.sshd import start_sshd
+from tests.support.env import REPO, free_port, need_binary, need_root, stop_process
+from tests.support.sshd import start_sshd
 
 pytestmark = pytest.mark.t1
 NETNS = "labkit-contract"

@@ -9,8 +9,8 @@ import os
 import subprocess
 
 from labkit.vagrant import box_installed
-from tests.conftest import need, need_binary
-from tests.t2.testbundle import BOX_FILE, BOX_NAME
+from tests.support.env import need, need_binary
+from tests.support.testbundle import BOX_FILE, BOX_NAME
 
 
 def test_a_box_real_vagrant_added_counts_as_installed(tmp_path):

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from tests.conftest import need_binary
+from tests.support.env import need_binary
 from tests.t0.test_bundle_inrelease import NOW, REAL, text_of, with_signature
-from tests.t1.bundle_support import file_entry, invoke, sha256, write_lock
+from tests.support.bundle import file_entry, invoke, sha256, write_lock
 from labkit.bundle import aptchain, lock, openpgp
 
 pytestmark = pytest.mark.t1

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from tests.conftest import default_sigint
-from tests.t1.bundle_support import (REPO, Fault, file_entry, invoke, sha256, snapshot, write_lock)
-from tests.t1.bundle_support import tmpfs  # noqa: F401 (a fixture)
+from tests.support.env import default_sigint
+from tests.support.bundle import (REPO, Fault, file_entry, invoke, sha256, snapshot, write_lock)
+from tests.support.bundle import tmpfs  # noqa: F401 (a fixture)
 from labkit.bundle import checksums, fetch, lock
 
 pytestmark = pytest.mark.t1
@@ -216,7 +216,7 @@ def test_cli_second_run_says_it_skipped(srv, tmp_path):
 
 
 def test_cli_dry_run_lists_the_step_the_run_executes_and_downloads_nothing(srv, tmp_path):
-    from tests import dryrun
+    from tests.support import dryrun
 
     lock_file = write_lock(tmp_path / "l.yaml", [file_entry("a", "k8s/a.bin", [srv.add("/a", SMALL)], SMALL)])
     args = ("bundle.fetch", "--lock", str(lock_file), "--dest", str(tmp_path / "b"))
@@ -314,7 +314,7 @@ def test_cli_takes_only_the_box_of_this_laptops_provider_unless_all_boxes(srv, t
 
 
 def test_cli_unreachable_registry_is_one_line(tmp_path):
-    from tests.conftest import free_port
+    from tests.support.env import free_port
 
     port = free_port()  # nothing listens there
     lock_file = write_lock(tmp_path / "l.yaml", ["- name: pause\n  kind: image\n"

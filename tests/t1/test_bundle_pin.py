@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.t1.bundle_support import Fault, file_entry, invoke, sha256, write_lock
+from tests.support.bundle import Fault, file_entry, invoke, sha256, write_lock
 from labkit.bundle import lock
 
 pytestmark = pytest.mark.t1
@@ -91,7 +91,7 @@ def test_pins_that_worked_are_written_even_when_others_fail(srv, tmp_path):
 
 
 def test_checksum_lists_that_fail_cost_only_their_artifacts(srv, tmp_path):
-    from tests.conftest import free_port
+    from tests.support.env import free_port
 
     deb = "socat_1.7.3.1-1_amd64.deb"
     down = f"http://127.0.0.1:{free_port()}/Packages.xz"  # nothing listens: no network

@@ -22,8 +22,8 @@ import pytest
 import requests
 import yaml
 
-from tests.t1.bundle_support import invoke, write_lock
-from tests.conftest import free_port, need_binary, need_root, stop_process
+from tests.support.bundle import invoke, write_lock
+from tests.support.env import free_port, need_binary, need_root, stop_process
 from labkit.bundle import fetch, lock
 
 pytestmark = pytest.mark.t1

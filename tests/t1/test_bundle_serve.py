@@ -13,9 +13,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.conftest import default_sigint, free_port, need_binary, need_root
-from tests.t1.bundle_support import REPO, file_entry, invoke, sha256, start_server, write_lock
-from tests.t1.bundle_support import tmpfs  # noqa: F401 (a fixture)
+from tests.support.env import default_sigint, free_port, need_binary, need_root
+from tests.support.bundle import REPO, file_entry, invoke, sha256, start_server, write_lock
+from tests.support.bundle import tmpfs  # noqa: F401 (a fixture)
 from labkit.bundle import fetch, lock, serve
 
 pytestmark = pytest.mark.t1

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from labkit.bundle import lock
-from tests.conftest import need_binary
-from tests.t1.bundle_support import invoke, tmpfs, write_lock  # noqa: F401 (tmpfs: a fixture)
+from tests.support.env import need_binary
+from tests.support.bundle import invoke, tmpfs, write_lock  # noqa: F401 (tmpfs: a fixture)
 from tests.t1.test_bundle_registry import docker, load_and_run
 
 pytestmark = pytest.mark.t1

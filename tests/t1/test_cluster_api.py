@@ -1,5 +1,5 @@
 """labkit.kube.Api (the API door) through the real official client, against an HTTP server on loopback that
-answers like a Kubernetes 1.15 API server (the JSON shapes of tests/t0/cluster_objects.py)."""
+answers like a Kubernetes 1.15 API server (the JSON shapes of tests/support/cluster.py)."""
 from __future__ import annotations
 
 import json
@@ -14,8 +14,8 @@ from labkit import settings as settings_mod
 from labkit.kube import Api as ClusterApi
 from labkit.kube.errors import UNTRUSTED, Unreachable, Untrusted
 from labkit.errors import LabkitError
-from tests.kube_http import JsonHandler, Loopback, self_signed, write_kubeconfig
-from tests.t0 import cluster_objects as objs
+from tests.support.kubeapi import JsonHandler, Loopback, self_signed, write_kubeconfig
+from tests.support import cluster as objs
 
 pytestmark = pytest.mark.t1
 
@@ -113,7 +113,7 @@ def test_an_unreachable_api_server_is_its_own_error(tmp_path):
 @contextmanager
 def over_tls(tmp_path, cert, key, ca):
     """The stand-in served over HTTPS with `cert`; yields the settings and the URL, the kubeconfig trusting `ca`."""
-    from tests.kube_http import serve_tls
+    from tests.support.kubeapi import serve_tls
 
     server = Loopback(FakeApiServer)
     try:

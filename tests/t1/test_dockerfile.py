@@ -15,7 +15,7 @@ import pytest
 
 from labkit import settings as settings_mod
 from labkit.app import build as build_mod
-from tests.conftest import REPO, free_port
+from tests.support.env import REPO, free_port
 
 pytestmark = pytest.mark.t1
 

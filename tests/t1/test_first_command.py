@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import need
+from tests.support.env import need
 from tests.t0.test_readme_first_command import block
 
 STAND_IN = """[build-system]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, free_port, need
+from tests.support.env import REPO, free_port, need
 
 pytestmark = pytest.mark.t1
 

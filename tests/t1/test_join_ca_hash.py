@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from labkit.cluster import join
-from tests.conftest import need_binary
+from tests.support.env import need_binary
 
 pytestmark = pytest.mark.t1
 

@@ -13,7 +13,7 @@ import pytest
 
 from labkit import settings as settings_mod
 from labkit.app import build, objects
-from tests.conftest import REPO, need_binary
+from tests.support.env import REPO, need_binary
 
 pytestmark = pytest.mark.t1
 

@@ -9,7 +9,7 @@ import yaml
 from labkit import settings as settings_mod
 from labkit.app import build as build_mod
 from labkit.app import objects
-from tests.conftest import REPO
+from tests.support.env import REPO
 
 # kubernetes-validate 1.24.1 (the last with the 1.15 schemas) uses APIs its dependencies deprecated since.
 pytestmark = [pytest.mark.t1, pytest.mark.filterwarnings("ignore::DeprecationWarning")]

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO, need_binary
+from tests.support.env import REPO, need_binary
 from tests.t1.test_vagrantfile import NO_MACHINES
 
 pytestmark = pytest.mark.t1

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import need, need_binary
+from tests.support.env import need, need_binary
 
 pytestmark = pytest.mark.t1
 

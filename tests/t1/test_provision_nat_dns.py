@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.env import REPO
 
 pytestmark = pytest.mark.t1
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import need_binary
+from tests.support.env import need_binary
 
 pytestmark = pytest.mark.t1
 

@@ -12,9 +12,9 @@ import pytest
 import requests
 
 from labkit.room import client
-from tests.t1.bundle_support import file_entry, invoke, write_lock
+from tests.support.bundle import file_entry, invoke, write_lock
 from labkit.room.store import seat_key
-from tests.t1.room_support import DOCTOR_FAIL, ClassServe, envelope, from_address, seat
+from tests.support.room import DOCTOR_FAIL, ClassServe, envelope, from_address, seat
 
 pytestmark = pytest.mark.t1
 
@@ -189,7 +189,7 @@ def test_cli_join_send_and_stop(tmp_path):
 
 
 def test_class_serve_serves_the_verified_bundle_like_bundle_serve(tmp_path):
-    from tests.t1.bundle_support import start_server
+    from tests.support.bundle import start_server
 
     data = b"node tarball " * 40000
     origin = start_server()
@@ -200,7 +200,7 @@ def test_class_serve_serves_the_verified_bundle_like_bundle_serve(tmp_path):
     finally:
         origin.shutdown()
         origin.server_close()
-    from tests.conftest import free_port
+    from tests.support.env import free_port
 
     port = free_port()
     srv = ClassServe(tmp_path / "class", "--lock", str(lock_file), "--dest", str(tmp_path / "instructor"),
@@ -229,8 +229,8 @@ def alive(pid: int) -> bool:
 
 def test_the_bundle_has_a_process_of_its_own_and_dies_with_class_serve(tmp_path):
     """Downloads never take the room's GIL (Linux: a forked child); a SIGKILL of class.serve leaves no bundle serving."""
-    from tests.conftest import free_port
-    from tests.t1.bundle_support import start_server
+    from tests.support.env import free_port
+    from tests.support.bundle import start_server
 
     data = b"node tarball " * 1000
     origin = start_server()
@@ -258,7 +258,7 @@ def test_the_bundle_has_a_process_of_its_own_and_dies_with_class_serve(tmp_path)
 
 def test_invoke_doctor_on_a_joined_laptop_sends_its_report(tmp_path):
     """The real `invoke doctor --json` in a project of its own (INVOKE_LABKIT_ROOT): stdout stays pure JSON."""
-    from tests.conftest import REPO
+    from tests.support.env import REPO
 
     project = tmp_path / "project"
     project.mkdir()

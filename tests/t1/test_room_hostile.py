@@ -15,9 +15,9 @@ import pytest
 import requests
 
 from labkit.room import client, store
-from tests.t1.bundle_support import invoke
-from tests.t1.bundle_support import tmpfs  # noqa: F401 (a fixture)
-from tests.t1.room_support import DOCTOR_FAIL, DOCTOR_OK, ClassServe, envelope, from_address, seat
+from tests.support.bundle import invoke
+from tests.support.bundle import tmpfs  # noqa: F401 (a fixture)
+from tests.support.room import DOCTOR_FAIL, DOCTOR_OK, ClassServe, envelope, from_address, seat
 
 pytestmark = pytest.mark.t1
 

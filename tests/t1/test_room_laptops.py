@@ -11,8 +11,8 @@ import pytest
 
 from labkit import acceptance
 from labkit.room import client
-from tests.t1.bundle_support import invoke
-from tests.t1.room_support import ClassServe
+from tests.support.bundle import invoke
+from tests.support.room import ClassServe
 from tests.t1.test_room_page import browser, wait_for  # noqa: F401 (browser is a fixture)
 
 pytestmark = pytest.mark.t1

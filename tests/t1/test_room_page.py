@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, need, need_binary
-from tests.t1.room_support import DOCTOR_FAIL, DOCTOR_OK, ClassServe, envelope, seat
+from tests.support.env import REPO, need, need_binary
+from tests.support.room import DOCTOR_FAIL, DOCTOR_OK, ClassServe, envelope, seat
 
 pytestmark = pytest.mark.t1
 

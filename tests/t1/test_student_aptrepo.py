@@ -2,7 +2,7 @@
 and real apt/dpkg install from it in a Debian bookworm chroot with no other package source: the
 lab's section 2 command, verbatim and with the version pinned.
 
-The Kubernetes binaries are stand-ins (tests/student_repo.py); the packages around them, their
+The Kubernetes binaries are stand-ins (tests/support/aptrepo.py); the packages around them, their
 control files, unit files and the repository index are the real thing.
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, need_binary, need_root, python_rootfs_tarball
-from tests import student_repo
+from tests.support.env import REPO, need_binary, need_root, python_rootfs_tarball
+from tests.support import aptrepo as student_repo
 
 pytestmark = pytest.mark.t1
 

@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 
 from labkit.bundle import archive
-from tests.conftest import REPO, Dockerd, free_port, need_binary, need_root, stop_process
+from tests.support.env import REPO, free_port, need_binary, need_root, stop_process
+from tests.support.dockerd import Dockerd
 
 MIRROR = REPO / "provision" / "files" / "labkit-mirror.py"
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from labkit import settings
-from tests.conftest import REPO, need_binary
+from tests.support.env import REPO, need_binary
 
 pytestmark = pytest.mark.t1
 

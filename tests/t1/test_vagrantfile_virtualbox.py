@@ -13,7 +13,7 @@ import pytest
 
 from labkit import vm
 from labkit import settings as settings_mod
-from tests.conftest import REPO, need_binary
+from tests.support.env import REPO, need_binary
 
 pytestmark = pytest.mark.t1
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests import verify_transcript as tx
-from tests.kube_http import JsonHandler, Loopback, write_kubeconfig
+from tests.support import transcript as tx
+from tests.support.kubeapi import JsonHandler, Loopback, write_kubeconfig
 from labkit import settings as settings_mod
 from labkit.checks import PASS
 from labkit.verify import from_api

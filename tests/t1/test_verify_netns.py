@@ -1,6 +1,6 @@
 """verify's probes against a real miniature pod network (network namespaces), fault by fault.
 
-The API's answers are the lab transcript's (tests/verify_transcript.py), changed the way the cluster
+The API's answers are the lab transcript's (tests/support/transcript.py), changed the way the cluster
 itself would show each fault; packets, DNS, HTTP and the inventory service are real. For every fault,
 verify must flag exactly the affected checks with the right hint, show the checks standing on a failed
 one as skipped, and (proof that skipping hides nothing) each skipped probe, run anyway, must fail.
@@ -16,14 +16,14 @@ from typing import Callable
 
 import pytest
 
-from tests import verify_transcript as tx
+from tests.support import transcript as tx
 from labkit import settings as settings_mod
 from labkit.backends import Netns
 from labkit.verify import run_lab
 from labkit.checks import FAIL, PASS, SKIP
 from labkit.verify.model import Lab
 from labkit.verify.plan import Where
-from tests.verify_podnet import NAT_DNS, BusyboxNetns, PodNetwork, running
+from tests.support.podnet import NAT_DNS, BusyboxNetns, PodNetwork, running
 
 pytestmark = pytest.mark.t1
 

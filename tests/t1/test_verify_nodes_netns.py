@@ -1,6 +1,6 @@
 """verify's cross-node probes against two real miniature nodes (network namespaces), fault by fault.
 
-The API's answers are the two-node cluster of tests/multinode_cluster.py; packets, weave's peer
+The API's answers are the two-node cluster of tests/support/multinode.py; packets, weave's peer
 connections (a stand-in router reporting real TCP reachability in weave's format), DNS, HTTP and the
 inventory service are real. For each fault verify must flag exactly the expected checks with hints
 that name the node, and every check skipped behind a failed one must fail when run anyway.
@@ -14,16 +14,16 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests import multinode_cluster as mc
-from tests import verify_transcript as tx
+from tests.support import multinode as mc
+from tests.support import transcript as tx
 from labkit import settings as settings_mod
 from labkit.backends import Netns
 from labkit.verify import run_lab
 from labkit.checks import FAIL, PASS, SKIP
 from labkit.verify.model import Lab
 from labkit.verify.plan import Where
-from tests.verify_podnet import BusyboxNetns, running
-from tests.verify_twonodes import TwoNodes
+from tests.support.podnet import BusyboxNetns, running
+from tests.support.twonodes import TwoNodes
 
 pytestmark = pytest.mark.t1
 

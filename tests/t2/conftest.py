@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, free_port, need, need_binary, need_root, stop_process
-from tests.t2 import testbundle
+from tests.support.env import REPO, free_port, need, need_binary, need_root, stop_process
+from tests.support import testbundle
 
 INVOKE = [sys.executable, "-m", "invoke"]
 NODE_IP = os.environ.get("T2_NODE_IP", "192.168.56.10")  # other sessions on one host pick another

@@ -1,7 +1,7 @@
 """T2: provision/ for real in the offline Debian test VM, from the test bundle, twice.
 
 `lab_vm` (tests/t2/conftest.py) made the VM with `invoke vm.up`, which ran the base and docker
-steps from a bundle of Debian's own .debs and a docker-archive image (tests/t2/provision_bundle.py).
+steps from a bundle of Debian's own .debs and a docker-archive image (tests/support/provision.py).
 The guest has no route to the internet, so any download attempt by a step would have failed it.
 Here we prove the cut, check what the steps did, run them again through `invoke vm.provision`
 (nothing may change), and check that a broken or incomplete bundle stops a step with one line
@@ -221,7 +221,7 @@ def test_provision_repairs_a_corrupt_artifact_in_the_vms_copy_of_the_bundle(lab_
 
 
 def bundle_sha256(path) -> str:
-    from tests.t2 import testbundle
+    from tests.support import testbundle
 
     return testbundle.sha256(path)
 

@@ -2,7 +2,7 @@
 repository provision/aptrepo.sh builds in it, then the kit's own kubernetes step over the result.
 
 The test bundle has no real Kubernetes binaries: kubelet/kubeadm/kubectl, the CNI plugins and crictl
-are stand-in programs (tests/student_repo.py) packaged under the official names and versions; debs/base
+are stand-in programs (tests/support/aptrepo.py) packaged under the official names and versions; debs/base
 carries the Debian packages the kubelet depends on. Everything else (dpkg-deb, apt, dpkg, systemd,
 the section checks over SSH, the invoke tasks) is real.
 """
@@ -14,7 +14,7 @@ import tarfile
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support.env import REPO
 from tests.t2.test_provision import CHANGED, run_step, sh
 
 pytestmark = pytest.mark.t2
@@ -52,8 +52,8 @@ def states(guest, settings, upto: int):
 
 def put_repository(guest, settings, tmp_path):
     """The stand-in bundle into the VM, and provision/aptrepo.sh run on it (the assembled step)."""
-    from tests import student_repo
-    from tests.t2 import provision_bundle
+    from tests.support import aptrepo as student_repo
+    from tests.support import provision as provision_bundle
 
     bundle = tmp_path / "bundle"
     student_repo.build(bundle, settings.versions["kubernetes"], provision_bundle.guest_debs()[0])

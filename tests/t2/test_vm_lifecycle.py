@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from labkit import libvirt
-from tests.conftest import REPO
+from tests.support.env import REPO
 from tests.t2.conftest import strip_ansi, virsh
 
 pytestmark = pytest.mark.t2

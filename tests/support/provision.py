@@ -10,7 +10,7 @@ is answered without booting it, without root and without unpacking the 800 MB tr
     images/*.tar        a FROM-scratch busybox image, built by the test dockerd, `docker save`d
 
 Downloads go through apt (Debian's client) and are cached under ~/.cache/labkit-tests, so later
-runs work offline. Run by hand: python -m tests.t2.provision_bundle OUT_DIR --docker-host unix://...
+runs work offline. Run by hand: python -m tests.support.provision OUT_DIR --docker-host unix://...
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, need, need_binary, stop_process
+from tests.support.env import free_port, need, need_binary, stop_process
 
 
 def start_sshd(d: Path, extra: tuple = ()) -> tuple[subprocess.Popen, dict]:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.support.env import REPO
 
 
 def copy_project(dest: Path) -> Path:

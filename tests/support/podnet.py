@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from labkit.backends import Netns
-from tests.conftest import need_binary, need_root, stop_process
+from tests.support.env import need_binary, need_root, stop_process
 
 GATEWAY = "10.32.0.1"
 NAT_GW, NAT_DNS, NODE_NAT_IP = "10.0.2.2", "10.0.2.3", "10.0.2.15"

@@ -48,7 +48,7 @@ def build(bundle: Path, mirror: str, docker_url: str, images: tuple = ()) -> tup
     `docker_url`: the test dockerd, which builds the bundle's image archives; `images` are tags in
     it to carry too (see provision_bundle.entries).
     """
-    from tests.t2 import provision_bundle
+    from tests.support import provision as provision_bundle
 
     entries = [file_entry(bundle, mirror, BOX_FILE, "box-libvirt", "boxes/labkit-debian-test.box",
                           box=BOX_NAME, provider="libvirt")]

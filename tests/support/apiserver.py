@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from tests.kube_http import JsonHandler, Loopback, status_body, write_kubeconfig
+from tests.support.kubeapi import JsonHandler, Loopback, status_body, write_kubeconfig
 
 PATHS = {
     "deployments": "/apis/apps/v1/namespaces/default/deployments",

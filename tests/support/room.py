@@ -12,7 +12,7 @@ from typing import Optional
 
 import requests
 
-from tests.conftest import REPO, free_port, stop_process
+from tests.support.env import REPO, free_port, stop_process
 
 
 class ClassServe:

@@ -201,7 +201,7 @@ def invoke(*args: str, timeout: float = 120, env: Optional[dict] = None, wrap: t
 @pytest.fixture
 def tmpfs(tmp_path):
     """make(size) -> a fresh tmpfs mount point (root only); all unmounted afterwards."""
-    from tests.conftest import need_root
+    from tests.support.env import need_root
 
     need_root()
     mounted = []

@@ -1,6 +1,6 @@
 """A two-node lab (master `ubuntu` + `worker-1`, LABKIT_WORKERS=1) as the Kubernetes 1.15 API returns it.
 
-Built on tests/verify_transcript.py (the lab transcript's objects and values), changed the way kubeadm
+Built on tests/support/transcript.py (the lab transcript's objects and values), changed the way kubeadm
 join and the scheduler change them:
   * `kubectl get nodes -o json` prints a `List` of Node objects; a joined worker carries the kubelet's
     well-known labels and kubeadm's cri-socket annotation, no node-role label (kubeadm 1.15 only labels
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 
-from tests import verify_transcript as tx
+from tests.support import transcript as tx
 
 MASTER, MASTER_IP = tx.NODE, tx.NODE_IP
 WORKER, WORKER_IP = "worker-1", "192.168.56.11"

@@ -15,8 +15,8 @@ from pathlib import Path
 import yaml
 
 from labkit.bundle import checksums, lock as lockmod
-from tests.conftest import CACHE
-from tests.t2 import provision_bundle
+from tests.support.env import CACHE
+from tests.support import provision as provision_bundle
 
 # The kubelet's Depends beyond what a Debian minbase has.
 KUBELET_DEPENDS = ["iptables", "iproute2", "socat", "ebtables", "ethtool", "conntrack"]

@@ -3,7 +3,7 @@
 A Kubernetes 1.15 API server cannot run here, so those tests start a small HTTP server on
 127.0.0.1 that answers in its wire format (JSON bodies, `Status` objects for errors, bearer-token
 auth) and point the real `kubernetes` client at it through a real kubeconfig. This module holds
-only that plumbing; what each stand-in answers stays with its tests (and tests/app_kube_fake.py).
+only that plumbing; what each stand-in answers stays with its tests (and tests/support/apiserver.py).
 """
 from __future__ import annotations
 

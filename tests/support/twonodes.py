@@ -1,4 +1,4 @@
-"""Two lab nodes in network namespaces: the single-node model (tests/verify_podnet.py) twice, joined.
+"""Two lab nodes in network namespaces: the single-node model (tests/support/podnet.py) twice, joined.
 
     master ns   bridge `weave` 10.32.0.1/12, host-only eth1 192.168.56.10/24, NAT eth0 as in the
                 single-node model; pods: coredns 10.32.0.2 (dnsmasq, plus a stand-in for CoreDNS's
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.verify_podnet import NAT_DNS, PodNetwork
+from tests.support.podnet import NAT_DNS, PodNetwork
 
 MASTER_GW, WORKER_GW = "10.32.0.1", "10.44.0.0"
 HOST_ONLY = {"node": "192.168.56.10", "worker": "192.168.56.11"}
