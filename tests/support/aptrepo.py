@@ -1,7 +1,7 @@
 """A bundle for the local apt repository (provision/aptrepo.sh), built here for T1 and T2.
 
 The Kubernetes 1.15 binaries cannot be downloaded on this machine: the kubernetes-node, CNI and crictl
-tarballs hold stand-in programs (tests/t2/provision_bundle.kubernetes_stand_ins) at the real paths.
+tarballs hold stand-in programs (tests/support/provision.kubernetes_stand_ins) at the real paths.
 debs/base holds real Debian packages: what the guest (a Debian bookworm root filesystem) lacks for
 the kubelet's Depends, downloaded once with Debian's apt into the test cache.
 """

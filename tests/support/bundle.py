@@ -23,6 +23,14 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+import io
+import json
+import tarfile
+import http.client
+import signal
+from contextlib import contextmanager
+from tests.support.env import default_sigint, free_port
+from labkit.bundle import lock, serve
 
 
 REPO = Path(__file__).resolve().parents[2]
@@ -221,3 +229,65 @@ def tmpfs(tmp_path):
 def snapshot(path: Path) -> tuple:
     """Bytes and mtime of a file: to prove a failed fetch did not touch it."""
     return path.read_bytes(), path.stat().st_mtime_ns
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def layer(files: dict) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for name, data in files.items():
+            _add(t, name, data)
+    return buf.getvalue()
+
+
+def docker_save(tags: list, layers: list, arch: str = "amd64") -> tuple[bytes, str]:
+    """A `docker save` tarball as Docker writes it (<id>/layer.tar, <config>.json, manifest.json,
+    repositories); returns (bytes, image ID)."""
+    config = json.dumps({"architecture": arch, "os": "linux", "config": {"Cmd": ["/bin/x"]},
+                         "rootfs": {"type": "layers",
+                                    "diff_ids": ["sha256:" + hashlib.sha256(l).hexdigest() for l in layers]}}).encode()
+    image_id = hashlib.sha256(config).hexdigest()
+    buf = io.BytesIO()
+    paths = [f"{hashlib.sha256(b'v1' + l).hexdigest()}/layer.tar" for l in layers]
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        for p, l in zip(paths, layers):
+            _add(t, p.replace("layer.tar", "VERSION"), b"1.0")
+            _add(t, p, l)
+        _add(t, f"{image_id}.json", config)
+        _add(t, "manifest.json", json.dumps([{"Config": f"{image_id}.json", "RepoTags": tags,
+                                              "Layers": paths}]).encode())
+        _add(t, "repositories", b"{}")
+    return buf.getvalue(), "sha256:" + image_id
+
+
+BIG = os.urandom(2 * 1024 * 1024 + 7)
+
+
+SMALL = b"weave manifest\n" * 50
+
+
+@contextmanager
+def cli_serve(lock_path, dest):
+    """`invoke bundle.serve` on loopback until its URL line appears; Ctrl-C at the end of the block.
+    Yields (port, served): served gets the printed lines, then out, err and code once it stopped."""
+    port = free_port()
+    proc = subprocess.Popen([str(sys.executable.rsplit("/", 1)[0] + "/invoke"), "bundle.serve", "--lock",
+                             str(lock_path), "--dest", str(dest), "--port", str(port), "--host", "127.0.0.1"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
+    served = {"lines": []}
+    try:
+        deadline = time.monotonic() + 30
+        while not any("--from http://" in ln for ln in served["lines"]):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(served["lines"]) + proc.stderr.read()
+            served["lines"].append(proc.stdout.readline())
+        yield port, served
+    finally:
+        proc.send_signal(signal.SIGINT)
+        served["out"], served["err"] = proc.communicate(timeout=20)
+        served["code"] = proc.returncode

@@ -2,6 +2,12 @@
 walks through (lab7-orchestration.md, section 3-5): names, images, reasons and messages are taken
 from that transcript; the object shapes are Kubernetes 1.15's core/v1 fields."""
 from __future__ import annotations
+import datetime
+import shutil
+import pytest
+import yaml
+from labkit import settings as settings_mod
+from tests.support.env import REPO
 
 NODE = "ip-10-0-0-195"
 
@@ -169,3 +175,61 @@ items:
               image: 'docker.io/weaveworks/weave-kube:2.8.1'
           serviceAccountName: weave-net
 """
+
+
+KEY = "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpzZWNyZXQ="  # stands in for client-key-data
+
+
+# The shape of /etc/kubernetes/admin.conf written by kubeadm 1.15 (lab transcript, section 4).
+ADMIN_CONF = f"""apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: LS0tLS1DQQ==
+    server: https://10.0.2.15:6443
+  name: kubernetes
+contexts:
+- context:
+    cluster: kubernetes
+    user: kubernetes-admin
+  name: kubernetes-admin@kubernetes
+current-context: kubernetes-admin@kubernetes
+kind: Config
+preferences: {{}}
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: LS0tLS1DRVJU
+    client-key-data: {KEY}
+"""
+
+
+TOKEN = "abcdef.0123456789abcdef"
+
+
+HASH = "sha256:519f3ae3c5824232f225cfcb9be036422c952c0c454d4596f3779652b889b055"  # the lab transcript's form
+
+
+def make_ca_pem() -> str:
+    """A self-signed CA certificate like kubeadm's (CN kubernetes, RSA 2048, ten years), as PEM."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+CA_PEM = make_ca_pem()
+
+
+@pytest.fixture
+def s(tmp_path):
+    shutil.copy(REPO / "settings.yaml", tmp_path)
+    shutil.copytree(REPO / "provision", tmp_path / "provision")
+    return settings_mod.load(tmp_path, {"LABKIT_WORKERS": "2"})

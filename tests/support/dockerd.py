@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 from tests.support.env import stop_process
+import json
+import tarfile
 
 
 class Dockerd:
@@ -49,3 +51,23 @@ class Dockerd:
         for point in sorted((m for m in mounts if m.startswith(str(self.workdir) + "/")), key=len, reverse=True):
             subprocess.run(["umount", "-l", point], capture_output=True)
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def docker(dockerd, *args, **kw):
+    return subprocess.run(["docker", "--host", dockerd.url, *args], capture_output=True, text=True, **kw)
+
+
+def load_and_run(dockerd, archive: Path, tag: str) -> str:
+    """`docker load` the archive into a daemon that does not have the image, run it, then remove it."""
+    with tarfile.open(archive) as tar:
+        image_id = "sha256:" + json.loads(tar.extractfile("manifest.json").read())[0]["Config"][:-len(".json")]
+    assert docker(dockerd, "image", "inspect", image_id).returncode != 0, "the daemon already had this image"
+    loaded = docker(dockerd, "load", "-i", str(archive))
+    assert loaded.returncode == 0, loaded.stderr
+    assert f"Loaded image: {tag}" in loaded.stdout
+    try:
+        ran = docker(dockerd, "run", "--rm", "--network", "host", tag)
+        assert ran.returncode == 0, ran.stderr
+        return ran.stdout.strip()
+    finally:
+        docker(dockerd, "image", "rm", "-f", tag)

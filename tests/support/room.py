@@ -126,3 +126,13 @@ def envelope(seat: str, name: str = "Ana", report=None, kind: str = "doctor") ->
 
 def seat(n: int) -> str:
     return f"{n:016x}"
+
+
+def wait_for(what, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        found = what()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"not within {timeout} s"
+        time.sleep(0.05)

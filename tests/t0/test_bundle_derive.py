@@ -14,6 +14,7 @@ import pytest
 from labkit.bundle import archive, audit, derive, lock, resolve, status
 from labkit.errors import LabkitError
 from tests.support.bundle import write_lock
+from tests.support.bundle import _add, docker_save, layer
 
 
 SERVER = """- name: kubernetes-server
@@ -28,40 +29,6 @@ def taken(name: str, extra: str = "") -> str:
     return (f"- name: {name}\n  kind: image\n  source: kubernetes-server\n"
             f"  member: kubernetes/server/bin/{name}.tar\n  tag: k8s.gcr.io/{name}:v1.15.12\n"
             f"  path: images/{name}-v1.15.12.tar" + (f"\n{extra}" if extra else ""))
-
-
-def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    tar.addfile(info, io.BytesIO(data))
-
-
-def layer(files: dict) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        for name, data in files.items():
-            _add(t, name, data)
-    return buf.getvalue()
-
-
-def docker_save(tags: list, layers: list, arch: str = "amd64") -> tuple[bytes, str]:
-    """A `docker save` tarball as Docker writes it (<id>/layer.tar, <config>.json, manifest.json,
-    repositories); returns (bytes, image ID)."""
-    config = json.dumps({"architecture": arch, "os": "linux", "config": {"Cmd": ["/bin/x"]},
-                         "rootfs": {"type": "layers",
-                                    "diff_ids": ["sha256:" + hashlib.sha256(l).hexdigest() for l in layers]}}).encode()
-    image_id = hashlib.sha256(config).hexdigest()
-    buf = io.BytesIO()
-    paths = [f"{hashlib.sha256(b'v1' + l).hexdigest()}/layer.tar" for l in layers]
-    with tarfile.open(fileobj=buf, mode="w") as t:
-        for p, l in zip(paths, layers):
-            _add(t, p.replace("layer.tar", "VERSION"), b"1.0")
-            _add(t, p, l)
-        _add(t, f"{image_id}.json", config)
-        _add(t, "manifest.json", json.dumps([{"Config": f"{image_id}.json", "RepoTags": tags,
-                                              "Layers": paths}]).encode())
-        _add(t, "repositories", b"{}")
-    return buf.getvalue(), "sha256:" + image_id
 
 
 LAYERS = [layer({"bin/x": b"\x7fELF kube-apiserver " * 500}), layer({"etc/nsswitch.conf": b"hosts: files dns\n"})]

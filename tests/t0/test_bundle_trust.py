@@ -8,10 +8,7 @@ import pytest
 from labkit.bundle import aptchain, lock, lockedit, openpgp, resolve
 from labkit.bundle.lock import LockError
 from labkit.errors import LabkitError
-
-# As Ubuntu publishes them (ubuntu-keyring; the issue quotes both): 2012 and 2018 archive signing keys.
-UBUNTU_2012 = "790BC7277767219C42C86F933B4FE6ACC0B21F32"
-UBUNTU_2018 = "F6ECB3762474EDA9D21B7022871920D1991BC93C"
+from tests.support.openpgp import UBUNTU_2012, UBUNTU_2018
 
 
 def test_the_committed_archive_keys_are_exactly_ubuntus():

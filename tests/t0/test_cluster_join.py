@@ -3,32 +3,21 @@ from __future__ import annotations
 
 import datetime
 import re
-import shutil
 
 import pytest
 import yaml
 
-from labkit import settings as settings_mod
 from labkit.cluster import join, kubeadm
 from labkit.cluster.node import Facts
 from labkit.errors import LabkitError
-from tests.support.env import REPO
+from tests.support.cluster import CA_PEM, HASH, TOKEN, s  # noqa: F401 (s: a fixture)
 
-TOKEN = "abcdef.0123456789abcdef"
-HASH = "sha256:519f3ae3c5824232f225cfcb9be036422c952c0c454d4596f3779652b889b055"  # the lab transcript's form
 # JoinConfiguration fields of kubeadm.k8s.io/v1beta2 (cmd/kubeadm/app/apis/kubeadm/v1beta2/types.go): kubeadm 1.15
 # ignores a misspelt field silently, so the renderer may use only these.
 JOIN_FIELDS = {"apiVersion", "kind", "nodeRegistration", "caCertPath", "discovery", "controlPlane"}
 DISCOVERY_FIELDS = {"bootstrapToken", "file", "tlsBootstrapToken", "timeout"}
 BOOTSTRAP_FIELDS = {"token", "apiServerEndpoint", "caCertHashes", "unsafeSkipCAVerification"}
 REGISTRATION_FIELDS = {"name", "criSocket", "taints", "kubeletExtraArgs", "ignorePreflightErrors"}
-
-
-@pytest.fixture
-def s(tmp_path):
-    shutil.copy(REPO / "settings.yaml", tmp_path)
-    shutil.copytree(REPO / "provision", tmp_path / "provision")
-    return settings_mod.load(tmp_path, {"LABKIT_WORKERS": "2"})
 
 
 def config(s, worker, discovery=None):
@@ -95,25 +84,6 @@ def test_malformed_discovery_is_refused_without_quoting_it(token, ca_hash):
 def test_only_workers_join(s):
     with pytest.raises(LabkitError, match="is a master, not a worker"):
         join.render(s, s.master)
-
-
-def make_ca_pem() -> str:
-    """A self-signed CA certificate like kubeadm's (CN kubernetes, RSA 2048, ten years), as PEM."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
-            .sign(key, hashes.SHA256()))
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-CA_PEM = make_ca_pem()
 
 
 def test_ca_hash_is_sha256_over_the_public_key_info():

@@ -17,7 +17,7 @@ from labkit.cluster import join, node as nodeops
 from labkit.cluster.actions import join_plan
 from labkit.cluster.actions.reset import ResetNode
 from labkit.errors import LabkitError
-from tests.t0.test_cluster_join import CA_PEM, HASH, TOKEN, make_ca_pem, s  # noqa: F401 (s: the fixture)
+from tests.support.cluster import CA_PEM, HASH, TOKEN, make_ca_pem, s  # noqa: F401 (s: a fixture)
 
 V = "v1.15.12"
 BOOT, CA, CONFIG, FLAGS, KUBELET = (nodeops.KUBEADM_FILES[k] for k in (

@@ -15,31 +15,9 @@ from labkit.cluster import kubeconfig
 from labkit.errors import LabkitError
 from labkit import steps
 from labkit.cluster.actions.kubeconfig import ExportKubeconfig
+from tests.support.cluster import ADMIN_CONF, KEY
 
 REPO = Path(__file__).resolve().parents[2]
-KEY = "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpzZWNyZXQ="  # stands in for client-key-data
-
-# The shape of /etc/kubernetes/admin.conf written by kubeadm 1.15 (lab transcript, section 4).
-ADMIN_CONF = f"""apiVersion: v1
-clusters:
-- cluster:
-    certificate-authority-data: LS0tLS1DQQ==
-    server: https://10.0.2.15:6443
-  name: kubernetes
-contexts:
-- context:
-    cluster: kubernetes
-    user: kubernetes-admin
-  name: kubernetes-admin@kubernetes
-current-context: kubernetes-admin@kubernetes
-kind: Config
-preferences: {{}}
-users:
-- name: kubernetes-admin
-  user:
-    client-certificate-data: LS0tLS1DRVJU
-    client-key-data: {KEY}
-"""
 
 
 def test_laptop_copy_points_at_the_host_only_address_and_keeps_credentials():

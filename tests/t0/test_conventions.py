@@ -11,7 +11,7 @@ from labkit.errors import LabkitError
 from labkit.tasks import suggestion
 from labkit.tasks.verify import _section
 from labkit.verify import report
-from tests.t0.test_tasks_wiring import all_tasks, namespace
+from tests.support.tasks import all_tasks, namespace
 
 
 def contexts():

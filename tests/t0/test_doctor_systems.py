@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from labkit import doctor, laptops
-from tests.t0.test_doctor import GIB, Laptop, check, s  # noqa: F401 (s is a fixture)
+from tests.support.laptop import GIB, Laptop, check, s  # noqa: F401 (s: a fixture)
 
 # VirtualBox's VBox.sh (the VBoxManage wrapper on Linux) prints this before the version and exits 0;
 # the text as quoted by minikube and Vagrant users (5.2.x; the script is unchanged in 7.x).

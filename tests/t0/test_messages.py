@@ -8,7 +8,7 @@ import pytest
 from labkit import doctor, settings
 from labkit.bundle import lock as lockmod
 from tests.support.env import REPO
-from tests.t0.test_doctor import GIB, Laptop
+from tests.support.laptop import GIB, Laptop
 
 
 @pytest.fixture

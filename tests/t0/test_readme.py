@@ -25,7 +25,7 @@ def test_ci_runs_the_readme_test_command_verbatim():
 
 
 def test_every_task_in_the_readme_table_exists():
-    from tests.t0.test_tasks_wiring import EXPECTED
+    from tests.support.tasks import EXPECTED
 
     text = (REPO / "README.md").read_text()
     for name in EXPECTED:

@@ -1,16 +1,7 @@
 """T0: README's first command for Windows PowerShell 5.1 (which rejects `&&`) is the same three steps
 as the Linux/macOS line, one per line."""
 from __future__ import annotations
-
-import re
-
-from tests.support.env import REPO
-
-
-def block(kind: str) -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text.split("## First command elsewhere", 1)[1].split("\n## ", 1)[0]
-    return re.search(rf"```{kind}\n(.*?)```", section, re.S).group(1)
+from tests.support.readme import block
 
 
 def test_powershell_lines_are_the_main_command_one_step_per_line():

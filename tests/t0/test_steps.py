@@ -17,8 +17,8 @@ from labkit.backends import CommandResult
 from labkit.cluster import actions, join as joinmod, node as nodeops
 from tests.support import dryrun
 from tests.support import cluster as objs
-from tests.t0.test_cluster_join import CA_PEM
-from tests.t0.test_cluster_kubeconfig import ADMIN_CONF
+from tests.support.cluster import CA_PEM
+from tests.support.cluster import ADMIN_CONF
 
 REPO = Path(__file__).resolve().parents[2]
 INITIALIZED = ("kubeadm=v1.15.12\ndocker=18.09.7\nadmin_conf=yes\nkubelet_conf=yes\nmanifests=4\n"

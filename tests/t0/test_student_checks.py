@@ -8,43 +8,7 @@ import pytest
 
 from labkit.backends import CommandResult
 from labkit.student import checks, progress, sections
-from labkit.student.checks import Want
-
-
-LINE = "deb [trusted=yes] file:/opt/labkit/apt kubernetes-xenial main"
-WANT = Want(source_line=LINE, node="ip-10-0-0-195",
-            versions={"kubelet": "1.15.12-00", "kubeadm": "1.15.12-00", "kubectl": "1.15.12-00",
-                      "kubernetes-cni": "0.7.5-00", "cri-tools": "1.13.0-00"})
-
-
-def out(stdout: str, code: int = 0, stderr: str = "") -> CommandResult:
-    return CommandResult(code, stdout, stderr, 0.1)
-
-
-# --- section 1 -----------------------------------------------------------------------------------
-POLICY_READ = """kubeadm:
-  Installed: (none)
-  Candidate: 1.15.12-00
-  Version table:
-     1.15.12-00 500
-        500 file:/opt/labkit/apt kubernetes-xenial/main amd64 Packages
-"""
-POLICY_INSTALLED = """kubeadm:
-  Installed: 1.15.12-00
-  Candidate: 1.15.12-00
-  Version table:
- *** 1.15.12-00 500
-        500 file:/opt/labkit/apt kubernetes-xenial/main amd64 Packages
-        100 /var/lib/dpkg/status
-"""
-
-
-LIST = "/etc/apt/sources.list.d/kubernetes.list"
-
-
-def grep_h(*lines: tuple) -> CommandResult:
-    """`grep -Hs '^[[:space:]]*deb' FILES`: FILE:LINE for each match."""
-    return out("".join(f"{path}:{line}\n" for path, line in lines))
+from tests.support.student import DPKG_ALL, grep_h, LINE, LIST, Node, out, POLICY_INSTALLED, POLICY_READ, SECTION_1_DONE, WANT
 
 
 def test_section_1_source_line_present_absent_and_the_gone_original():
@@ -87,11 +51,6 @@ def test_section_1_without_the_kits_repository_points_at_the_kit():
     assert checks.repository(out("", 1), WANT).fix == "(on the laptop) invoke vm.provision --step aptrepo"
 
 
-# --- section 2 -----------------------------------------------------------------------------------
-DPKG_ALL = ("cri-tools 1.13.0-00 ii \nkubeadm 1.15.12-00 ii \nkubectl 1.15.12-00 ii \n"
-            "kubelet 1.15.12-00 ii \nkubernetes-cni 0.7.5-00 ii \n")
-
-
 def test_section_2_packages_all_some_removed_purged_and_wrong_version():
     assert checks.packages(out(DPKG_ALL), WANT) is None
     # after `apt-get remove kubeadm` and `apt-get purge cri-tools` (real dpkg-query lines)
@@ -129,25 +88,6 @@ def test_section_2_kubelet_swap_and_kernel_settings():
 def test_a_node_that_does_not_answer_is_not_misread_as_a_missing_step():
     f = checks.packages(CommandResult(255, "", "ssh to ubuntu failed: [Errno 111] Connection refused", 0.1), WANT)
     assert f.cause.startswith("the VM did not answer") and f.fix == "(on the laptop) invoke vm.up"
-
-
-# --- sections in order: no cascade -------------------------------------------------------------------
-class Node:
-    """Answers each section command with recorded real output (a mock of the VM only)."""
-
-    def __init__(self, answers: dict):
-        self.answers, self.asked = answers, []
-
-    def run(self, argv, timeout=30, stdin=None):
-        command = argv[-1]
-        self.asked.append(command)
-        for key, res in self.answers.items():
-            if command.startswith(key):
-                return res
-        raise AssertionError(f"unexpected command {command}")
-
-
-SECTION_1_DONE = {"test -f": out(""), "grep -Hs": grep_h((LIST, LINE)), "apt-cache policy": out(POLICY_READ)}
 
 
 def test_progress_stops_at_the_first_section_not_done_and_checks_nothing_after_it():

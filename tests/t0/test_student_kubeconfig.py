@@ -11,7 +11,7 @@ from labkit.backends import CommandResult
 from labkit.kube import kubeconfig_path
 from labkit.student import live
 from tests.support.env import REPO
-from tests.t0.test_cluster_kubeconfig import ADMIN_CONF, KEY
+from tests.support.cluster import ADMIN_CONF, KEY
 
 
 class Node:

@@ -31,9 +31,9 @@ from labkit.student.sections import want_for
 from labkit.verify import plan, run_lab
 from labkit.verify.model import Lab
 from tests.support import transcript as tx
-from tests.t0.test_student_checks import DPKG_ALL, LINE, LIST, POLICY_INSTALLED, Node, grep_h, out
-from tests.t0.test_verify_parse import LAB_RESOLV, LAB_ROUTES, NSLOOKUP_COREDNS
-from tests.t0.test_verify_probes import NGINX_PAGE
+from tests.support.student import DPKG_ALL, LINE, LIST, POLICY_INSTALLED, Node, grep_h, out
+from tests.support.transcript import LAB_RESOLV, LAB_ROUTES, NSLOOKUP_COREDNS
+from tests.support.transcript import NGINX_PAGE
 
 IP = tx.NODE_IP  # 192.168.56.10, the master's host-only address in settings.yaml
 WEAVE = "/opt/labkit/bundle/manifests/weave-daemonset-k8s-1.11.yaml"

@@ -17,8 +17,8 @@ from labkit.student.actions.solve import CreateMissing
 from labkit.tasks import section
 from labkit.vm.actions import preflight
 from tests.support import dryrun
-from tests.t0.test_student_checks import DPKG_ALL, LINE, SECTION_1_DONE, WANT, Node, out
-from tests.t0.test_vm_nodes import FakeVagrant, project  # noqa: F401 (fixture)
+from tests.support.student import DPKG_ALL, LINE, SECTION_1_DONE, WANT, Node, out
+from tests.support.vagrant import FakeVagrant
 
 SECTION_1_TODO = {"test -f": out(""), "grep -hs": out("")}
 SECTION_2_DONE = {**SECTION_1_DONE, "dpkg-query": out(DPKG_ALL), "systemctl is-enabled": out("enabled\n"),

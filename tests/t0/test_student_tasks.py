@@ -10,7 +10,7 @@ from invoke import Context, Exit
 from labkit import steps
 from labkit.student import live
 from labkit.tasks import section
-from tests.t0.test_student_checks import DPKG_ALL, SECTION_1_DONE, WANT, Node, out
+from tests.support.student import DPKG_ALL, SECTION_1_DONE, WANT, Node, out
 
 
 class FakeLab:

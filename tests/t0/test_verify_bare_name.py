@@ -4,7 +4,7 @@ hotel and campus networks have) is the expected case, not a broken lab. Output: 
 from labkit.backends import CommandResult as Result
 from labkit.checks import FAIL, PASS
 from labkit.verify.checks import s8
-from tests.t0.test_verify_probes import lab  # noqa: F401 (fixture)
+
 
 SERVICE_IP = "10.103.51.48"
 

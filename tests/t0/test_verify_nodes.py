@@ -272,7 +272,7 @@ def test_readme_memory_per_node_count_is_doctors_rule(repo):
     import re as re_mod
 
     from labkit import doctor
-    from tests.t0.test_doctor import GIB, Laptop
+    from tests.support.laptop import GIB, Laptop
 
     text = (repo / "README.md").read_text(encoding="utf-8")
     rows = re_mod.findall(r"^\| (\d) \| [^|]+ \| ([\d.]+) GiB \| ([\d.]+) GiB \|$", text, re_mod.M)

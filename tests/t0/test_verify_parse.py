@@ -1,65 +1,16 @@
 """Reading the lab's real tool output: ip route, resolv.conf, curl, busybox wget and nslookup, kubectl."""
 from labkit.backends import TIMEOUT_EXIT
 from labkit.verify import parse
+from tests.support.transcript import LAB_RESOLV, LAB_ROUTES, NSLOOKUP_COREDNS, NSLOOKUP_DOWN, NSLOOKUP_NEW
+from tests.support.transcript import NSLOOKUP_NXDOMAIN, WGET_S
 
-# `ip route` on the lab's node (section 6 of the lab), spacing as iproute2 of Ubuntu 16.04 prints it.
-LAB_ROUTES = """default via 192.168.83.2 dev ens33
-10.32.0.0/12 dev weave  proto kernel  scope link  src 10.32.0.1
-172.17.0.0/16 dev docker0  proto kernel  scope link  src 172.17.0.1
-192.168.83.0/24 dev ens33  proto kernel  scope link  src 192.168.83.141
-"""
 
-# `cat /etc/resolv.conf` in the lab's client pod (section 8).
-LAB_RESOLV = """nameserver 10.96.0.10
-search default.svc.cluster.local svc.cluster.local cluster.local localdomain
-options ndots:5
-"""
-
-# busybox 1.29+ nslookup (the lab's busybox:1.31), as printed by this machine's busybox.
-NSLOOKUP_NEW = """Server:\t\t10.96.0.10
-Address:\t10.96.0.10:53
-
-Name:\tinv.default.svc.cluster.local
-Address: 10.103.51.48
-
-Non-authoritative answer:
-
-"""
-# busybox 1.29+ nslookup against CoreDNS: authoritative for cluster.local (no "Non-authoritative
-# answer:"), an A answer, then the AAAA query's empty answer (as in kubernetes/website#24020).
-NSLOOKUP_COREDNS = """Server:\t\t10.96.0.10
-Address:\t10.96.0.10:53
-
-Name:\tinv.default.svc.cluster.local
-Address: 10.103.51.48
-
-*** Can't find inv.default.svc.cluster.local: No answer
-
-"""
 # busybox 1.28 nslookup (libc resolver): the format most Kubernetes DNS tutorials show.
 NSLOOKUP_OLD = """Server:    10.96.0.10
 Address 1: 10.96.0.10 kube-dns.kube-system.svc.cluster.local
 
 Name:      inv.default.svc.cluster.local
 Address 1: 10.103.51.48 inv.default.svc.cluster.local
-"""
-NSLOOKUP_DOWN = ";; connection timed out; no servers could be reached\n\nnslookup: write to '10.96.0.10': Connection refused\n"
-NSLOOKUP_NXDOMAIN = ("Server:\t\t10.0.2.3\nAddress:\t10.0.2.3:53\n\n"
-                     "** server can't find inv.default.svc.cluster.local: NXDOMAIN\n\n"
-                     "** server can't find inv.default.svc.cluster.local: NXDOMAIN\n\n")
-
-WGET_S = """  HTTP/1.1 200 OK
-  Server: inv/0.1 Python/3.7.9
-  Date: Tue, 24 Nov 2026 15:38:13 GMT
-  Content-Type: application/json
-  Content-Length: 17
-  X-Served-By: can-inventory-756c87dc9f-lmxcp
-  
-  HTTP/1.1 200 OK
-  Server: inv/0.1 Python/3.7.9
-  X-Served-By: can-inventory-756c87dc9f-b45ns
-  
-wget: can't connect to remote host (10.103.51.48): Connection refused
 """
 
 

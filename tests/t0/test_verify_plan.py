@@ -10,7 +10,7 @@ from labkit.checks import FAIL, PASS, SKIP
 from labkit.verify import plan, run_lab, select, where_for
 from labkit.verify import run as verify_run
 from labkit.verify.model import SECTIONS, Lab
-from tests.t0.test_verify_parse import LAB_RESOLV
+from tests.support.transcript import LAB_RESOLV
 
 ISSUE_CHECKS = {  # what issue 6 lists, by section
     3: {"api", "node.ready", "node.taint", "cp.etcd", "cp.kube-apiserver", "cp.kube-controller-manager",

@@ -1,7 +1,6 @@
 """Each probe's decision and hint, on the output the lab's tools really print."""
 import re
 
-import pytest
 
 from labkit import settings as settings_mod
 from labkit.backends import TIMEOUT_EXIT, CommandResult
@@ -9,25 +8,10 @@ from labkit.checks import FAIL, PASS
 from labkit.verify import probes
 from labkit.verify.checks import s3, s5, s6, s8
 from labkit.verify.model import Lab
-from tests.t0.test_verify_parse import (LAB_RESOLV, LAB_ROUTES, NSLOOKUP_COREDNS, NSLOOKUP_DOWN, NSLOOKUP_NEW,
-                                       NSLOOKUP_NXDOMAIN, WGET_S)
+from tests.support.transcript import LAB_RESOLV, LAB_ROUTES, NSLOOKUP_COREDNS, NSLOOKUP_DOWN, NSLOOKUP_NEW, NSLOOKUP_NXDOMAIN, WGET_S
+from tests.support.transcript import NGINX_PAGE
 
-NGINX_PAGE = """<!DOCTYPE html>
-<html>
-<head>
-<title>Welcome to nginx!</title>
-</head>
-<body>
-<h1>Welcome to nginx!</h1>
-</body>
-</html>
-"""
 INV_A, INV_B = "can-inventory-756c87dc9f-lmxcp", "can-inventory-756c87dc9f-b45ns"
-
-
-@pytest.fixture(scope="module")
-def lab(repo):
-    return Lab.from_settings(settings_mod.load(repo, {}))
 
 
 def res(code=0, out="", err=""):

@@ -85,7 +85,7 @@ def test_docs_fault_table_is_the_t1_fault_list(repo):
     """docs/verify.md's fault table: one row per fault of the netns test, same failed checks and hint keys."""
     import re
 
-    from tests.t1.test_verify_netns import FAULTS
+    from tests.support.faults import FAULTS
 
     text = (repo / "docs" / "verify.md").read_text()
     table = text.split("### Fault table", 1)[1].split("\n\n", 2)[1]

@@ -1,55 +1,12 @@
 """T0: vm tasks over every node, against a stand-in for Vagrant (VirtualBox cannot run here; T2 runs libvirt)."""
 from __future__ import annotations
 
-import os
-import shutil
 
 import pytest
-from invoke import Config, Context, Exit
+from invoke import Exit
 
 from labkit.tasks import vm
-from labkit.vm.actions import preflight
-from tests.support.env import REPO
-
-
-class FakeVagrant:
-    def __init__(self, states, snapshots=None):
-        self.states, self.snaps, self.calls = dict(states), snapshots or {}, []
-
-    def status(self, node):
-        return self.states[node]
-
-    def snapshots(self, node):
-        return list(self.snaps.get(node, []))
-
-    def stream(self, step, *args):
-        self.calls.append(args)
-
-
-@pytest.fixture
-def project(tmp_path, monkeypatch):
-    shutil.copy(REPO / "settings.yaml", tmp_path)
-    shutil.copytree(REPO / "provision", tmp_path / "provision")
-    home = tmp_path / "vagrant.d"  # Vagrant's box directory, with the boxes of both providers installed
-    for box, provider in (("ubuntu-VAGRANTSLASH-xenial64", "virtualbox"), ("generic-VAGRANTSLASH-ubuntu1604", "libvirt")):
-        (home / "boxes" / box / "0" / provider).mkdir(parents=True)
-        (home / "boxes" / box / "0" / provider / "metadata.json").write_text(f'{{"provider": "{provider}"}}')
-    monkeypatch.setenv("VAGRANT_HOME", str(home))
-    return tmp_path
-
-
-def run(project, monkeypatch, fake, task, env, **kwargs):
-    for key in [k for k in os.environ if k.startswith("LABKIT_")]:
-        monkeypatch.delenv(key)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setattr(vm, "vagrant_for", lambda s: fake)
-    # doctor's checks need VirtualBox, which cannot run here: the states are what preflight returns
-    monkeypatch.setattr(preflight, "preflight", lambda s, vg, nodes, log: {n.name: fake.status(n.name) for n in nodes})
-    task(Context(Config(overrides={"labkit": {"root": str(project)}})), **kwargs)
-
-
-NEW = {"ubuntu": "not_created", "worker-1": "not_created", "worker-2": "not_created"}
+from tests.support.vagrant import FakeVagrant, NEW, run
 
 
 def test_libvirt_brings_every_node_up_in_one_parallel_vagrant_up(project, monkeypatch):

@@ -6,8 +6,8 @@ import pytest
 
 from labkit.tasks import vm
 from tests.support import dryrun
-from tests.t0.test_vm_bundle_copy import MOUNT_FAILED, Vagrant
-from tests.t0.test_vm_nodes import NEW, FakeVagrant, project, run  # noqa: F401 (fixture)
+from tests.support.vagrant import MOUNT_FAILED, Vagrant
+from tests.support.vagrant import NEW, FakeVagrant, run
 
 
 def dry_and_real(project, monkeypatch, capsys, fake, task, env, **kwargs):

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.support.env import need_binary
-from tests.t0.test_bundle_inrelease import NOW, REAL, text_of, with_signature
+from tests.support.openpgp import NOW, REAL, text_of, with_signature
 from tests.support.bundle import file_entry, invoke, sha256, write_lock
 from labkit.bundle import aptchain, lock, openpgp
 

@@ -25,6 +25,7 @@ import yaml
 from tests.support.bundle import invoke, write_lock
 from tests.support.env import free_port, need_binary, need_root, stop_process
 from labkit.bundle import fetch, lock
+from tests.support.dockerd import docker, load_and_run
 
 pytestmark = pytest.mark.t1
 
@@ -79,10 +80,6 @@ def registry(registry_dir):
     reg.stop()
 
 
-def docker(dockerd, *args, **kw):
-    return subprocess.run(["docker", "--host", dockerd.url, *args], capture_output=True, text=True, **kw)
-
-
 @pytest.fixture(scope="module")
 def pushed(dockerd, registry, tmp_path_factory):
     """A tiny image FROM scratch (busybox-static) built by the real dockerd and pushed to the registry."""
@@ -105,22 +102,6 @@ def pushed(dockerd, registry, tmp_path_factory):
 def image_entry(name, ref, tag, path, digest=None):
     return "\n".join([f"- name: {name}", "  kind: image", f"  ref: {ref}", f"  tag: {tag}"]
                      + ([f"  digest: {digest}"] if digest else []) + [f"  path: {path}"])
-
-
-def load_and_run(dockerd, archive: Path, tag: str) -> str:
-    """`docker load` the archive into a daemon that does not have the image, run it, then remove it."""
-    with tarfile.open(archive) as tar:
-        image_id = "sha256:" + json.loads(tar.extractfile("manifest.json").read())[0]["Config"][:-len(".json")]
-    assert docker(dockerd, "image", "inspect", image_id).returncode != 0, "the daemon already had this image"
-    loaded = docker(dockerd, "load", "-i", str(archive))
-    assert loaded.returncode == 0, loaded.stderr
-    assert f"Loaded image: {tag}" in loaded.stdout
-    try:
-        ran = docker(dockerd, "run", "--rm", "--network", "host", tag)
-        assert ran.returncode == 0, ran.stderr
-        return ran.stdout.strip()
-    finally:
-        docker(dockerd, "image", "rm", "-f", tag)
 
 
 def test_bundle_lock_pins_an_image_that_docker_loads_and_runs(dockerd, registry, pushed, tmp_path):
@@ -361,7 +342,7 @@ def test_a_digest_pinned_image_fetches_verifies_and_serves_without_bundle_lock(d
                                                                                  tmp_path):
     """Issue 11.4: the digest alone pins the image; its archive is checked against the digest (manifests
     inside it), its sha256 lands in CHECKSUMS for the VM, and a classroom mirror can serve it."""
-    from tests.t1.test_bundle_serve import cli_serve
+    from tests.support.bundle import cli_serve
 
     head = requests.head(f"{registry.url}/v2/labkit/tiny/manifests/1",
                          headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})

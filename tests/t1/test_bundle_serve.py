@@ -2,43 +2,20 @@
 from __future__ import annotations
 
 import http.client
-import os
 import shutil
-import signal
 import subprocess
-import sys
 import threading
-import time
-from contextlib import contextmanager
 
 import pytest
 
-from tests.support.env import default_sigint, free_port, need_binary, need_root
-from tests.support.bundle import REPO, file_entry, invoke, sha256, start_server, write_lock
+from tests.support.env import free_port, need_binary, need_root
+from tests.support.bundle import invoke, sha256
 from tests.support.bundle import tmpfs  # noqa: F401 (a fixture)
 from labkit.bundle import fetch, lock, serve
+from tests.support.bundle import BIG
+from tests.support.bundle import cli_serve
 
 pytestmark = pytest.mark.t1
-
-BIG = os.urandom(2 * 1024 * 1024 + 7)
-SMALL = b"weave manifest\n" * 50
-
-
-@pytest.fixture
-def bundle(tmp_path):
-    """A complete, verified bundle (fetched for real from a loopback server) and its lock."""
-    origin = start_server()
-    try:
-        lock_file = write_lock(tmp_path / "lock.yaml", [
-            file_entry("kubernetes-node", "k8s/node.tgz", [origin.add("/node.tgz", BIG)], BIG),
-            file_entry("weave-manifest", "manifests/weave.yaml", [origin.add("/weave.yaml", SMALL)], SMALL)])
-        dest = tmp_path / "instructor"
-        lk = lock.load(lock_file)
-        assert not any(o.error for o in fetch.fetch(lk, lk.artifacts, dest, fetch.Options()))
-    finally:
-        origin.shutdown()
-        origin.server_close()
-    return lk, dest
 
 
 @pytest.fixture
@@ -119,28 +96,6 @@ def test_thirty_concurrent_students(bundle, server):
     for t in threads:
         t.join(60)
     assert not errors and results == [sha256(BIG)] * 30
-
-
-@contextmanager
-def cli_serve(lock_path, dest):
-    """`invoke bundle.serve` on loopback until its URL line appears; Ctrl-C at the end of the block.
-    Yields (port, served): served gets the printed lines, then out, err and code once it stopped."""
-    port = free_port()
-    proc = subprocess.Popen([str(sys.executable.rsplit("/", 1)[0] + "/invoke"), "bundle.serve", "--lock",
-                             str(lock_path), "--dest", str(dest), "--port", str(port), "--host", "127.0.0.1"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=default_sigint)
-    served = {"lines": []}
-    try:
-        deadline = time.monotonic() + 30
-        while not any("--from http://" in ln for ln in served["lines"]):
-            assert time.monotonic() < deadline and proc.poll() is None, "".join(served["lines"]) + proc.stderr.read()
-            served["lines"].append(proc.stdout.readline())
-        yield port, served
-    finally:
-        proc.send_signal(signal.SIGINT)
-        served["out"], served["err"] = proc.communicate(timeout=20)
-        served["code"] = proc.returncode
 
 
 def test_cli_serve_prints_the_url_and_the_cli_fetches_from_it(bundle, tmp_path):

@@ -19,7 +19,7 @@ import pytest
 from labkit.bundle import lock
 from tests.support.env import need_binary
 from tests.support.bundle import invoke, tmpfs, write_lock  # noqa: F401 (tmpfs: a fixture)
-from tests.t1.test_bundle_registry import docker, load_and_run
+from tests.support.dockerd import docker, load_and_run
 
 pytestmark = pytest.mark.t1
 
@@ -89,7 +89,7 @@ def _lock(tmp_path: Path, url: str, data: bytes) -> Path:
 
 
 def test_images_from_the_server_tarball_pin_load_serve_and_audit(dockerd, release, srv, tmp_path):
-    from tests.t1.test_bundle_serve import cli_serve
+    from tests.support.bundle import cli_serve
 
     ids, data = release
     lock_file = _lock(tmp_path, srv.add(SOURCE_PATH, data), data)
@@ -173,7 +173,7 @@ def test_a_disk_that_fills_while_taking_the_images_is_one_line_and_leaves_no_par
     layer of random bytes (it does not compress), so the source fits on the disk but the image does not."""
     import os
 
-    from tests.t0.test_bundle_derive import docker_save, layer
+    from tests.support.bundle import docker_save, layer
 
     save, _ = docker_save([f"k8s.gcr.io/kube-apiserver-amd64:{VERSION}"], [layer({"bin/x": os.urandom(3_000_000)})])
     buf = io.BytesIO()

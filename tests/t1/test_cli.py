@@ -1,32 +1,13 @@
 """T1: the real CLI on this machine (no VirtualBox): clear one-line failures, never a traceback."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.support.env import REPO, need_binary
-from tests.t1.test_vagrantfile import NO_MACHINES
+from tests.support.env import need_binary
+from tests.support.cli import one_line_error, run
 
 pytestmark = pytest.mark.t1
-
-
-def run(*args, **env):
-    full = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
-    full["VAGRANT_DOTFILE_PATH"] = NO_MACHINES  # this machine's answers, not a VM this checkout may hold
-    full.update(env)
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, env=full, capture_output=True,
-                          text=True, timeout=120)
-
-
-def one_line_error(proc) -> str:
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stdout + proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    return lines[0]
 
 
 def test_doctor_reports_virtualbox_missing_on_this_machine():

@@ -14,10 +14,10 @@ import time
 import pytest
 
 from tests.support.env import REPO, default_sigint, free_port, need_binary
-from tests.t1.test_bundle_serve import bundle, cli_serve  # noqa: F401 (fixture)
-from tests.t1.test_cli import one_line_error, run
-from tests.t1.test_verify_task import INVOKE, invoke, project  # noqa: F401 (fixture)
-from tests.t1.test_vagrantfile import NO_MACHINES
+from tests.support.bundle import cli_serve
+from tests.support.cli import one_line_error, run
+from tests.support.cli import INVOKE, invoke
+from tests.support.vagrantfile import NO_MACHINES
 
 pytestmark = pytest.mark.t1
 

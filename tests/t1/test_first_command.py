@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from tests.support.env import need
-from tests.t0.test_readme_first_command import block
+from tests.support.readme import block
 
 STAND_IN = """[build-system]
 requires = ["setuptools", "wheel"]

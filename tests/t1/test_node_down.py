@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.support.env import REPO, need_binary
-from tests.t1.test_vagrantfile import NO_MACHINES
+from tests.support.vagrantfile import NO_MACHINES
 
 pytestmark = pytest.mark.t1
 LINE = "labkit: cannot reach ubuntu over SSH (the VM is not created). Fix: start the VM: invoke vm.up"

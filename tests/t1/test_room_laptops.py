@@ -13,7 +13,7 @@ from labkit import acceptance
 from labkit.room import client
 from tests.support.bundle import invoke
 from tests.support.room import ClassServe
-from tests.t1.test_room_page import browser, wait_for  # noqa: F401 (browser is a fixture)
+from tests.support.room import wait_for
 
 pytestmark = pytest.mark.t1
 

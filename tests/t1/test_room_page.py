@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.env import REPO, need, need_binary
+from tests.support.env import REPO
 from tests.support.room import DOCTOR_FAIL, DOCTOR_OK, ClassServe, envelope, seat
+from tests.support.room import wait_for
 
 pytestmark = pytest.mark.t1
 
@@ -25,36 +26,6 @@ def verify_report(section: str, status: str) -> dict:
     return {"schema": "labkit-verify/1", "sections": [section],
             "checks": [{"id": "net.route", "section": section, "title": "pod route on the node", "status": status,
                         "detail": "no route for 10.32.0.0/12" if status == "failed" else "ok", "hint": hint}]}
-
-
-@pytest.fixture
-def browser(tmp_path):
-    chromium, driver = need_binary("chromium"), need_binary("chromedriver")
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        need(False, "selenium is not installed (pip install -e '.[test]')")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync", "--window-size=1280,640"):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {"download.default_directory": str(tmp_path / "downloads"),
-                                              "download.prompt_for_download": False})
-    b = webdriver.Chrome(service=Service(driver), options=options)
-    yield b
-    b.quit()
-
-
-def wait_for(what, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        found = what()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"not within {timeout} s"
-        time.sleep(0.05)
 
 
 def cell(browser, seat_id: str, col: str):

@@ -5,7 +5,6 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,9 @@ import yaml
 
 from labkit import settings
 from tests.support.env import REPO, need_binary
+from tests.support.vagrantfile import NO_MACHINES
 
 pytestmark = pytest.mark.t1
-
-
-# Vagrant's machine state for these tests: none, whatever VM this checkout may have in its .vagrant/.
-NO_MACHINES = tempfile.mkdtemp(prefix="labkit-t1-dotfile-")
 
 
 def clean_env(**extra) -> dict:

@@ -6,33 +6,12 @@ crash, must fail exactly the two checks that explain everything else, and write 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.support.env import need_binary
+from tests.support.cli import invoke
 
 pytestmark = pytest.mark.t1
-
-INVOKE = str(Path(sys.executable).with_name("invoke"))
-
-
-@pytest.fixture(scope="module")
-def project(repo, tmp_path_factory) -> Path:
-    need_binary("vagrant")
-    root = tmp_path_factory.mktemp("project")
-    for name in ("tasks.py", "settings.yaml", "Vagrantfile"):
-        shutil.copy(repo / name, root / name)
-    for name in ("vagrant", "provision"):
-        shutil.copytree(repo / name, root / name)
-    return root
-
-
-def invoke(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([INVOKE, *args], cwd=project, capture_output=True, text=True, timeout=120)
 
 
 def test_verify_before_the_lab_exists(project):

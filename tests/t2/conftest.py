@@ -12,49 +12,21 @@ tries to download fails. scripts/host-setup prepares the machine and builds the 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.support.env import REPO, free_port, need, need_binary, need_root, stop_process
 from tests.support import testbundle
+from tests.support.vm import INVOKE, invoke, LabVM, users_lab_state, virsh
 
-INVOKE = [sys.executable, "-m", "invoke"]
 NODE_IP = os.environ.get("T2_NODE_IP", "192.168.56.10")  # other sessions on one host pick another
 NODE_NAME = "labkit-t2"  # not the lab's "ubuntu": a user's own VM keeps its name
-
-
-@dataclass
-class LabVM:
-    settings: object  # labkit Settings as the tasks see them (settings.root: the project's copy)
-    env: dict  # environment to run invoke with
-    up_output: str  # what the first `invoke vm.up` printed
-    users_lab: dict  # the real checkout's lab state before the session (users_lab_state)
-
-    def invoke(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-        return invoke(self.env, *args, timeout=timeout, cwd=self.settings.root)
-
-    def ssh(self, command: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return self.invoke("vm.ssh", "--command", command, timeout=timeout)
-
-
-def invoke(env: dict, *args: str, timeout: float = 1800, cwd: Path) -> subprocess.CompletedProcess:
-    """Run the project's own CLI in `cwd`, exactly as a user would (output captured, nothing hidden)."""
-    proc = subprocess.run(INVOKE + list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    sys.stdout.write(f"\n$ invoke {' '.join(args)}  (exit {proc.returncode})\n{proc.stdout}{proc.stderr}")
-    return proc
-
-
-def virsh(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True)
 
 
 def copy_project(dest: Path) -> Path:
@@ -67,28 +39,6 @@ def copy_project(dest: Path) -> Path:
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
     return dest
-
-
-def tree_state(path: Path) -> dict:
-    """Every file and link under `path` with its content hash and mtime (empty if `path` is absent)."""
-    import hashlib
-
-    state = {}
-    for p in sorted(path.rglob("*")) if path.exists() else []:
-        if p.is_symlink():
-            state[str(p)] = ("link", os.readlink(p))
-        elif p.is_file():
-            state[str(p)] = (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-    return state
-
-
-def users_lab_state() -> dict:
-    """What belongs to the user of this checkout: its .vagrant/ and .labkit/ trees, its libvirt domains."""
-    from labkit import libvirt
-
-    prefix = libvirt.domain_name(REPO, "")
-    domains = sorted(d for d in virsh("list", "--all", "--name").stdout.split() if d.startswith(prefix))
-    return {"vagrant": tree_state(REPO / ".vagrant"), "labkit": tree_state(REPO / ".labkit"), "domains": domains}
 
 
 def forget_test_box() -> None:
@@ -189,6 +139,4 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: next((i + 1 for i, name in enumerate(order) if name in item.nodeid), 0))
 
 
-def strip_ansi(text: str) -> str:
-    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
 

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.t2.conftest import strip_ansi
+from tests.support.vm import strip_ansi
 
 pytestmark = pytest.mark.t2
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 
 from labkit import libvirt
-from tests.t2.conftest import LabVM, strip_ansi, virsh
+from tests.support.vm import LabVM, strip_ansi, virsh
 
 pytestmark = pytest.mark.t2
 
@@ -172,7 +172,7 @@ def test_a_join_interrupted_after_kubelet_start_is_seen_and_cluster_reset_clears
     leaves all four. They are written here by hand, with the modes kubeadm gives them."""
     from labkit.cluster import node as nodeops
     from labkit.cluster.join import CA_CERT
-    from tests.t0.test_cluster_join import make_ca_pem
+    from tests.support.cluster import make_ca_pem
 
     settings = pair.settings
     worker = settings.workers[0]

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 import subprocess
 import tarfile
 
 import pytest
+from tests.support.vm import CHANGED, run_step, sh
 
 pytestmark = pytest.mark.t2
 
-# Lines a step prints when it changes something; a second run must print none of them.
-CHANGED = re.compile(r"labkit\[\w+\]: (installing|installed|wrote|loaded|started|restarted|applied|added|turned|"
-                     r"commented|enabled|reloaded|unpacked|/etc/hosts:)")
 STATE_FILES = ["/etc/hosts", "/etc/fstab", "/etc/docker/daemon.json", "/etc/sysctl.d/90-labkit-kubernetes.conf",
                "/etc/modules-load.d/labkit-kubernetes.conf", "/etc/labkit/resolv.conf"]
 SNAPSHOT = f"""
@@ -45,30 +42,10 @@ def guest(lab_vm):
     ssh.close()
 
 
-def sh(guest, script: str, timeout: float = 120, sudo: bool = True):
-    return guest.run((["sudo", "-n"] if sudo else []) + ["bash", "-c", script], timeout=timeout)
-
-
 def snapshot(guest) -> str:
     result = sh(guest, SNAPSHOT)
     assert result.ok, result.stderr
     return result.stdout
-
-
-def step_env(settings, bundle: str, k8s_version: str | None = None) -> str:
-    node = settings.master
-    env = {"LABKIT_BUNDLE": bundle, "LABKIT_NODE_NAME": node.name, "LABKIT_NODE_IP": node.ip,
-           "LABKIT_NODE_ROLE": node.role, "LABKIT_MASTER_IP": node.ip,
-           "LABKIT_K8S_VERSION": k8s_version or settings.versions["kubernetes"],
-           "LABKIT_DOCKER_VERSION": settings.versions["docker"]}
-    return " ".join(f"{k}={shlex.quote(str(v))}" for k, v in env.items())
-
-
-def run_step(guest, settings, step: str, bundle: str, k8s_version: str | None = None):
-    """A step exactly as the Vagrantfile sends it (the assembled inline script), with our bundle path."""
-    script = subprocess.run(["ruby", "-e", f'require "./vagrant/provision_script"; print LabkitProvision.script(".", "{step}")'],
-                            cwd=settings.root, capture_output=True, text=True, check=True).stdout
-    return guest.run(f"sudo -n env {step_env(settings, bundle, k8s_version)} bash -s", timeout=600, stdin=script.encode())
 
 
 def bundle_image_tags(settings) -> list[str]:

@@ -15,7 +15,7 @@ import tarfile
 import pytest
 
 from tests.support.env import REPO
-from tests.t2.test_provision import CHANGED, run_step, sh
+from tests.support.vm import CHANGED, run_step, sh
 
 pytestmark = pytest.mark.t2
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.t2.conftest import users_lab_state
+from tests.support.vm import users_lab_state
 
 pytestmark = pytest.mark.t2
 

@@ -5,7 +5,7 @@ import pytest
 
 from labkit import libvirt
 from tests.support.env import REPO
-from tests.t2.conftest import strip_ansi, virsh
+from tests.support.vm import strip_ansi, virsh
 
 pytestmark = pytest.mark.t2
 
