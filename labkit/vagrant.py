@@ -87,8 +87,11 @@ class Vagrant:
         try:
             return self._v._make_vagrant_command(list(args))
         except RuntimeError:
+            from labkit.laptops import MIN_VAGRANT, shown
+
             raise LabkitError("Vagrant is not installed (no `vagrant` on PATH)",
-                              "install Vagrant 2.2+ from the USB stick or https://developer.hashicorp.com/vagrant/install") from None
+                              f"install Vagrant {shown(MIN_VAGRANT)}+ from the USB stick or "
+                              "https://developer.hashicorp.com/vagrant/install") from None
 
     # --- queries (captured output) ----------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 A student's laptop posts an envelope: who (seat id, name, host), what (kind), when (its own clock at
 `taken` and at `sent`, so the server can place a queued report in its own time) and the report itself:
-`invoke doctor --json`'s list of checks, section.check/progress's sections (labkit/student/progress.py),
+`invoke doctor --json`'s report (labkit-checks/1; before it, a list of rows, still read), section.check/progress's sections (labkit/student/progress.py),
 or a labkit-verify/1 report (verify).
 """
 from __future__ import annotations
@@ -18,12 +18,24 @@ PASS, WARN, FAIL, SKIP = "pass", "warn", "fail", "skip"
 _text = {"type": "string", "maxLength": 4000}
 _short = {"type": "string", "maxLength": 200}
 
-DOCTOR = {
+DOCTOR_ROWS = {  # doctor before labkit/checks.py: still read from queues and stores
     "type": "array", "maxItems": 200,
     "items": {"type": "object", "required": ["name", "status"],
               "properties": {"name": _short, "status": {"enum": ["ok", "warn", "fail"]},
                              "detail": _text, "fix": _text}},
 }
+CHECKS = {  # labkit.checks.as_json
+    "type": "object", "required": ["schema", "checks"],
+    "properties": {
+        "schema": {"const": "labkit-checks/1"},
+        "kind": _short, "host": _short,
+        "checks": {"type": "array", "maxItems": 500, "items": {
+            "type": "object", "required": ["id", "status"],
+            "properties": {"id": _short, "title": _short, "status": {"enum": [PASS, WARN, FAIL, SKIP]},
+                           "detail": _text, "cause": _text, "fix": _text, "key": _short}}},
+    },
+}
+DOCTOR = {"oneOf": [CHECKS, DOCTOR_ROWS]}
 
 VERIFY = {
     "type": "object", "required": ["schema", "checks"],
@@ -108,11 +120,12 @@ def columns_of(label: str) -> list[str]:
 def cells(kind: str, report) -> dict:
     """column -> (state, first problem as {check, detail, hint} or None) for the columns this report covers."""
     if kind == "doctor":
-        worst = next((c for c in report if c["status"] == "fail"), None) or \
-            next((c for c in report if c["status"] == "warn"), None)
-        state = PASS if worst is None else FAIL if worst["status"] == "fail" else WARN
-        first = None if worst is None else {"check": worst["name"], "detail": worst.get("detail", ""),
-                                            "hint": worst.get("fix", "")}
+        rows = report if isinstance(report, list) else report["checks"]  # a list: doctor before labkit-checks/1
+        worst = next((c for c in rows if c["status"] == FAIL), None) or \
+            next((c for c in rows if c["status"] == WARN), None)
+        state = PASS if worst is None else FAIL if worst["status"] == FAIL else WARN
+        first = None if worst is None else {"check": worst.get("title") or worst.get("name") or worst.get("id", ""),
+                                            "detail": worst.get("detail", ""), "hint": worst.get("fix", "")}
         return {"doctor": (state, first)}
     if kind == "progress":  # a section in progress is failing a check: "needs help" counts how long
         out = {}
