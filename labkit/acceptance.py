@@ -238,12 +238,12 @@ def vm_logs(runner: Runner) -> dict:
 
 # --- the machine --------------------------------------------------------------------------------
 
-def _output(cmd: list[str]) -> str:
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return (out.stdout or out.stderr).strip() if out.returncode == 0 else ""
+def _output(cmd: list[str], env: dict | None = None) -> str:
+    """What a tool printed (bytes decoded by labkit.proc: a report is written whatever the tool's code page)."""
+    from labkit import proc
+
+    out = proc.output(cmd, timeout=30, env=env)
+    return (out.stdout or out.stderr).strip() if out is not None and out.ok else ""
 
 
 def cpu_model() -> str:

@@ -64,6 +64,16 @@ class Vagrant:
         self.last_output = ""  # the last streamed command's output tail
         self._v = vagrant.Vagrant(root=str(self.root), env=self.env, out_cm=vagrant.devnull_cm,
                                   err_cm=self._capture_stderr)
+        # python-vagrant decodes what Vagrant prints strictly in the locale's encoding (compat.decode): a
+        # project path or a message in another code page would end in UnicodeDecodeError. Same call, our decoding.
+        self._v._run_vagrant_command = self._captured
+
+    def _captured(self, args) -> str:
+        from labkit.proc import text
+
+        with self._capture_stderr() as err:
+            return text(subprocess.check_output(self._v._make_vagrant_command(args), cwd=self.root, env=self.env,
+                                                stderr=err, stdin=subprocess.DEVNULL))
 
     @contextmanager
     def _capture_stderr(self):
