@@ -27,14 +27,26 @@ def _forget_ssh(s, node: str) -> None:
 
 
 def bundle_copied(s, node: str) -> Path:
-    """The marker of a VirtualBox node whose share did not mount: the Vagrantfile's bundle_copied?
-    then gives it the rsync copy libvirt nodes have."""
-    return s.state_dir / "bundle-rsync" / node
+    """The marker of a VirtualBox node whose share did not mount: the Vagrantfile's bundle_copied? then
+    gives it no shared folder, and vm.up/vm.provision copy the bundle in over SSH. vm.destroy removes it."""
+    return s.state_dir / "bundle-copy" / node
 
 
 def copies_bundle(s, node: str) -> bool:
-    """Is the bundle in this node a copy (rsync), which `vagrant provision` alone does not refresh?"""
+    """Is the bundle in this node a copy (libvirt's rsync folder, or ours over SSH), which `vagrant provision`
+    alone does not refresh?"""
     return s.provider == "libvirt" or bundle_copied(s, node).exists()
+
+
+def refresh_copy(s, vg, node: str, st) -> None:
+    """Bring a node's copy of the bundle up to date: Vagrant's rsync folder under libvirt (Linux hosts,
+    doctor checks rsync), else the kit's own copy over SSH, which needs nothing on the host."""
+    if s.provider == "libvirt":
+        vg.stream(st, "rsync", node)
+    else:
+        from labkit.bundle import over_ssh
+
+        over_ssh.copy(s, node, st.log)
 
 
 def _in_background(fn, *args):
@@ -132,18 +144,18 @@ def up(c, node=None):
 
 def _up_one(s, vg, n, st) -> None:
     """`vagrant up` of one node. On VirtualBox, a bundle share that does not mount (the box's Guest
-    Additions do not fit this VirtualBox: the 2021 xenial box has 5.x ones) turns into an rsync copy."""
+    Additions do not fit this VirtualBox: the 2021 xenial box has 5.x ones) turns into a copy over SSH."""
     try:
         vg.stream(st, "up", n.name, f"--provider={s.provider}")
     except LabkitError:
         if s.provider != "virtualbox" or "vboxsf" not in vg.last_output:
             raise
         st.log("the VirtualBox shared folder did not mount (the box's Guest Additions do not fit this VirtualBox): "
-               "copying the bundle into the VM with rsync instead")
+               "copying the bundle into the VM over SSH instead")
         marker = bundle_copied(s, n.name)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
-        vg.stream(st, "rsync", n.name)
+        refresh_copy(s, vg, n.name, st)
         vg.stream(st, "provision", n.name)
 
 
@@ -176,7 +188,7 @@ def provision(c, node=None, step=None):
             if vg.status(n.name) != "running":
                 raise LabkitError(f"{n.name} is not running", "run invoke vm.up first")
             if copies_bundle(s, n.name):  # `vagrant provision` does not sync folders (vagrant-libvirt neither)
-                vg.stream(st, "rsync", n.name)
+                refresh_copy(s, vg, n.name, st)
             vg.stream(st, "provision", n.name, *(["--provision-with", step] if step else []))
 
 
@@ -205,6 +217,7 @@ def destroy(c, node=None):
     for n in _targets(s, node):
         with ui.step(f"Destroying VM {n.name}") as st:
             _forget_ssh(s, n.name)
+            bundle_copied(s, n.name).unlink(missing_ok=True)  # a new VM gets the shared folder first again
             if vg.status(n.name) != "not_created":
                 vg.stream(st, "destroy", "--force", n.name)
             elif not _remove_leftover(s, n.name, st):
