@@ -161,16 +161,24 @@ class Vagrant:
     @staticmethod
     def _pump(proc: subprocess.Popen, step: "ui.Step", tail: list[str]) -> None:
         assert proc.stdout is not None
+        from labkit import results
+
         for raw in iter(proc.stdout.readline, b""):
             line = raw.decode("utf-8", "replace")
             step.log(line)
             tail.append(line)
             del tail[:-40]
+            done = PROVISION_DONE.search(line)  # provision/lib.sh labkit_done's last line, as data
+            if done:
+                results.record("provision", step=done["step"], seconds=int(done["seconds"]))
         proc.wait()
 
     def interactive(self, *args: str) -> int:
         """Hand the terminal to `vagrant ARGS` (vagrant ssh); returns its exit code."""
         return subprocess.call(self.command(*args), cwd=self.root, env=self.env)
+
+
+PROVISION_DONE = re.compile(r"labkit\[(?P<step>\w+)\]: done in (?P<seconds>\d+)s")
 
 
 class NodeDown(LabkitError):

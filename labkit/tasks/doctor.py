@@ -15,9 +15,12 @@ def doctor(c, json=False):  # noqa: A002 (invoke flag name)
     from labkit import doctor as laptop
     from labkit import ui
 
+    from labkit.results import record
+
     s = settings(c)
     results = laptop.run(s)
     report = laptop.as_json(results)
+    record("report", report=report)  # for a run that asked for data (the acceptance run embeds it)
     if json:
         ui.say(jsonlib.dumps(report, indent=2))
     else:
