@@ -127,10 +127,10 @@ def test_a_cut_connection_is_resumed_and_every_file_checked(sshd, bundle, tmp_pa
     resumed = [line for line in said if ": resuming at " in line]
     assert resumed and resumed[0].startswith("k8s/kubernetes-node-linux-amd64.tar.gz: resuming at "), said
     total = sum(len(v) for v in expected.values())
-    # resumed, not started again: what the first connection delivered is not sent twice (started again,
-    # the second connection alone would carry the whole bundle: 3 MB + 8.3 MB over the relay)
-    assert done.resumed > 2 * MB
-    assert relay.connections[0] + relay.connections[1] < total + MB
+    # resumed, not started again: what reached the VM before the cut is not sent twice. Started again, the
+    # second connection would carry the whole bundle plus SSH's own bytes; resumed, it carries less.
+    assert done.resumed >= 256 * 1024
+    assert relay.connections[1] < total
 
     again = over_ssh.copy_tree(backend(sshd), bundle, str(guest), said.append)
     assert (again.files, again.bytes, again.skipped) == (0, 0, 4)  # idempotent: nothing sent twice
