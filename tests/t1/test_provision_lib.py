@@ -295,7 +295,7 @@ def test_deb_install_waits_for_a_package_job_even_with_nothing_to_install(tmp_pa
     holder = tmp_path / "apt-get"  # a real process whose name is what dpkg_holder looks for
     holder.write_bytes(Path("/bin/sleep").read_bytes())
     holder.chmod(0o755)
-    job = subprocess.Popen(["sh", "-c", f"{holder} 3"])  # sh reaps it: a zombie apt-get would still be listed
+    job = subprocess.Popen(["sh", "-c", f"{holder} 3; exit 0"])  # sh forks and reaps it: a zombie apt-get would be listed
     import time
 
     deadline = time.monotonic() + 10
