@@ -24,8 +24,9 @@ from verify_podnet import BusyboxNetns, PodNetwork  # noqa: E402
 
 from labkit import settings  # noqa: E402
 from labkit.backends import Netns  # noqa: E402
+from labkit.checks import PASS  # noqa: E402
 from labkit.verify import run_lab  # noqa: E402
-from labkit.verify.model import PASSED, Lab  # noqa: E402
+from labkit.verify.model import Lab  # noqa: E402
 from labkit.verify.plan import Where  # noqa: E402
 
 
@@ -45,10 +46,10 @@ def main(runs: int) -> int:
                 started = time.monotonic()
                 results = run_lab(lab, tx.snapshot(), where)
                 walls.append(time.monotonic() - started)
-                bad = [r.check.id for r in results if r.status != PASSED]
+                bad = [r.check.id for r in results if r.status != PASS]
                 slowest = sorted(results, key=lambda r: -r.seconds)[:3]
                 print(f"run {i + 1}: {len(results)} checks in {walls[-1]:.2f}s"
-                      f"{'' if not bad else f', NOT PASSED: {bad}'}; slowest: "
+                      f"{'' if not bad else f', not pass: {bad}'}; slowest: "
                       + ", ".join(f"{r.check.id} {r.seconds:.2f}s" for r in slowest))
             print(f"wall time over {runs} runs: min {min(walls):.2f}s, median {statistics.median(walls):.2f}s, "
                   f"max {max(walls):.2f}s")

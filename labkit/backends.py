@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from labkit.errors import LabkitError
+from labkit.text import reason
 
 TIMEOUT_EXIT = 124
 
@@ -114,13 +115,13 @@ class Ssh(Backend):
             raise
         except Exception as exc:  # with cached facts of an earlier boot, perhaps: ask Vagrant again, once
             if self._facts is None:
-                raise NodeDown(self.name, _reason(exc)) from None
+                raise NodeDown(self.name, reason(exc)) from None
             try:
                 return self._open(refresh=True)
             except NodeDown:
                 raise
             except LabkitError:  # Vagrant cannot say more (no VM here, no vagrant): what the connection said
-                raise NodeDown(self.name, _reason(exc)) from None
+                raise NodeDown(self.name, reason(exc)) from None
 
     def _open(self, refresh: bool):
         import paramiko
@@ -140,7 +141,7 @@ class Ssh(Backend):
         except Exception as exc:
             client.close()
             if refresh:
-                raise NodeDown(self.name, _reason(exc)) from None
+                raise NodeDown(self.name, reason(exc)) from None
             raise
         return client
 
@@ -217,8 +218,9 @@ def node_facts(settings, node: str, env: Optional[dict] = None) -> Callable[[boo
     return facts
 
 
-def get_backend(spec: str, settings=None, env: Optional[dict] = None) -> Backend:
-    """The one place a backend is made: "local", "netns:NAME", "node:NAME", "pod:NAME" (via the master node).
+def get_backend(spec: str, settings=None, env: Optional[dict] = None, via: Optional[Backend] = None) -> Backend:
+    """The one place a backend is made: "local", "netns:NAME", "node:NAME", "pod:NAME" or "pod:NAMESPACE/NAME"
+    (kubectl exec on the master node, or on `via`: a node backend already open, whose connection it shares).
 
     Nothing connects here: a node is reached on its first command (or `connect()`).
     """
@@ -230,14 +232,10 @@ def get_backend(spec: str, settings=None, env: Optional[dict] = None) -> Backend
     if kind == "node" and arg and settings is not None:
         settings.node(arg)  # an unknown node name is one line here, before anything runs
         return Ssh(arg, facts=node_facts(settings, arg, env))
-    if kind == "pod" and arg and settings is not None:
-        return Pod(get_backend(f"node:{settings.master.name}", settings, env), arg)
+    if kind == "pod" and arg and (via is not None or settings is not None):
+        namespace, _, pod = arg.rpartition("/")
+        return Pod(via or get_backend(f"node:{settings.master.name}", settings, env), pod, namespace or "default")
     raise ValueError(f"no backend {spec!r}")
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:160]
 
 
 def _text(data) -> str:

@@ -183,8 +183,8 @@ def step(title: str) -> Iterator[Step]:
 
 
 # Result words that get a colour on a terminal (rich leaves colour out for NO_COLOR, TERM=dumb and pipes).
-STYLES = {"ok": "green", "passed": "green", "warn": "yellow", "skipped": "yellow", "not": "dim",
-          "fail": "bold red", "failed": "bold red", "interrupted": "bold red"}
+STYLES = {"ok": "green", "pass": "green", "passed": "green", "warn": "yellow", "skip": "yellow", "skipped": "yellow",
+          "not": "dim", "fail": "bold red", "failed": "bold red", "interrupted": "bold red"}
 
 
 NO_WRAP = {"section", "time"}  # short columns: long text wraps in the others

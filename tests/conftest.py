@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tarfile
@@ -41,6 +42,13 @@ def need_binary(name: str) -> str:
     path = shutil.which(name)
     need(path is not None, f"`{name}` is not installed")
     return path
+
+
+def default_sigint() -> None:
+    """preexec_fn for a child the test will send Ctrl-C (SIGINT): SIGINT's default disposition, as in a
+    terminal, even when the suite itself was started with SIGINT ignored (`nohup ... &`, some CI
+    runners), a disposition every child would otherwise inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:

@@ -3,8 +3,9 @@
 `published: http://archive.ubuntu.com/ubuntu/dists/xenial/universe/binary-amd64/Packages.xz` in the lock
 means: fetch `dists/xenial/InRelease`, check its OpenPGP signature against Ubuntu's archive keys
 (labkit/bundle/keys/, fingerprints pinned below and checked by a test), check it speaks for suite
-`xenial` and is not past its Valid-Until, take the index's SHA256 and size from it, and accept the
-downloaded index only if it matches. Only then does a package's pin come from the index.
+`xenial` (its `Suite`: see speaks_for) and is not past its Valid-Until, take the index's SHA256 and
+size from it, and accept the downloaded index only if it matches. Only then does a package's pin
+come from the index.
 """
 from __future__ import annotations
 
@@ -78,6 +79,17 @@ def fields(text: str) -> dict:
     return out
 
 
+def speaks_for(info: dict, suite: str) -> bool:
+    """Whether a Release paragraph is the one for `dists/<suite>/`. Its `Suite` must be that name
+    (Ubuntu: `xenial`, `xenial-updates`, each with `Codename: xenial`). `Codename` stands in only for a
+    Debian-style directory named by codename whose `Suite` is an alias (`dists/bookworm`: `Suite: stable`),
+    never for a pocket of that codename: a signed xenial-updates file is not xenial's."""
+    named = info.get("Suite")
+    if named == suite:
+        return True
+    return info.get("Codename") == suite and not (named or "").startswith(suite + "-")
+
+
 def read_index(url: str, read: Reader, keys: tuple, now: float | None = None) -> bytes:
     """The index at `url`, checked against the signed InRelease of its suite. Raises LabkitError."""
     m = DISTS.match(url)
@@ -97,7 +109,7 @@ def read_index(url: str, read: Reader, keys: tuple, now: float | None = None) ->
                           "someone between this machine and the archive may be altering it: run invoke bundle.lock "
                           "from another network; if it persists, see 'Ubuntu's signed chain' in docs/bundle.md") from None
     info = fields(body)
-    if suite not in (info.get("Suite"), info.get("Codename")):
+    if not speaks_for(info, suite):
         raise LabkitError(f"{release_url} is signed but speaks for suite {info.get('Suite') or '(none)'}, not {suite}",
                           "a mirror is serving another suite there: use the archive itself in published:")
     until = info.get("Valid-Until")

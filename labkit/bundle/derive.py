@@ -4,11 +4,14 @@ Kubernetes 1.15 ships its control-plane images inside `kubernetes-server-linux-a
 `docker save` tarballs (kubernetes/server/bin/<name>.tar), and the 1.15 changelog publishes that
 tarball's sha512: the images are pinned by the publisher through it, not by a registry tag on first
 use. One streaming pass over the (already verified) source spools each wanted member to disk and
-rewrites it as labkit's archive under the name kubeadm expects (archive.from_save). Release tooling
-of that era saved each image under an architecture-suffixed name, k8s.gcr.io/<name>-amd64:<version>
-(build/lib/release.sh, create_docker_images_for_server: `${docker_registry}/${binary_name}-${arch}`, as
-kept in projects that copied the 1.15-1.17 script); kubeadm 1.15 asks for k8s.gcr.io/<name>:<version>.
-The name inside the member is checked (with or without the suffix) and replaced by the lock's `tag`.
+rewrites it as labkit's archive under the name kubeadm expects (archive.from_save). What name the
+v1.15.12 members carry is known only from the release tooling's history, not from the file itself:
+before kubernetes PR #80047 (merged July 2019 for 1.16) build/lib/release.sh saved the amd64 image as
+<registry>/<name>:<version>, so k8s.gcr.io/kube-apiserver:v1.15.12 is the most likely name; that PR gave
+amd64 the `-amd64` suffix the other architectures had (kubernetes/sig-release PR #728: the suffix starts
+at 1.16). A build with KUBE_DOCKER_REGISTRY set could also carry <registry>/<name>-amd64 as a second tag
+(the example in PR #80000). kubeadm 1.15 asks for k8s.gcr.io/<name>:<version>. So the name inside the
+member is checked with or without the suffix, any of its tags, and replaced by the lock's `tag`.
 """
 from __future__ import annotations
 

@@ -269,3 +269,27 @@ def _inside(path: str) -> bool:
     p = PurePosixPath(path)
     return (bool(path) and "\\" not in path and not p.is_absolute() and ".." not in p.parts
             and len(p.parts) > 0 and not path.endswith("/") and not re.match(r"^[A-Za-z]:", path))
+
+
+def version_drift(versions: dict, lock: Lock) -> list[str]:
+    """The settings' versions the lock carries no file or image for, one phrase each (empty: they agree).
+
+    settings.yaml says which versions the lab runs (kubeadm's kubernetesVersion, the apt pins); the lock
+    holds the bytes of exactly those versions, so each version appears in its artifacts' names. An
+    override such as LABKIT_VERSIONS__KUBERNETES=v1.15.11 without a matching lock would render a
+    kubeadm config for binaries the bundle does not have (docs/design.md, "Versions: which and bytes")."""
+    paths = [a.path for a in lock.artifacts]
+    tags = {a.image_tag for a in lock.artifacts if a.kind == "image"}
+    urls = [u for a in lock.artifacts for u in a.urls]
+    v = versions
+    wanted = {
+        "kubernetes": any(f"/{v['kubernetes']}/" in u for u in urls),
+        "docker": any(p.startswith(f"debs/docker/docker-ce_{v['docker']}~") for p in paths),
+        "cni": f"cni/cni-plugins-amd64-v{v['cni']}.tgz" in paths,
+        "crictl": f"k8s/crictl-v{v['crictl']}-linux-amd64.tar.gz" in paths,
+        "weave": {f"weaveworks/weave-kube:{v['weave']}", f"weaveworks/weave-npc:{v['weave']}"} <= tags,
+        "etcd": f"k8s.gcr.io/etcd:{v['etcd']}" in tags,
+        "coredns": f"k8s.gcr.io/coredns:{v['coredns']}" in tags,
+        "pause": f"k8s.gcr.io/pause:{v['pause']}" in tags,
+    }
+    return [f"{name} {v[name]}" for name, found in wanted.items() if not found]

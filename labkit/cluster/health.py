@@ -8,10 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from labkit.kube.objects import labels_match, missing_images, name, node_ready, pod_reason, pod_ready, ready_count
-
-COREDNS = "k8s-app=kube-dns"
-WEAVE = "name=weave-net"
+from labkit.kube.objects import (COREDNS, WEAVE, labels_match, missing_images, name, node_ready, pod_reason, pod_ready,
+                                 ready_count)
 
 
 @dataclass
@@ -24,9 +22,8 @@ class Health:
     def not_ready_nodes(self) -> list[str]:
         return [name(n) for n in self.nodes if not node_ready(n)]
 
-    def _group(self, selector: str) -> list[dict]:
-        key, value = selector.split("=", 1)
-        return [p for p in self.pods if labels_match(p, {key: value})]
+    def _group(self, selector: dict) -> list[dict]:
+        return [p for p in self.pods if labels_match(p, selector)]
 
     @property
     def coredns(self) -> list[dict]:

@@ -14,6 +14,10 @@ IMAGE_REASONS = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "Inval
 CRASH_REASONS = ("CrashLoopBackOff", "RunContainerError", "CreateContainerError", "CreateContainerConfigError",
                  "Error")
 DNS_OFFSET = 10  # kubeadm gives kube-dns the 10th address of the service subnet (10.96.0.10)
+# kube-system's pods by their labels: kubeadm 1.15's CoreDNS addon, Weave Net 2.8.1's DaemonSet
+COREDNS = {"k8s-app": "kube-dns"}
+WEAVE = {"name": "weave-net"}
+KUBE_PROXY = {"k8s-app": "kube-proxy"}
 
 
 def name(obj: dict) -> str:
@@ -22,6 +26,11 @@ def name(obj: dict) -> str:
 
 def labels(obj: dict) -> dict:
     return (obj.get("metadata") or {}).get("labels") or {}
+
+
+def selector(wanted: dict) -> str:
+    """Labels as kubectl's `-l` takes them: app=inv,tier=web."""
+    return ",".join(f"{k}={v}" for k, v in wanted.items())
 
 
 def labels_match(obj: dict, wanted: dict) -> bool:
@@ -79,6 +88,15 @@ def ready_count(pod: dict) -> tuple[int, int]:
     return sum(1 for c in statuses if c.get("ready")), max(len(spec), len(statuses))
 
 
+def pod_ip(pod: dict) -> Optional[str]:
+    return (pod.get("status") or {}).get("podIP")
+
+
+def node_name(pod: dict) -> Optional[str]:
+    """The node the scheduler put the pod on (None while Pending)."""
+    return (pod.get("spec") or {}).get("nodeName")
+
+
 def terminating(pod: dict) -> bool:
     return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
 
@@ -114,6 +132,36 @@ def pod_reason(pod: dict) -> str:
     if terminating(pod):
         return "Terminating"
     return container_reason(pod) or phase(pod)
+
+
+def container_state(status: dict) -> str:
+    """`CrashLoopBackOff, last exit code 1 (Error)`: one container's state in the words `kubectl describe` shows."""
+    state = status.get("state") or {}
+    last = (status.get("lastState") or {}).get("terminated")
+    if "waiting" in state:
+        text = state["waiting"].get("reason") or "Waiting"
+    elif "terminated" in state:
+        t = state["terminated"]
+        text = f"terminated: {t.get('reason') or 'exited'}, exit code {t.get('exitCode')}"
+    elif "running" in state:
+        text = "Running" if status.get("ready") else "Running, not ready"
+    else:
+        text = "unknown state"
+    if last and "terminated" not in state:
+        text += f", last exit code {last.get('exitCode')} ({last.get('reason') or 'exited'})"
+    return text
+
+
+def pod_state(pod: dict) -> str:
+    """Why a pod is not Ready, in `kubectl describe` words: its containers that are not ready, else why
+    it is not scheduled, else its phase."""
+    bad = [s for s in containers(pod) if not s.get("ready")]
+    if bad:
+        return "; ".join(f"{s.get('name')}: {container_state(s)}" for s in bad)
+    scheduled = condition(pod, "PodScheduled")
+    if scheduled.get("status") == "False":
+        return scheduled.get("message") or scheduled.get("reason") or "not scheduled"
+    return phase(pod)
 
 
 def missing_images(pod: dict) -> list[tuple[str, str]]:

@@ -2,8 +2,10 @@
 
 A student's laptop posts an envelope: who (seat id, name, host), what (kind), when (its own clock at
 `taken` and at `sent`, so the server can place a queued report in its own time) and the report itself:
-`invoke doctor --json`'s report (labkit-checks/1; before it, a list of rows, still read), section.check/progress's sections (labkit/student/progress.py),
-or a labkit-verify/1 report (verify).
+`invoke doctor --json`'s report (labkit-checks/1 with kind "doctor"; before it, a list of rows, still
+read), section.check/progress's sections (labkit/student/progress.py), or verify's report: labkit-checks/1
+with kind "verify" (labkit/verify/report.py), or the labkit-verify/1 report older labkit sent (still
+accepted and read: rows of an earlier lesson in room.db, a laptop not yet updated).
 """
 from __future__ import annotations
 
@@ -24,36 +26,42 @@ DOCTOR_ROWS = {  # doctor before labkit/checks.py: still read from queues and st
               "properties": {"name": _short, "status": {"enum": ["ok", "warn", "fail"]},
                              "detail": _text, "fix": _text}},
 }
-CHECKS = {  # labkit.checks.as_json
-    "type": "object", "required": ["schema", "checks"],
+DOCTOR_CHECKS = {  # labkit.checks.as_json(kind="doctor"): invoke doctor --json
+    "type": "object", "required": ["schema", "kind", "checks"],
     "properties": {
         "schema": {"const": "labkit-checks/1"},
-        "kind": _short, "host": _short,
+        "kind": {"const": "doctor"}, "host": _short,
         "checks": {"type": "array", "maxItems": 500, "items": {
             "type": "object", "required": ["id", "status"],
             "properties": {"id": _short, "title": _short, "status": {"enum": [PASS, WARN, FAIL, SKIP]},
                            "detail": _text, "cause": _text, "fix": _text, "key": _short}}},
     },
 }
-DOCTOR = {"oneOf": [CHECKS, DOCTOR_ROWS]}
+DOCTOR = {"oneOf": [DOCTOR_CHECKS, DOCTOR_ROWS]}
 
-VERIFY = {
-    "type": "object", "required": ["schema", "checks"],
-    "properties": {
-        "schema": {"const": "labkit-verify/1"},
-        "host": _short,
-        "sections": {"type": "array", "maxItems": 20, "items": {"type": "string", "pattern": "^[1-8](-[1-8])?$"}},
-        "checks": {"type": "array", "maxItems": 500, "items": {
-            "type": "object", "required": ["id", "section", "status"],
-            "properties": {
-                "id": _short, "title": _short, "detail": _text,
-                "section": {"type": "string", "pattern": "^[1-8](-[1-8])?$"},
-                "status": {"enum": ["passed", "failed", "skipped"]},
-                "hint": {"oneOf": [{"type": "null"}, {"type": "object",
-                                                      "properties": {"cause": _text, "fix": _text}}]},
-            }}},
-    },
-}
+_label = {"type": "string", "pattern": "^[1-8](-[1-8])?$"}
+
+def _verify_report(schema: str, statuses: list, check_fields: dict, **fields) -> dict:
+    return {
+        "type": "object", "required": ["schema", *fields, "checks"],
+        "properties": {
+            "schema": {"const": schema}, **fields,
+            "host": _short,
+            "sections": {"type": "array", "maxItems": 20, "items": _label},
+            "checks": {"type": "array", "maxItems": 500, "items": {
+                "type": "object", "required": ["id", "section", "status"],
+                "properties": {"id": _short, "title": _short, "detail": _text, "section": _label,
+                               "status": {"enum": statuses}, **check_fields}}},
+        },
+    }
+
+
+# labkit.checks.as_json(kind="verify"), each check with its section, from and to
+VERIFY = _verify_report("labkit-checks/1", [PASS, WARN, FAIL, SKIP], {"cause": _text, "fix": _text, "key": _short},
+                        kind={"const": "verify"})
+# labkit-verify/1, before the one check model: passed/failed/skipped, and cause and fix in a hint object
+VERIFY_1 = _verify_report("labkit-verify/1", ["passed", "failed", "skipped"], {
+    "hint": {"oneOf": [{"type": "null"}, {"type": "object", "properties": {"cause": _text, "fix": _text}}]}})
 
 PROGRESS = {  # labkit/student/progress.py as_json: section.check and section.progress
     "type": "object", "required": ["sections"],
@@ -88,7 +96,8 @@ ENVELOPE = {
     "allOf": [
         {"if": {"properties": {"kind": {"const": "doctor"}}}, "then": {"properties": {"report": DOCTOR}}},
         {"if": {"properties": {"kind": {"const": "progress"}}}, "then": {"properties": {"report": PROGRESS}}},
-        {"if": {"properties": {"kind": {"const": "verify"}}}, "then": {"properties": {"report": VERIFY}}},
+        {"if": {"properties": {"kind": {"const": "verify"}}},
+         "then": {"properties": {"report": {"anyOf": [VERIFY, VERIFY_1]}}}},
     ],
 }
 
@@ -138,16 +147,26 @@ def cells(kind: str, report) -> dict:
     labels = report.get("sections") or sorted({c["section"] for c in report["checks"]})
     out = {}
     for label in labels:
-        checks = [c for c in report["checks"] if c["section"] == label]
-        bad = next((c for c in checks if c["status"] == "failed"), None)
+        checks = [_verify_check(c) for c in report["checks"] if c["section"] == label]
+        bad = next((c for c in checks if c["status"] == FAIL), None)
         if bad is not None:
-            hint = bad.get("hint") or {}
             state, first = FAIL, {"check": bad.get("title") or bad["id"], "detail": bad.get("detail", ""),
-                                  "hint": " ".join(x for x in (hint.get("cause"), hint.get("fix")) if x)}
-        elif checks and all(c["status"] == "passed" for c in checks):
+                                  "hint": " ".join(x for x in (bad.get("cause"), bad.get("fix")) if x)}
+        elif checks and all(c["status"] in (PASS, WARN) for c in checks):
             state, first = PASS, None
         else:
             state, first = SKIP, None
         for col in columns_of(label):
             out[col] = (state, first)
     return out
+
+
+OLD_STATUS = {"passed": PASS, "failed": FAIL, "skipped": SKIP}  # labkit-verify/1's words
+
+
+def _verify_check(c: dict) -> dict:
+    """One check of a verify report in labkit-checks/1's words (a labkit-verify/1 entry converted)."""
+    if c["status"] not in OLD_STATUS:
+        return c
+    hint = c.get("hint") or {}
+    return {**c, "status": OLD_STATUS[c["status"]], "cause": hint.get("cause"), "fix": hint.get("fix")}

@@ -41,16 +41,16 @@ KIT_CHECKS = ("repo",)
 
 
 def verify_outcomes(results: list, section: int) -> list[SectionOutcome]:
-    """`invoke verify`'s results for one section (5-8) as outcomes: a failed check's hint is the finding."""
+    """`invoke verify`'s results (checks.Checked) for one section (5-8) as outcomes: a failed check's cause
+    and fix are the finding."""
     out = []
     for r in results:
         if r.check.section != section:
             continue
-        if r.status == "failed":
-            hint = r.outcome.hint
-            finding = Finding(hint.cause if hint else r.outcome.detail, hint.fix if hint else "invoke verify")
-        elif r.status == "skipped":
-            finding = Finding(f"not checked: {r.outcome.detail or 'a check it needs failed'}", "invoke verify")
+        if r.status == "fail":
+            finding = Finding(r.result.cause or r.result.detail, r.result.fix or "invoke verify")
+        elif r.status == "skip":
+            finding = Finding(f"not checked: {r.result.detail or 'a check it needs failed'}", "invoke verify")
         else:
             finding = None
         out.append(SectionOutcome(r.check.id, r.check.title, finding))

@@ -56,14 +56,13 @@ def verify(c, section=0, json=None):
         for backend in (where.node, *where.nodes.values()):
             backend.close()
     seconds = time.monotonic() - started
+    data = report.as_json(results, lab, seconds, started_at, [SECTION_LABEL[section_group(section)]] if section else None)
     if json is not None:  # the report first: printing can fail (a closed pipe), the file must not be lost
-        sections = [SECTION_LABEL[section_group(section)]] if section else None
-        report.write_json(json, report.as_json(results, lab, seconds, started_at, sections))
+        report.write_json(json, data)
     report.show(results, seconds)
     if json is not None:
         ui.say(f"Report written to {json}")
     from labkit.room.client import send  # to the instructor's room, if this laptop joined one (class.join)
-    send(s.root, "verify", report.as_json(results, lab, seconds, started_at,
-                                          [SECTION_LABEL[section_group(section)]] if section else None))
+    send(s.root, "verify", data)
     if not report.all_passed(results):
         raise Exit(code=1)

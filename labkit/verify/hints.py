@@ -9,6 +9,9 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
+from labkit import checks
+from labkit.kube.objects import COREDNS, KUBE_PROXY, MASTER_TAINT, WEAVE, selector
+
 
 @dataclass(frozen=True)
 class Hint:
@@ -20,6 +23,8 @@ class Hint:
 def _on_node(cmd: str) -> str:
     return 'invoke vm.ssh --command "%s"' % cmd
 
+
+_COREDNS, _WEAVE, _KUBE_PROXY = selector(COREDNS), selector(WEAVE), selector(KUBE_PROXY)
 
 CATALOG = {
     # --- reaching the lab ----------------------------------------------------------------------
@@ -66,9 +71,9 @@ CATALOG = {
         "the kubelet on {node} stopped reporting (node condition Ready is Unknown)",
         _on_node("sudo systemctl restart kubelet")),
     "master-taint": (
-        "the master still carries the taint node-role.kubernetes.io/master:NoSchedule, so no "
+        f"the master still carries the taint {MASTER_TAINT}:NoSchedule, so no "
         "workload can be scheduled on this single-node cluster",
-        _on_node("kubectl taint nodes --all node-role.kubernetes.io/master-")),
+        _on_node(f"kubectl taint nodes --all {MASTER_TAINT}-")),
     "component-missing": (
         "{component} has no pod in kube-system: kubeadm init did not finish (control-plane static "
         "pods come from /etc/kubernetes/manifests, kube-proxy is a DaemonSet kubeadm adds)",
@@ -82,7 +87,7 @@ CATALOG = {
         _on_node("kubectl -n kube-system logs {pod} -c weave")),
     "coredns-pending": (
         "CoreDNS is Pending: {reason}",
-        _on_node("kubectl -n kube-system describe pod -l k8s-app=kube-dns")),
+        _on_node("kubectl -n kube-system describe pod -l " + _COREDNS)),
     "coredns-replicas": (
         "only {found} of the {expected} CoreDNS pods its Deployment asks for exist: a deleted pod "
         "was not replaced (kube-controller-manager runs the ReplicaSet that recreates it)",
@@ -91,7 +96,7 @@ CATALOG = {
         "CoreDNS keeps restarting ({state}); the usual cause is a forwarding loop: the node's "
         "resolv.conf names a loopback resolver (127.x) and CoreDNS forwards to itself",
         "invoke vm.provision (writes a resolv.conf without loopback), then "
-        + _on_node("kubectl -n kube-system delete pod -l k8s-app=kube-dns")),
+        + _on_node("kubectl -n kube-system delete pod -l " + _COREDNS)),
     "kube-dns-missing": (
         "the kube-dns Service does not exist: kubeadm's CoreDNS addon was not applied",
         "invoke cluster.init"),
@@ -148,10 +153,10 @@ CATALOG = {
     "pod-unreachable-node": (
         "the node cannot reach {target} although the weave route exists ({error}): the pod is not "
         "attached to the weave bridge, or weave's data path is broken",
-        _on_node("kubectl -n kube-system logs -l name=weave-net -c weave")),
+        _on_node("kubectl -n kube-system logs -l " + _WEAVE + " -c weave")),
     "pod-unreachable-pod": (
         "{source} cannot reach {target} ({error}): pod-to-pod traffic on the weave network is broken",
-        _on_node("kubectl -n kube-system logs -l name=weave-net -c weave")),
+        _on_node("kubectl -n kube-system logs -l " + _WEAVE + " -c weave")),
     "wrong-body": (
         "{target} answered, but not with {expected}: got {got}",
         "{body_fix}"),
@@ -218,7 +223,7 @@ CATALOG = {
         _on_node("kubectl describe service {service}")),
     "service-unreachable": (
         "{target} does not answer ({error}): kube-proxy's rules do not forward the Service",
-        _on_node("kubectl -n kube-system delete pod -l k8s-app=kube-proxy")
+        _on_node("kubectl -n kube-system delete pod -l " + _KUBE_PROXY)
         + " (its DaemonSet recreates it and rewrites the rules)"),
     "node-resolves-cluster": (
         "the node resolves the bare name {service} ({found}); in the lab it does not, because only "
@@ -227,7 +232,7 @@ CATALOG = {
     "lb-one-replica": (
         "all {count} requests through the Service were answered by {pod}, never by {missing}, "
         "although the API lists it as an endpoint: kube-proxy's rules for the Service are stale",
-        _on_node("kubectl -n kube-system delete pod -l k8s-app=kube-proxy")
+        _on_node("kubectl -n kube-system delete pod -l " + _KUBE_PROXY)
         + " (its DaemonSet recreates it and rewrites the rules)"),
     "lb-errors": (
         "{bad} of {count} requests through the Service failed ({error}): kube-proxy sends some "
@@ -237,11 +242,11 @@ CATALOG = {
         "the inventory service answers without the X-Served-By header: the image is older than "
         "this kit's inv/app.py",
         "invoke app.build, then invoke app.deploy"),
-    # --- several nodes (labkit/verify/nodes.py) ------------------------------------------------
+    # --- several nodes (labkit/verify/checks/multinode.py) -------------------------------------
     "master-untainted": (
-        "the master {node} has no taint node-role.kubernetes.io/master:NoSchedule although workers "
+        f"the master {{node}} has no taint {MASTER_TAINT}:NoSchedule although workers "
         "exist and master_runs_pods is off: the lab's pods may land on the control plane",
-        _on_node("kubectl taint nodes {node} node-role.kubernetes.io/master=:NoSchedule")),
+        _on_node(f"kubectl taint nodes {{node}} {MASTER_TAINT}=:NoSchedule")),
     "worker-missing": (
         "worker {node} is not registered with the API server: it has not joined the cluster",
         "invoke cluster.join --node {node}"),
@@ -256,13 +261,13 @@ CATALOG = {
     "weave-missing-on": (
         "no weave-net pod runs on {node}: the DaemonSet has not placed one there, so pods on {node} "
         "have no network",
-        _on_node("kubectl -n kube-system get pods -l name=weave-net -o wide")),
+        _on_node("kubectl -n kube-system get pods -l " + _WEAVE + " -o wide")),
     "weave-not-ready-on": (
         "weave-net on {node} is {ready} ready ({state})",
         _on_node("kubectl -n kube-system logs {pod} -c weave")),
     "weave-status-unreadable": (
         "weave's status on {node} cannot be read ({error}): the weave router is not running there",
-        _on_node("kubectl -n kube-system get pods -l name=weave-net -o wide")),
+        _on_node("kubectl -n kube-system get pods -l " + _WEAVE + " -o wide")),
     "weave-peer-down": (
         "weave on {node} has no established connection to {peer} ({peer_ip}): {error}. The overlay "
         "needs {ports} open between the nodes on the host-only network",
@@ -274,7 +279,7 @@ CATALOG = {
     "dns-down-node": (
         "{pod} on {node} gets no DNS answer from kube-dns {server} ({error}): Service traffic from "
         "{node} does not reach CoreDNS (kube-proxy's rules on {node}, or the overlay to CoreDNS's node)",
-        _on_node("kubectl -n kube-system delete pod -l k8s-app=kube-proxy --field-selector spec.nodeName={node}")
+        _on_node("kubectl -n kube-system delete pod -l " + _KUBE_PROXY + " --field-selector spec.nodeName={node}")
         + " (its DaemonSet recreates it and rewrites the rules)"),
     "svc-one-node": (
         "every ready {service} replica runs on {on_node}, so the Service is never answered from "
@@ -304,3 +309,12 @@ def make(key: str, **values) -> Hint:
     fmt = string.Formatter()
     ctx = _Blank({k: v for k, v in values.items() if v is not None})
     return Hint(key, fmt.vformat(cause, (), ctx), fmt.vformat(fix, (), ctx))
+
+
+def unexpected(check, error: str) -> checks.Result:
+    """What verify says of a check that raised, returned nothing or overran (checks.run's `unexpected`)."""
+    if error == f"no answer within {check.timeout:g}s":
+        hint = make("timeout", seconds=f"{check.timeout:g}", source=check.source)
+    else:
+        hint = make("unexpected", error=error, source=check.source)
+    return checks.failed(error, hint.cause, hint.fix, hint.key)

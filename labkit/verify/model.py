@@ -1,14 +1,15 @@
-"""What a check is, what it found, and the lab values it compares against."""
+"""verify's check (a labkit.checks.Check with a section and a from → to), the lab's sections, and the lab
+values the checks compare against."""
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
+from labkit import checks
+from labkit.checks import Result, passed  # noqa: F401 (the checks take passed from here, beside failed)
 from labkit.kube.objects import kube_dns_ip
 from labkit.verify.hints import Hint
-
-PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 
 # The lab's sections, as `invoke verify --section N` selects them (3 and 4 are one group).
 SECTIONS = {3: "Cluster", 5: "Networking", 6: "Pods", 7: "Deployment", 8: "Service"}
@@ -20,51 +21,27 @@ def section_group(n: int) -> int:
     return 3 if n == 4 else n
 
 
-@dataclass(frozen=True)
-class Outcome:
-    status: str
-    detail: str = ""
-    hint: Optional[Hint] = None
-    blocked_by: Optional[str] = None  # a skipped check: the id of the failed check it waited for
+def failed(detail: str, hint: Hint) -> Result:
+    """A failed check: what was found, and the catalogue's cause, fix and key (labkit/verify/hints.py)."""
+    return checks.failed(detail, hint.cause, hint.fix, hint.key)
 
 
-def passed(detail: str = "") -> Outcome:
-    return Outcome(PASSED, detail)
+@dataclass(frozen=True, kw_only=True)
+class LabCheck(checks.Check):
+    """One line of the lab's checklist: a checks.Check with what the table shows and where it probes.
 
-
-def failed(detail: str, hint: Hint) -> Outcome:
-    return Outcome(FAILED, detail, hint)
-
-
-@dataclass
-class LabCheck:
-    """One line of the lab's checklist.
-
-    `run(timeout)` does the work and returns an Outcome; it must not raise (the runner turns an
-    exception into a failure anyway). `needs` are ids of checks that must pass first; a check
-    whose target is known to be missing at planning time carries `skip` instead.
+    `run(timeout)` returns a checks.Result and must not raise (the scheduler turns an exception into a
+    failure anyway). `source → target` is the table's "from → to". A probe whose packets travel between
+    pods or nodes declares the node it starts on (`from_node`) and the nodes of the pods it reaches
+    (`to_nodes`): with several nodes, a probe that crosses from one to another also needs weave's
+    connections of both (labkit/verify/plan.py).
     """
 
-    id: str
     section: int
-    title: str
     source: str
     target: str
-    run: Callable[[float], Outcome]
-    needs: tuple = ()
-    timeout: float = 10.0
-    skip: Optional[str] = None
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    check: LabCheck
-    outcome: Outcome
-    seconds: float
-
-    @property
-    def status(self) -> str:
-        return self.outcome.status
+    from_node: Optional[str] = None
+    to_nodes: tuple = ()
 
 
 @dataclass(frozen=True)

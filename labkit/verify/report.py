@@ -1,72 +1,71 @@
-"""The verdict: one table, a summary line, the hints for what failed, and the JSON report."""
+"""The verdict: one table, a summary line, the hints for what failed, and the JSON report.
+
+Results are labkit.checks' (statuses pass | fail | skip; verify has no warnings); the JSON is
+`checks.as_json` with kind "verify" and, per check, its section and from → to (docs/verify.md).
+"""
 from __future__ import annotations
 
 import datetime
 import json
+import os
 import platform
 import re
+import tempfile
 from pathlib import Path
 from typing import Optional
 
-from labkit import ui
-from labkit.verify.model import FAILED, PASSED, SECTION_LABEL, SKIPPED, Lab, CheckResult
+from labkit import checks, ui
+from labkit.errors import LabkitError
+from labkit.fsutil import write_atomic
+from labkit.checks import FAIL, PASS, SKIP, Checked
+from labkit.text import short
+from labkit.verify.model import SECTION_LABEL, Lab
 
 COLUMNS = ["section", "check", "from → to", "result", "time"]
+MARK = {PASS: "ok", FAIL: "failed", SKIP: "skipped"}  # ui.marks()'s name for each status
 
 
-def counts(results: list[CheckResult]) -> dict:
-    out = {PASSED: 0, FAILED: 0, SKIPPED: 0}
-    for r in results:
-        out[r.status] += 1
-    return out
+def all_passed(results: list[Checked]) -> bool:
+    return checks.all_ok(results)
 
 
-def all_passed(results: list[CheckResult]) -> bool:
-    return bool(results) and all(r.status == PASSED for r in results)
-
-
-def _short(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def rows(results: list[CheckResult]) -> list[list[str]]:
+def rows(results: list[Checked]) -> list[list[str]]:
     m = ui.marks()
     out = []
     for r in results:
-        c, o = r.check, r.outcome
-        result = f"{m[o.status if o.status != PASSED else 'ok']} {o.status}"
+        c, o = r.check, r.result
+        result = f"{m[MARK[o.status]]} {o.status}"
         if o.detail:
-            result += f": {_short(o.detail, 40)}"
-        time_text = "" if o.status == SKIPPED else ui.fmt_seconds(r.seconds)
+            result += f": {short(o.detail, 40)}"
+        time_text = "" if o.status == SKIP else ui.fmt_seconds(r.seconds)
         out.append([SECTION_LABEL.get(c.section, str(c.section)), c.title, f"{c.source} → {c.target}", result, time_text])
     return out
 
 
-def summary_line(results: list[CheckResult], seconds: float) -> str:
-    n = counts(results)
+def summary_line(results: list[Checked], seconds: float) -> str:
+    n = checks.counts(results)
     if all_passed(results):
-        return f"All {len(results)} checks passed in {ui.fmt_seconds(seconds)}."
-    return (f"{len(results)} checks: {n[PASSED]} passed, {n[FAILED]} failed, {n[SKIPPED]} skipped "
-            f"in {ui.fmt_seconds(seconds)}.")
+        return f"{len(results)} checks: all pass in {ui.fmt_seconds(seconds)}."
+    return f"{len(results)} checks: {n[PASS]} pass, {n[FAIL]} fail, {n[SKIP]} skip in {ui.fmt_seconds(seconds)}."
 
 
-def hint_lines(results: list[CheckResult]) -> list[str]:
+def hint_lines(results: list[Checked]) -> list[str]:
     mark = ui.marks()["failed"]
     lines = []
     for r in results:
-        if r.status != FAILED:
+        if r.status != FAIL:
             continue
-        c, o = r.check, r.outcome
+        c, o = r.check, r.result
         lines.append(f"{mark} {c.title}  ({c.source} → {c.target})")
         lines.append(f"    found: {o.detail}")
-        if o.hint:
-            lines.append(f"    cause: {o.hint.cause}")
-            lines.append(f"    fix:   {o.hint.fix}")
+        if o.cause:
+            lines.append(f"    cause: {o.cause}")
+        if o.fix:
+            lines.append(f"    fix:   {o.fix}")
     return lines
 
 
-def show(results: list[CheckResult], seconds: float) -> None:
+def show(results: list[Checked], seconds: float) -> None:
     ui.table("Lab 7 checks", COLUMNS, rows(results))
     ui.say(summary_line(results, seconds))
     lines = hint_lines(results)
@@ -81,34 +80,18 @@ def show(results: list[CheckResult], seconds: float) -> None:
                 ui.say_wrapped(line, label if label > 2 else 4)
 
 
-def as_json(results: list[CheckResult], lab: Lab, seconds: float, started: datetime.datetime,
+def as_json(results: list[Checked], lab: Lab, seconds: float, started: datetime.datetime,
             sections: Optional[list] = None) -> dict:
-    n = counts(results)
-    return {
-        "schema": "labkit-verify/1",
-        "host": platform.node(),
-        "started": started.isoformat(timespec="seconds"),
-        "seconds": round(seconds, 3),
-        "sections": sections or sorted(SECTION_LABEL.values()),
-        "lab": {"node": lab.node, "node_ip": lab.node_ip, "pod_cidr": str(lab.pod_cidr),
-                "service_cidr": str(lab.service_cidr), "kube_dns": lab.kube_dns_ip,
-                "kubernetes": lab.kubernetes_version},
-        "summary": {"checks": len(results), "passed": n[PASSED], "failed": n[FAILED], "skipped": n[SKIPPED],
-                    "ok": all_passed(results)},
-        "checks": [{
-            "id": r.check.id,
-            "section": SECTION_LABEL.get(r.check.section, str(r.check.section)),
-            "title": r.check.title,
-            "from": r.check.source,
-            "to": r.check.target,
-            "status": r.status,
-            "seconds": round(r.seconds, 3),
-            "detail": r.outcome.detail,
-            "blocked_by": r.outcome.blocked_by,
-            "hint": None if r.outcome.hint is None else {
-                "key": r.outcome.hint.key, "cause": r.outcome.hint.cause, "fix": r.outcome.hint.fix},
-        } for r in results],
-    }
+    """checks.as_json (schema labkit-checks/1) with kind "verify"; each entry adds section, from and to."""
+    report = checks.as_json(
+        results, kind="verify", host=platform.node(), started=started.isoformat(timespec="seconds"),
+        seconds=round(seconds, 3), sections=sections or sorted(SECTION_LABEL.values()),
+        lab={"node": lab.node, "node_ip": lab.node_ip, "pod_cidr": str(lab.pod_cidr),
+             "service_cidr": str(lab.service_cidr), "kube_dns": lab.kube_dns_ip, "kubernetes": lab.kubernetes_version})
+    for entry, r in zip(report["checks"], results):
+        entry.update({"section": SECTION_LABEL.get(r.check.section, str(r.check.section)),
+                      "from": r.check.source, "to": r.check.target})
+    return report
 
 
 def check_writable(path) -> None:
@@ -116,11 +99,6 @@ def check_writable(path) -> None:
 
     The directory must exist (a typo must not create directories) and take a new file: the probe is a
     real temporary file there, which also catches /proc, read-only mounts and missing permissions."""
-    import os
-    import tempfile
-
-    from labkit.errors import LabkitError
-
     fix = "pass --json a file name in an existing directory you can write, like --json verify-report.json"
     text = str(path).strip()
     if not text:
@@ -141,6 +119,4 @@ def check_writable(path) -> None:
 
 
 def write_json(path: Path, report: dict) -> None:
-    from labkit.fsutil import write_atomic
-
     write_atomic(Path(path), json.dumps(report, indent=2, ensure_ascii=False) + "\n")

@@ -106,8 +106,19 @@ def _lock_with_pin(tmp_path, image_id=None) -> lock.Lock:
         "kube-apiserver", f"  id: {image_id}" if image_id else "")]))
 
 
-def test_from_save_renames_and_compresses_and_check_taken_accepts_exactly_that(tmp_path):
-    save, image_id = docker_save(["k8s.gcr.io/kube-apiserver-amd64:v1.15.12"], LAYERS)
+# The names a server tarball's member may carry. Before kubernetes PR #80047 (1.16) release.sh saved the
+# amd64 image as <registry>/<name>:<version> (sig-release #728: the -amd64 suffix starts at 1.16); a build
+# with KUBE_DOCKER_REGISTRY set also tagged it <registry>/<name>-amd64 (PR #80000's example).
+SAVED_TAGS = {
+    "unsuffixed (1.15 release.sh)": ["k8s.gcr.io/kube-apiserver:v1.15.12"],
+    "two tags on one image": ["k8s.gcr.io/kube-apiserver:v1.15.12", "k8s.gcr.io/kube-apiserver-amd64:v1.15.12"],
+    "suffixed (1.16 and later)": ["k8s.gcr.io/kube-apiserver-amd64:v1.15.12"],
+}
+
+
+@pytest.mark.parametrize("tags", SAVED_TAGS.values(), ids=SAVED_TAGS.keys())
+def test_from_save_renames_and_compresses_and_check_taken_accepts_exactly_that(tmp_path, tags):
+    save, image_id = docker_save(tags, LAYERS)
     (tmp_path / "save.tar").write_bytes(save)
     out = tmp_path / "out.tar"
     with open(out, "wb") as fh:
@@ -172,6 +183,8 @@ def _first_gz(path: Path) -> bytes:
 @pytest.mark.parametrize("tags, layers, phrase", [
     (["k8s.gcr.io/kube-scheduler-amd64:v1.15.12"], LAYERS, "is tagged k8s.gcr.io/kube-scheduler-amd64:v1.15.12, "
                                                            "not kube-apiserver"),
+    (["k8s.gcr.io/kube-scheduler:v1.15.12", "k8s.gcr.io/kube-scheduler-amd64:v1.15.12"], LAYERS,
+     "is tagged k8s.gcr.io/kube-scheduler:v1.15.12, k8s.gcr.io/kube-scheduler-amd64:v1.15.12, not kube-apiserver"),
     (["k8s.gcr.io/kube-apiserver:v1.15.12"], "swap", "does not match its config"),
 ])
 def test_from_save_refuses_a_member_that_is_not_the_named_image(tmp_path, tags, layers, phrase):
@@ -186,7 +199,7 @@ def test_from_save_refuses_a_member_that_is_not_the_named_image(tmp_path, tags, 
 
 
 def test_take_reads_the_source_once_and_keeps_nothing_but_verified_archives(tmp_path):
-    save, image_id = docker_save(["k8s.gcr.io/kube-apiserver-amd64:v1.15.12"], LAYERS)
+    save, image_id = docker_save(["k8s.gcr.io/kube-apiserver:v1.15.12"], LAYERS)
     source = server_tarball(tmp_path / "server.tar.gz", {"kube-apiserver.tar": save})
     dest = tmp_path / "bundle"
     lk = _lock_with_pin(tmp_path)

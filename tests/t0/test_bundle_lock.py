@@ -172,6 +172,13 @@ def test_lock_has_boxes_binaries_and_debs(committed):
     assert {"socat", "conntrack", "ebtables", "ethtool"} <= base
 
 
+def test_settings_versions_and_the_lock_agree_and_a_lone_override_is_named(committed):
+    s, lk = committed
+    assert lock.version_drift(s.versions, lk) == []
+    assert lock.version_drift({**s.versions, "kubernetes": "v1.15.11", "pause": "3.2"}, lk) == [
+        "kubernetes v1.15.11", "pause 3.2"]
+
+
 ROLES = ("boxes/", "debs/docker/", "debs/base/", "k8s/", "cni/", "manifests/", "images/")
 
 

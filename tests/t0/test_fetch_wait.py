@@ -33,7 +33,11 @@ def test_a_downloads_own_timeout_is_raised_not_waited_on_forever():
 
 def test_ctrl_c_during_the_wait_reaches_the_caller():
     import _thread
+    import signal
 
+    # Python turns SIGINT into KeyboardInterrupt only when SIGINT was not ignored as it started; a suite
+    # started with SIGINT ignored (`nohup ... &`) has no handler, and interrupt_main() would do nothing
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     release = threading.Event()
     with ThreadPoolExecutor(1) as pool:
         fut = pool.submit(release.wait, 5)
@@ -45,3 +49,4 @@ def test_ctrl_c_during_the_wait_reaches_the_caller():
                 result_interruptibly(fut, slice_s=0.02)
         finally:
             release.set()
+            signal.signal(signal.SIGINT, previous)

@@ -12,7 +12,8 @@ from labkit.room import app as appmod
 from labkit.room import client, schema, store
 from labkit.verify import report
 from labkit.verify.hints import make
-from labkit.verify.model import LabCheck, CheckResult, Lab, Outcome, failed, passed
+from labkit.checks import Checked, skipped
+from labkit.verify.model import LabCheck, Lab, failed, passed
 
 SEAT = "0123456789abcdef"
 
@@ -32,7 +33,8 @@ def old_doctor_report(*statuses):
 
 
 def result(cid, section, outcome):
-    return CheckResult(LabCheck(cid, section, f"title {cid}", "ubuntu", "10.32.0.4:80", lambda t: outcome), outcome, 0.1)
+    check = LabCheck(cid, f"title {cid}", lambda t: outcome, section=section, source="ubuntu", target="10.32.0.4:80")
+    return Checked(check, outcome, 0.1)
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +99,7 @@ def test_doctor_reports_of_the_old_shape_are_still_valid_and_read():
 
 def test_verify_sections_map_to_columns_3_and_4_together(lab):
     rep = verify_report(lab, [result("api", 3, passed()), result("net.route", 5, ROUTE),
-                              result("web", 6, Outcome("skipped", "needs: route", blocked_by="net.route"))])
+                              result("web", 6, skipped("needs: route", blocked_by="net.route"))])
     cells = schema.cells("verify", rep)
     assert set(cells) == {"3", "4", "5", "6", "7", "8"}  # every section the run covered
     assert cells["3"] == cells["4"] == ("pass", None)
@@ -105,6 +107,24 @@ def test_verify_sections_map_to_columns_3_and_4_together(lab):
     assert state == "fail" and first["check"] == "title net.route" and first["detail"] == "no route for 10.32.0.0/12"
     assert "10.32.0.0/12" in first["hint"]
     assert cells["6"] == ("skip", None) and cells["7"] == ("skip", None)  # nothing ran there: not a pass
+
+
+def test_a_stored_labkit_verify_1_report_is_still_read():
+    """A report of the verify before labkit-checks/1 (written by that code; an earlier lesson's row in room.db,
+    or a laptop not updated yet): accepted, and its words mapped onto the room's."""
+    from pathlib import Path
+
+    rep = json.loads((Path(__file__).parent / "verify_report_v1.json").read_text(encoding="utf-8"))
+    assert rep["schema"] == "labkit-verify/1" and rep["checks"][1]["status"] == "failed"
+    assert schema.problem(envelope("verify", rep)) is None
+    cells = schema.cells("verify", rep)
+    assert cells["3"] == cells["4"] == ("pass", None) and cells["6"] == ("skip", None)
+    state, first = cells["5"]
+    assert state == "fail" and first["check"] == "route to the pods via weave"
+    assert first["hint"].startswith("the node has no route for the pod range 10.32.0.0/12")
+    assert first["hint"].endswith('invoke vm.ssh --command "sudo ip route replace 10.32.0.0/12 dev weave"')
+    rep["checks"][0]["status"] = "pass"  # one schema or the other, not a mix
+    assert schema.problem(envelope("verify", rep)).startswith("report")
 
 
 def test_a_section_run_touches_only_its_columns(lab):

@@ -7,16 +7,18 @@ import pytest
 from tests import verify_transcript as tx
 from labkit import settings as settings_mod
 from labkit.kube import errors as kube_errors
+from labkit.checks import FAIL, PASS
 from labkit.verify import from_api
-from labkit.verify.model import FAILED, PASSED, Lab
+from labkit.verify.checks import s3, s5, s6, s7, s8
+from labkit.verify.model import Lab
 
 CHECKS = {
-    "api": from_api.api_reachable, "node.ready": from_api.node_ready, "node.taint": from_api.master_untainted,
-    "weave": from_api.weave_running, "coredns": from_api.coredns_running, "dns.service": from_api.kube_dns_service,
-    "web.running": from_api.pod_running("web"), "client.running": from_api.pod_running("client"),
-    "deploy.available": from_api.deployment_available, "svc.ip": from_api.service_ip,
-    "svc.endpoints": from_api.service_has_endpoints, "svc.endpoints-match": from_api.endpoints_match_pods,
-    **{f"cp.{c}": from_api.component_running(c) for c in from_api.CONTROL_PLANE + ("kube-proxy",)},
+    "api": s3.api_reachable, "node.ready": s3.node_ready, "node.taint": s3.master_untainted,
+    "weave": s5.weave_running, "coredns": s5.coredns_running, "dns.service": s5.kube_dns_service,
+    "web.running": s6.pod_running("web"), "client.running": s6.pod_running("client"),
+    "deploy.available": s7.deployment_available, "svc.ip": s8.service_ip,
+    "svc.endpoints": s8.service_has_endpoints, "svc.endpoints-match": s8.endpoints_match_pods,
+    **{f"cp.{c}": s3.component_running(c) for c in s3.CONTROL_PLANE + ("kube-proxy",)},
 }
 
 
@@ -30,10 +32,10 @@ def decide(lab, snap):
 
 
 def failures(lab, snap):
-    out = {cid: o for cid, o in decide(lab, snap).items() if o.status != PASSED}
+    out = {cid: o for cid, o in decide(lab, snap).items() if o.status != PASS}
     for o in out.values():  # every value a hint uses was filled in
-        assert not re.search(r"\{\w+\?\}", o.hint.cause + o.hint.fix), o.hint
-    return {cid: o.hint.key for cid, o in out.items()}
+        assert not re.search(r"\{\w+\?\}", o.cause + o.fix), o
+    return {cid: o.key for cid, o in out.items()}
 
 
 def test_lab_values_come_from_settings(lab):
@@ -48,13 +50,13 @@ def test_settings_overrides_change_the_expectations(repo):
     lab = Lab.from_settings(settings_mod.load(repo, {"LABKIT_NETWORK__SERVICE_CIDR": "10.100.0.0/16",
                                                      "LABKIT_NETWORK__DNS_DOMAIN": "lab.local"}))
     assert lab.kube_dns_ip == "10.100.0.10" and lab.service_fqdn == "inv.default.svc.lab.local"
-    out = from_api.kube_dns_service(lab, tx.snapshot())  # the transcript's cluster has 10.96.0.10
-    assert out.status == FAILED and out.hint.key == "kube-dns-ip"
+    out = s5.kube_dns_service(lab, tx.snapshot())  # the transcript's cluster has 10.96.0.10
+    assert out.status == FAIL and out.key == "kube-dns-ip"
 
 
 def test_healthy_transcript_passes_every_api_check(lab):
     got = decide(lab, tx.snapshot())
-    assert {cid: o.status for cid, o in got.items() if o.status != PASSED} == {}
+    assert {cid: o.status for cid, o in got.items() if o.status != PASS} == {}
     assert got["api"].detail == "v1.15.12"
     assert got["weave"].detail == "weave-net-xjfwm 2/2 Running"
     assert got["coredns"].detail == "2/2 Running"
@@ -73,8 +75,8 @@ def test_section_4_cluster_without_cni(lab):
     assert "node.taint" not in got  # the not-ready taint is not the master taint
     assert got["web.running"] == "not-deployed" and got["svc.ip"] == "svc-missing"
     assert got["svc.endpoints"] == "endpoints-no-pods"
-    out = from_api.node_ready(lab, tx.no_cni(tx.snapshot()))
-    assert "NetworkPluginNotReady" in out.detail and out.hint.fix == "invoke cluster.init (it applies Weave Net)"
+    out = s3.node_ready(lab, tx.no_cni(tx.snapshot()))
+    assert "NetworkPluginNotReady" in out.detail and out.fix == "invoke cluster.init (it applies Weave Net)"
 
 
 def test_node_not_ready_while_weave_starts_names_weave(lab):
@@ -86,34 +88,34 @@ def test_node_not_ready_while_weave_starts_names_weave(lab):
         if cond["type"] in ("Ready", "ContainersReady"):
             cond.update(status="False", reason="ContainersNotReady", message="containers with unready status: [weave]")
     weave["status"]["containerStatuses"][0].update(ready=False, state={"running": {"startedAt": tx.STARTED}})
-    out = from_api.node_ready(lab, snap)
-    assert out.hint.key == "weave-not-ready" and "-c weave" in out.hint.fix
+    out = s3.node_ready(lab, snap)
+    assert out.key == "weave-not-ready" and "-c weave" in out.fix
 
 
 def test_master_taint_still_there(lab):
     snap = tx.snapshot()
     snap.nodes[0]["spec"]["taints"] = [{"key": "node-role.kubernetes.io/master", "effect": "NoSchedule"}]
-    out = from_api.master_untainted(lab, snap)
-    assert out.hint.key == "master-taint"
-    assert out.hint.fix == 'invoke vm.ssh --command "kubectl taint nodes --all node-role.kubernetes.io/master-"'
+    out = s3.master_untainted(lab, snap)
+    assert out.key == "master-taint"
+    assert out.fix == 'invoke vm.ssh --command "kubectl taint nodes --all node-role.kubernetes.io/master-"'
 
 
 def test_inv_pod_stopped_as_the_cluster_shows_it(lab):
     got = decide(lab, tx.inv_pod_stopped(tx.snapshot()))
     dep = got["deploy.available"]
-    assert dep.status == FAILED and dep.hint.key == "crashloop"
+    assert dep.status == FAIL and dep.key == "crashloop"
     assert dep.detail.startswith("1/2 available; can-inventory-756c87dc9f-b45ns: inv: CrashLoopBackOff")
-    assert "kubectl logs can-inventory-756c87dc9f-b45ns --previous" in dep.hint.fix
+    assert "kubectl logs can-inventory-756c87dc9f-b45ns --previous" in dep.fix
     # The endpoints follow the Ready pods: still exactly right.
-    assert got["svc.endpoints-match"].status == PASSED
+    assert got["svc.endpoints-match"].status == PASS
 
 
 def test_deployment_scaled_away_from_the_lab(lab):
     snap = tx.snapshot()
     snap.deployment["spec"]["replicas"] = 1
     snap.deployment["status"].update(replicas=1, readyReplicas=1, availableReplicas=1)
-    out = from_api.deployment_available(lab, snap)
-    assert out.hint.key == "deploy-replicas" and out.detail == "1/1 available; the lab runs 2"
+    out = s7.deployment_available(lab, snap)
+    assert out.key == "deploy-replicas" and out.detail == "1/1 available; the lab runs 2"
 
 
 def test_image_never_pulled(lab):
@@ -124,25 +126,25 @@ def test_image_never_pulled(lab):
         "reason": "ErrImageNeverPull", "message": 'Container image "trash-can/inv:0.1" is not present with pull '
                                                   'policy of Never'}})
     snap.deployment = tx.deployment(available=1)
-    out = from_api.deployment_available(lab, snap)
-    assert out.hint.key == "image-missing" and out.hint.fix == "invoke app.build, then invoke app.deploy"
+    out = s7.deployment_available(lab, snap)
+    assert out.key == "image-missing" and out.fix == "invoke app.build, then invoke app.deploy"
     web = tx.find(snap, "default", "web")
     web["status"]["phase"] = "Pending"
     web["status"]["containerStatuses"][0].update(ready=False, state={"waiting": {"reason": "ImagePullBackOff"}})
-    out = from_api.pod_running("web")(lab, snap)
-    assert out.hint.key == "image-missing" and out.hint.fix.startswith("invoke vm.provision")
+    out = s6.pod_running("web")(lab, snap)
+    assert out.key == "image-missing" and out.fix.startswith("invoke vm.provision")
 
 
 def test_pod_outside_the_pod_range(lab):
     snap = tx.snapshot()
     tx.find(snap, "default", "client")["status"]["podIP"] = "172.17.0.2"  # docker0: no CNI in use
-    out = from_api.pod_running("client")(lab, snap)
-    assert out.hint.key == "pod-ip-outside" and "172.17.0.2" in out.hint.cause
+    out = s6.pod_running("client")(lab, snap)
+    assert out.key == "pod-ip-outside" and "172.17.0.2" in out.cause
 
 
 def test_endpoints_problems(lab):
     assert failures(lab, tx.endpoint_missing(tx.snapshot())) == {"svc.endpoints-match": "endpoint-missing"}
-    out = from_api.endpoints_match_pods(lab, tx.endpoint_missing(tx.snapshot()))
+    out = s8.endpoints_match_pods(lab, tx.endpoint_missing(tx.snapshot()))
     assert "can-inventory-756c87dc9f-b45ns (10.32.0.7:8080)" in out.detail
 
     extra = tx.snapshot()
@@ -161,22 +163,22 @@ def test_endpoints_problems(lab):
 def test_service_ports_and_range(lab):
     snap = tx.snapshot()
     snap.service["spec"]["ports"] = [{"protocol": "TCP", "port": 8080, "targetPort": 8080}]
-    out = from_api.service_ip(lab, snap)
-    assert out.hint.key == "svc-ports" and "8080→8080" in out.detail
+    out = s8.service_ip(lab, snap)
+    assert out.key == "svc-ports" and "8080→8080" in out.detail
     snap = tx.snapshot()
     snap.service["spec"]["ports"][0]["targetPort"] = "8080"  # a string targetPort is the same port
-    assert from_api.service_ip(lab, snap).status == PASSED
+    assert s8.service_ip(lab, snap).status == PASS
     snap.service["spec"]["clusterIP"] = "192.168.1.5"
-    assert from_api.service_ip(lab, snap).hint.key == "svc-ip-outside"
+    assert s8.service_ip(lab, snap).key == "svc-ip-outside"
 
 
 def test_coredns_needs_both_replicas(lab):
     snap = tx.coredns_one_pod(tx.snapshot())
-    out = from_api.coredns_running(lab, snap)
-    assert (out.status, out.detail, out.hint.key) == (FAILED, "1/2 Running", "coredns-replicas")
-    assert "only 1 of the 2 CoreDNS pods" in out.hint.cause
+    out = s5.coredns_running(lab, snap)
+    assert (out.status, out.detail, out.key) == (FAIL, "1/2 Running", "coredns-replicas")
+    assert "only 1 of the 2 CoreDNS pods" in out.cause
     snap.coredns = None  # Deployment not readable: kubeadm's two
-    assert from_api.coredns_running(lab, snap).hint.key == "coredns-replicas"
+    assert s5.coredns_running(lab, snap).key == "coredns-replicas"
 
 
 def test_coredns_pending_with_the_network_up(lab):
@@ -184,24 +186,24 @@ def test_coredns_pending_with_the_network_up(lab):
     snap = tx.snapshot()
     for name in tx.COREDNS:
         tx.unschedulable(tx.find(snap, "kube-system", name))
-    out = from_api.coredns_running(lab, snap)
-    assert out.hint.key == "coredns-pending" and tx.UNSCHEDULABLE in out.hint.cause
-    assert out.hint.fix == 'invoke vm.ssh --command "kubectl -n kube-system describe pod -l k8s-app=kube-dns"'
+    out = s5.coredns_running(lab, snap)
+    assert out.key == "coredns-pending" and tx.UNSCHEDULABLE in out.cause
+    assert out.fix == 'invoke vm.ssh --command "kubectl -n kube-system describe pod -l k8s-app=kube-dns"'
 
 
 def test_kube_dns_service_missing(lab):
     snap = tx.snapshot()
     snap.dns_service = None  # GET kube-system/services/kube-dns: 404
-    out = from_api.kube_dns_service(lab, snap)
-    assert (out.detail, out.hint.key, out.hint.fix) == ("no Service kube-system/kube-dns", "kube-dns-missing",
+    out = s5.kube_dns_service(lab, snap)
+    assert (out.detail, out.key, out.fix) == ("no Service kube-system/kube-dns", "kube-dns-missing",
                                                         "invoke cluster.init")
 
 
 def test_pod_pending_and_pod_not_ready(lab):
     snap = tx.snapshot()
     tx.unschedulable(tx.find(snap, "default", "web"))
-    out = from_api.pod_running("web")(lab, snap)
-    assert out.hint.key == "pod-pending" and out.hint.cause == f"web is Pending: {tx.UNSCHEDULABLE}"
+    out = s6.pod_running("web")(lab, snap)
+    assert out.key == "pod-pending" and out.cause == f"web is Pending: {tx.UNSCHEDULABLE}"
     # inv's readiness probe failing: the container runs, never restarted, but is not Ready.
     snap = tx.snapshot()
     p = tx.find(snap, "default", tx.INV_B)
@@ -210,61 +212,61 @@ def test_pod_pending_and_pod_not_ready(lab):
             cond.update(status="False", reason="ContainersNotReady", message="containers with unready status: [inv]")
     p["status"]["containerStatuses"][0]["ready"] = False
     snap.deployment = tx.deployment(available=1)
-    out = from_api.deployment_available(lab, snap)
-    assert out.hint.key == "pod-not-ready"
-    assert out.hint.cause == f"{tx.INV_B} is Running but not Ready (inv: Running, not ready)"
+    out = s7.deployment_available(lab, snap)
+    assert out.key == "pod-not-ready"
+    assert out.cause == f"{tx.INV_B} is Running but not Ready (inv: Running, not ready)"
 
 
 def test_service_selector_is_the_services_own(lab):
     """A mistyped selector (app: inventory) selects nothing although both inv pods are Ready."""
     snap = tx.selector_typo(tx.snapshot())
-    out = from_api.service_has_endpoints(lab, snap)
-    assert out.hint.key == "endpoints-no-pods" and "selector's labels app=inventory" in out.hint.cause
+    out = s8.service_has_endpoints(lab, snap)
+    assert out.key == "endpoints-no-pods" and "selector's labels app=inventory" in out.cause
     assert failures(lab, snap) == {"svc.endpoints": "endpoints-no-pods", "svc.endpoints-match": "endpoint-missing"}
-    assert "the selector app=inventory" in from_api.endpoints_match_pods(lab, snap).hint.cause
+    assert "the selector app=inventory" in s8.endpoints_match_pods(lab, snap).cause
 
 
 def test_coredns_crash_loop_names_the_loop(lab):
-    out = from_api.coredns_running(lab, tx.coredns_crashing(tx.snapshot()))
-    assert out.hint.key == "coredns-crash" and "loop" in out.hint.cause
+    out = s5.coredns_running(lab, tx.coredns_crashing(tx.snapshot()))
+    assert out.key == "coredns-crash" and "loop" in out.cause
     assert out.detail.startswith("0/2 ready; coredns-5c98db65d4-jklpz Running: coredns: CrashLoopBackOff")
 
 
 def test_control_plane_component_down_or_missing(lab):
     snap = tx.snapshot()
     tx.crash(tx.find(snap, "kube-system", "kube-scheduler-ubuntu"), "kube-scheduler", exit_code=255)
-    out = from_api.component_running("kube-scheduler")(lab, snap)
-    assert out.hint.key == "component-down" and "kubectl -n kube-system logs kube-scheduler-ubuntu" in out.hint.fix
+    out = s3.component_running("kube-scheduler")(lab, snap)
+    assert out.key == "component-down" and "kubectl -n kube-system logs kube-scheduler-ubuntu" in out.fix
     snap.pods["kube-system"] = [p for p in snap.pods["kube-system"] if "kube-proxy" not in p["metadata"]["name"]]
-    assert from_api.component_running("kube-proxy")(lab, snap).hint.key == "component-missing"
+    assert s3.component_running("kube-proxy")(lab, snap).key == "component-missing"
 
 
 def test_weave_half_ready(lab):
     snap = tx.snapshot()
     tx.crash(tx.find(snap, "kube-system", "weave-net-xjfwm"), "weave")
-    out = from_api.weave_running(lab, snap)
-    assert out.hint.key == "weave-not-ready" and out.detail == "weave-net-xjfwm 1/2 Running"
-    assert "-c weave" in out.hint.fix
+    out = s5.weave_running(lab, snap)
+    assert out.key == "weave-not-ready" and out.detail == "weave-net-xjfwm 1/2 Running"
+    assert "-c weave" in out.fix
 
 
 def test_node_problems(lab):
     snap = tx.snapshot()
     snap.nodes[0]["metadata"]["name"] = "ip-10-0-0-195"
-    out = from_api.node_ready(lab, snap)
-    assert out.hint.key == "node-missing" and "ip-10-0-0-195" in out.detail
+    out = s3.node_ready(lab, snap)
+    assert out.key == "node-missing" and "ip-10-0-0-195" in out.detail
     snap = tx.snapshot()
     ready = next(c for c in snap.nodes[0]["status"]["conditions"] if c["type"] == "Ready")
     ready.update(status="Unknown", reason="NodeStatusUnknown", message="Kubelet stopped posting node status.")
-    assert from_api.node_ready(lab, snap).hint.key == "kubelet-down"
+    assert s3.node_ready(lab, snap).key == "kubelet-down"
     ready.update(status="False", reason="KubeletNotReady", message="PLEG is not healthy")
-    assert from_api.node_ready(lab, snap).hint.key == "kubelet-not-ready"
+    assert s3.node_ready(lab, snap).key == "kubelet-not-ready"
 
 
 def test_api_problems(lab):
     no_config = from_api.Snapshot(problem=("no-kubeconfig", {"path": "/lab/.labkit/kubeconfig"}))
-    out = from_api.api_reachable(lab, no_config)
-    assert out.hint.key == "no-kubeconfig" and out.hint.fix == "invoke cluster.init"
-    assert "/lab/.labkit/kubeconfig" in out.hint.cause
+    out = s3.api_reachable(lab, no_config)
+    assert out.key == "no-kubeconfig" and out.fix == "invoke cluster.init"
+    assert "/lab/.labkit/kubeconfig" in out.cause
 
     refused = kube_errors.Unreachable("https://192.168.56.10:6443", "[Errno 111] Connection refused")
     key, values = from_api.api_problem(refused)
@@ -272,15 +274,15 @@ def test_api_problems(lab):
     assert from_api.api_problem(kube_errors.Unauthorized("https://192.168.56.10:6443", 401))[0] == "api-auth"
     for cause, key in (("other-ca", "api-auth"), ("expired", "api-cert-expired"),
                        ("not-yet-valid", "api-cert-not-yet-valid")):
-        out = from_api.api_reachable(lab, from_api.Snapshot(problem=from_api.api_problem(
+        out = s3.api_reachable(lab, from_api.Snapshot(problem=from_api.api_problem(
             kube_errors.Untrusted("https://192.168.56.10:6443", cause))))
-        assert out.hint.key == key and "{" not in out.hint.cause
+        assert out.key == key and "{" not in out.cause
 
     snap = tx.snapshot()
     snap.version["gitVersion"] = "v1.28.2"
-    assert from_api.api_reachable(lab, snap).hint.key == "api-version"
+    assert s3.api_reachable(lab, snap).key == "api-version"
     snap.version["gitVersion"] = "v1.15.0"  # another patch of 1.15: the same lab
-    assert from_api.api_reachable(lab, snap).status == PASSED
+    assert s3.api_reachable(lab, snap).status == PASS
 
 
 def test_checks_do_not_change_the_snapshot(lab):

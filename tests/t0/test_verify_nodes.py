@@ -7,8 +7,11 @@ from tests import multinode_cluster as mc
 from tests import verify_transcript as tx
 from labkit import settings as settings_mod
 from labkit.backends import Local, CommandResult
-from labkit.verify import nodes, plan, run_lab, runner
-from labkit.verify.model import FAILED, PASSED, SKIPPED, Lab
+from labkit.checks import FAIL, PASS, SKIP
+from labkit.verify import plan, run_lab
+from labkit.verify import run as verify_run
+from labkit.verify.checks import Inputs, multinode, s3
+from labkit.verify.model import Lab
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +44,7 @@ def test_settings_reach_the_lab_values(lab, single):
 def test_a_single_node_gets_no_node_checks_and_keeps_its_checklist(single):
     ids = set(by_id(single, tx.snapshot()))
     assert not {i for i in ids if i.startswith(("node.ip.", "weave.", "xnode.", "dns.ubuntu", "svc.nodes"))}
-    assert nodes.build(single, tx.snapshot(), where()) == []
+    assert multinode.checks(Inputs(single, tx.snapshot(), where())) == []
 
 
 def test_every_node_gets_its_checks_with_prerequisites_that_come_first(lab):
@@ -61,48 +64,48 @@ def test_every_node_gets_its_checks_with_prerequisites_that_come_first(lab):
 def test_the_taint_must_stay_with_workers_and_go_without(lab, single):
     with_workers = run_lab(lab, mc.snapshot(), where(), section=3)
     taint = {r.check.id: r for r in with_workers}["node.taint"]
-    assert (taint.status, taint.check.title) == (PASSED, "master taint kept (workers run the pods)")
-    untainted = nodes.master_tainted(lab, mc.snapshot(tainted=False))
-    assert untainted.status == FAILED and untainted.hint.key == "master-untainted"
-    assert "kubectl taint nodes ubuntu node-role.kubernetes.io/master=:NoSchedule" in untainted.hint.fix
+    assert (taint.status, taint.check.title) == (PASS, "master taint kept (workers run the pods)")
+    untainted = s3.master_kept(lab, mc.snapshot(tainted=False))
+    assert untainted.status == FAIL and untainted.key == "master-untainted"
+    assert "kubectl taint nodes ubuntu node-role.kubernetes.io/master=:NoSchedule" in untainted.fix
     # the single-node lab still wants it removed
-    assert {r.check.id: r for r in run_lab(single, tx.snapshot(), where(), section=3)}["node.taint"].status == PASSED
+    assert {r.check.id: r for r in run_lab(single, tx.snapshot(), where(), section=3)}["node.taint"].status == PASS
 
 
 def test_a_worker_on_the_nat_address_is_named_with_its_fix(lab):
     snap = mc.snapshot()
     snap.nodes[1]["status"]["addresses"][0]["address"] = mc.NAT_IP
-    out = nodes.node_ip(mc.WORKER, mc.WORKER_IP)(lab, snap)
-    assert out.status == FAILED and out.detail == "InternalIP 10.0.2.15, not 192.168.56.11"
-    assert out.hint.key == "node-ip-wrong" and "worker-1" in out.hint.cause
-    assert out.hint.fix.startswith("invoke vm.provision --node worker-1 --step kubernetes")
-    assert nodes.node_ip(mc.MASTER, mc.MASTER_IP)(lab, snap).status == PASSED
+    out = multinode.node_ip(mc.WORKER, mc.WORKER_IP)(lab, snap)
+    assert out.status == FAIL and out.detail == "InternalIP 10.0.2.15, not 192.168.56.11"
+    assert out.key == "node-ip-wrong" and "worker-1" in out.cause
+    assert out.fix.startswith("invoke vm.provision --node worker-1 --step kubernetes")
+    assert multinode.node_ip(mc.MASTER, mc.MASTER_IP)(lab, snap).status == PASS
 
 
 def test_a_worker_that_never_joined_or_is_not_ready(lab):
     snap = mc.snapshot()
     snap.nodes = snap.nodes[:1]
-    missing = nodes.worker_ready(mc.WORKER)(lab, snap)
-    assert missing.hint.key == "worker-missing" and missing.hint.fix == "invoke cluster.join --node worker-1"
+    missing = multinode.worker_ready(mc.WORKER)(lab, snap)
+    assert missing.key == "worker-missing" and missing.fix == "invoke cluster.join --node worker-1"
     assert missing.detail == "no node worker-1 (registered: ubuntu)"
     snap = mc.snapshot()
     ready = next(c for c in snap.nodes[1]["status"]["conditions"] if c["type"] == "Ready")
     ready.update(status="False", reason="KubeletNotReady", message="PLEG is not healthy: pleg was last seen active 3m0s ago")
-    down = nodes.worker_ready(mc.WORKER)(lab, snap)
-    assert down.hint.key == "worker-not-ready" and "--node worker-1" in down.hint.fix and "PLEG" in down.hint.cause
-    assert nodes.worker_ready(mc.WORKER)(lab, mc.snapshot()).status == PASSED
+    down = multinode.worker_ready(mc.WORKER)(lab, snap)
+    assert down.key == "worker-not-ready" and "--node worker-1" in down.fix and "PLEG" in down.cause
+    assert multinode.worker_ready(mc.WORKER)(lab, mc.snapshot()).status == PASS
 
 
 def test_weave_missing_or_not_ready_on_one_node(lab):
     snap = mc.snapshot()
     snap.pods["kube-system"] = [p for p in snap.pods["kube-system"] if p["metadata"]["name"] != "weave-net-7kq2d"]
-    gone = nodes.weave_on(mc.WORKER)(lab, snap)
-    assert gone.hint.key == "weave-missing-on" and "worker-1" in gone.hint.cause
-    assert nodes.weave_on(mc.MASTER)(lab, snap).status == PASSED
+    gone = multinode.weave_on(mc.WORKER)(lab, snap)
+    assert gone.key == "weave-missing-on" and "worker-1" in gone.cause
+    assert multinode.weave_on(mc.MASTER)(lab, snap).status == PASS
     snap = mc.snapshot()
     tx.crash(tx.find(snap, "kube-system", "weave-net-7kq2d"), "weave")
-    bad = nodes.weave_on(mc.WORKER)(lab, snap)
-    assert bad.hint.key == "weave-not-ready-on" and "weave-net-7kq2d" in bad.hint.fix and bad.detail.startswith(
+    bad = multinode.weave_on(mc.WORKER)(lab, snap)
+    assert bad.key == "weave-not-ready-on" and "weave-net-7kq2d" in bad.fix and bad.detail.startswith(
         "weave-net-7kq2d 1/2")
 
 
@@ -113,7 +116,7 @@ def test_weave_connections_format_is_read_line_by_line():
     text = mc.weave_connections([mc.established(mc.WORKER_IP, mc.WORKER),
                                  mc.established(mc.MASTER_IP, mc.MASTER, outbound=False, mode="sleeve"),
                                  mc.failed("192.168.56.12", "dial tcp4 :0->192.168.56.12:6783: connect: no route to host")])
-    conns = nodes.weave_connections(text)
+    conns = multinode.weave_connections(text)
     assert [(c.outbound, c.host, c.state) for c in conns] == [
         (True, mc.WORKER_IP, "established"), (False, mc.MASTER_IP, "established"), (True, "192.168.56.12", "failed")]
     assert conns[1].address == "192.168.56.10:44962" and conns[1].info.startswith("sleeve")
@@ -121,23 +124,23 @@ def test_weave_connections_format_is_read_line_by_line():
 
 
 def test_peers_connected_or_named_when_not(lab):
-    ok = nodes.decide_peers(res(out=mc.weave_connections([mc.established(mc.WORKER_IP, mc.WORKER)])), lab,
+    ok = multinode.decide_peers(res(out=mc.weave_connections([mc.established(mc.WORKER_IP, mc.WORKER)])), lab,
                             mc.MASTER, PEERS)
-    assert ok.status == PASSED and ok.detail == "established to worker-1 fastdp"
+    assert ok.status == PASS and ok.detail == "established to worker-1 fastdp"
     refused = "dial tcp4 :0->192.168.56.11:6783: connect: connection refused"
-    down = nodes.decide_peers(res(out=mc.weave_connections([mc.failed(mc.WORKER_IP, refused)])), lab, mc.MASTER, PEERS)
-    assert down.status == FAILED and down.hint.key == "weave-peer-down"
-    assert "worker-1 (192.168.56.11)" in down.hint.cause and "connection refused" in down.hint.cause
-    assert "TCP 6783 and UDP 6783-6784" in down.hint.cause and "--node ubuntu" in down.hint.fix
+    down = multinode.decide_peers(res(out=mc.weave_connections([mc.failed(mc.WORKER_IP, refused)])), lab, mc.MASTER, PEERS)
+    assert down.status == FAIL and down.key == "weave-peer-down"
+    assert "worker-1 (192.168.56.11)" in down.cause and "connection refused" in down.cause
+    assert "TCP 6783 and UDP 6783-6784" in down.cause and "--node ubuntu" in down.fix
     # an inbound connection from the peer counts too (its port is ephemeral); nothing at all is named
     inbound = mc.weave_connections([mc.established(mc.WORKER_IP, mc.WORKER, outbound=False)])
-    assert nodes.decide_peers(res(out=inbound), lab, mc.MASTER, PEERS).status == PASSED
-    nothing = nodes.decide_peers(res(out=""), lab, mc.MASTER, PEERS)
-    assert nothing.status == FAILED and "no connection at all" in nothing.hint.cause
+    assert multinode.decide_peers(res(out=inbound), lab, mc.MASTER, PEERS).status == PASS
+    nothing = multinode.decide_peers(res(out=""), lab, mc.MASTER, PEERS)
+    assert nothing.status == FAIL and "no connection at all" in nothing.cause
     # weave's router not listening: curl 7.47's words on the node
-    closed = nodes.decide_peers(res(7, err="curl: (7) Failed to connect to 127.0.0.1 port 6784: Connection refused"),
+    closed = multinode.decide_peers(res(7, err="curl: (7) Failed to connect to 127.0.0.1 port 6784: Connection refused"),
                                 lab, mc.WORKER, {mc.MASTER: mc.MASTER_IP})
-    assert closed.hint.key == "weave-status-unreadable" and "worker-1" in closed.hint.cause
+    assert closed.key == "weave-status-unreadable" and "worker-1" in closed.cause
 
 
 def test_cross_node_sources_and_targets_come_from_where_pods_run(lab):
@@ -168,18 +171,18 @@ def test_cross_node_failure_names_both_nodes(lab):
     out = check.run(5)
     assert calls[0][:5] == ["kubectl", "exec", "-n", "default", "client"]
     assert calls[0][-1] == "http://10.32.0.2:8080/health"
-    assert out.hint.key == "xnode-unreachable"
-    assert "client on worker-1 cannot reach" in out.hint.cause and "on ubuntu" in out.hint.cause
-    assert "--node worker-1" in out.hint.fix
+    assert out.key == "xnode-unreachable"
+    assert "client on worker-1 cannot reach" in out.cause and "on ubuntu" in out.cause
+    assert "--node worker-1" in out.fix
 
 
 def test_dns_down_on_one_node_names_it(lab):
-    down = nodes._dns(lab, mc.WORKER, "client", res(1, out=";; connection timed out; no servers could be reached\n"),
+    down = multinode._dns(lab, mc.WORKER, "client", res(1, out=";; connection timed out; no servers could be reached\n"),
                       tx.SERVICE_IP)
-    assert down.hint.key == "dns-down-node" and "client on worker-1" in down.hint.cause
-    assert "spec.nodeName=worker-1" in down.hint.fix
+    assert down.key == "dns-down-node" and "client on worker-1" in down.cause
+    assert "spec.nodeName=worker-1" in down.fix
     good = "Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53\n\nName:\tinv.default.svc.cluster.local\nAddress: 10.103.51.48\n"
-    assert nodes._dns(lab, mc.WORKER, "client", res(out=good), tx.SERVICE_IP).status == PASSED
+    assert multinode._dns(lab, mc.WORKER, "client", res(out=good), tx.SERVICE_IP).status == PASS
 
 
 def served(*names):
@@ -205,14 +208,14 @@ def spread_snapshot():
 
 def test_service_answered_from_both_nodes_or_the_silent_one_named(lab3):
     snap = spread_snapshot()
-    assert nodes.schedulable(snap) == ["worker-1", "worker-2"]
-    both = nodes.decide_spread(res(out=served(tx.INV_A, tx.INV_B, tx.INV_A)), lab3, snap, 3)
-    assert both.status == PASSED and both.detail == "3 requests answered from worker-1 ×2, worker-2 ×1"
-    local = nodes.decide_spread(res(1, out=served(tx.INV_A, tx.INV_A) + "wget: download timed out\n"), lab3, snap, 3)
-    assert local.status == FAILED and local.hint.key == "svc-remote-silent"
-    assert "never by those on worker-2" in local.hint.cause and "--node worker-2" in local.hint.fix
-    together = nodes.decide_spread(res(out=served(tx.INV_A, tx.INV_B)), lab3, mc.snapshot(tainted=False), 2)
-    assert together.hint.key == "svc-one-node" and "runs on worker-1" in together.hint.cause
+    assert multinode.schedulable(snap) == ["worker-1", "worker-2"]
+    both = multinode.decide_spread(res(out=served(tx.INV_A, tx.INV_B, tx.INV_A)), lab3, snap, 3)
+    assert both.status == PASS and both.detail == "3 requests answered from worker-1 ×2, worker-2 ×1"
+    local = multinode.decide_spread(res(1, out=served(tx.INV_A, tx.INV_A) + "wget: download timed out\n"), lab3, snap, 3)
+    assert local.status == FAIL and local.key == "svc-remote-silent"
+    assert "never by those on worker-2" in local.cause and "--node worker-2" in local.fix
+    together = multinode.decide_spread(res(out=served(tx.INV_A, tx.INV_B)), lab3, mc.snapshot(tainted=False), 2)
+    assert together.key == "svc-one-node" and "runs on worker-1" in together.cause
     assert by_id(lab3, snap)["svc.nodes"].skip is None
 
 
@@ -238,7 +241,7 @@ def test_healthy_two_node_run_skips_nothing_but_the_spread(lab):
             self.node = name
 
         def run(self, argv, timeout=30, stdin=None):
-            if argv[0] == "curl" and argv[-1] == nodes.WEAVE_CONNECTIONS_URL:
+            if argv[0] == "curl" and argv[-1] == multinode.WEAVE_CONNECTIONS_URL:
                 return res(out=weave[self.node])
             if argv[0] == "curl":
                 return res(out='{"version":"0.1"}')
@@ -251,9 +254,9 @@ def test_healthy_two_node_run_skips_nothing_but_the_spread(lab):
 
     w = plan.Where(node=Node(mc.MASTER), client=Local(), nodes={mc.WORKER: Node(mc.WORKER)})
     # the node checks alone (the runner ignores prerequisites outside the list it is given)
-    results = {r.check.id: r for r in runner.run(nodes.build(lab, mc.snapshot(), w))}
+    results = {r.check.id: r for r in verify_run(multinode.checks(Inputs(lab, mc.snapshot(), w)))}
     assert len(results) == 12
-    assert {k: r.status for k, r in results.items() if r.status != PASSED} == {"svc.nodes": SKIPPED}
+    assert {k: r.status for k, r in results.items() if r.status != PASS} == {"svc.nodes": SKIP}
 
 
 def test_readme_memory_per_node_count_is_doctors_rule(repo):

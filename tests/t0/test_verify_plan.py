@@ -6,8 +6,10 @@ from labkit import settings as settings_mod
 from labkit.backends import Backend, Local, Pod, CommandResult, Ssh
 from labkit.errors import LabkitError
 from labkit.vagrant import NodeDown
-from labkit.verify import plan, run_lab, runner, select, where_for
-from labkit.verify.model import FAILED, PASSED, SECTIONS, SKIPPED, Lab
+from labkit.checks import FAIL, PASS, SKIP
+from labkit.verify import plan, run_lab, select, where_for
+from labkit.verify import run as verify_run
+from labkit.verify.model import SECTIONS, Lab
 from tests.t0.test_verify_parse import LAB_RESOLV
 
 ISSUE_CHECKS = {  # what issue 6 lists, by section
@@ -38,6 +40,20 @@ def test_every_check_of_the_issue_is_planned_in_its_section(checks):
         assert {i: sections.get(i) for i in ids} == {i: section for i in ids}
     assert set(sections.values()) == set(SECTIONS)
     assert len({c.id for c in checks}) == len(checks)
+
+
+def test_each_check_is_declared_in_the_file_of_its_section(lab):
+    """The plan is the section files concatenated: s3 … s8 declare only their section's checks."""
+    from labkit.verify.checks import Inputs, s3, s5, s6, s7, s8
+
+    x = Inputs(lab, tx.snapshot(), plan.Where(node=Local(), client=Local()))
+    files = {3: s3, 5: s5, 6: s6, 7: s7, 8: s8}
+    declared = {n: {c.id for c in f.checks(x)} for n, f in files.items()}
+    assert all({c.section for c in f.checks(x)} == {n} for n, f in files.items())
+    for section, ids in ISSUE_CHECKS.items():
+        assert ids <= declared[section], section
+    assert [c.id for c in plan.build(lab, tx.snapshot(), x.where)] == [i for f in files.values() for i in
+                                                                       [c.id for c in f.checks(x)]]
 
 
 def test_prerequisites_exist_and_come_first(checks):
@@ -90,11 +106,11 @@ def test_probes_of_a_pod_that_is_not_ready_name_the_failed_deployment_check(lab)
     by_id = {c.id: c for c in plan.build(lab, tx.inv_pod_stopped(tx.snapshot()),
                                          plan.Where(node=Replay({}), client=Replay({})))}
     ids = ("deploy.available", f"inv.node.{tx.INV_B}", f"inv.client.{tx.INV_B}")
-    results = {r.check.id: r for r in runner.run([by_id[i] for i in ids])}  # their other prerequisites left out
-    assert results["deploy.available"].outcome.hint.key == "crashloop"
+    results = {r.check.id: r for r in verify_run([by_id[i] for i in ids])}  # their other prerequisites left out
+    assert results["deploy.available"].result.key == "crashloop"
     for cid in ids[1:]:
-        out = results[cid].outcome
-        assert (out.status, out.blocked_by) == (SKIPPED, "deploy.available"), cid
+        out = results[cid].result
+        assert (out.status, out.blocked_by) == (SKIP, "deploy.available"), cid
         assert out.detail == f"needs: can-inventory 2/2 available; pod {tx.INV_B} is not Ready"
     assert "deploy.available" not in by_id[f"inv.node.{tx.INV_A}"].needs
 
@@ -105,9 +121,9 @@ def test_resolv_conf_waits_for_the_kube_dns_service(lab):
     snap.dns_service = None
     client = Replay({"true": CommandResult(0, "", "", 0.1), "cat": CommandResult(0, LAB_RESOLV, "", 0.1)})
     by_id = {c.id: c for c in plan.build(lab, snap, plan.Where(node=Replay({}), client=client))}
-    results = {r.check.id: r for r in runner.run([by_id["dns.service"], by_id["dns.resolvconf"]])}
-    assert results["dns.service"].outcome.hint.key == "kube-dns-missing"
-    assert results["dns.resolvconf"].outcome.blocked_by == "dns.service" and client.ran == []
+    results = {r.check.id: r for r in verify_run([by_id["dns.service"], by_id["dns.resolvconf"]])}
+    assert results["dns.service"].result.key == "kube-dns-missing"
+    assert results["dns.resolvconf"].result.blocked_by == "dns.service" and client.ran == []
 
 
 def test_whole_plan_on_the_cluster_without_cni(lab):
@@ -116,15 +132,15 @@ def test_whole_plan_on_the_cluster_without_cni(lab):
                    "curl": CommandResult(6, "", "curl: (6) Could not resolve host: inv\n", 0.1)})
     results = {r.check.id: r for r in run_lab(lab, tx.no_cni(tx.snapshot()), plan.Where(node=node,
                                                                                          client=Replay({})))}
-    failed = {cid: r.outcome.hint.key for cid, r in results.items() if r.status == FAILED}
-    skipped = {cid: r.outcome.blocked_by for cid, r in results.items() if r.status == SKIPPED}
+    failed = {cid: r.result.key for cid, r in results.items() if r.status == FAIL}
+    skipped = {cid: r.result.blocked_by for cid, r in results.items() if r.status == SKIP}
     assert failed == {"node.ready": "cni-missing", "svc.ip": "svc-missing"}
     assert skipped == {
         **dict.fromkeys(("weave", "coredns", "net.route", "web.running", "client.running", "client.exec", "web.node",
                          "web.client", "deploy.available", "inv.node", "inv.client", "dns.resolvconf", "dns.lookup",
                          "svc.client.name", "svc.client.fqdn"), "node.ready"),
         **dict.fromkeys(("svc.endpoints", "svc.endpoints-match", "svc.node.ip", "svc.lb"), "svc.ip")}
-    assert {cid for cid, r in results.items() if r.status == PASSED} == {
+    assert {cid for cid, r in results.items() if r.status == PASS} == {
         "api", "node.ssh", "node.taint", "dns.service", "svc.node.name",
         *(f"cp.{c}" for c in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"))}
     assert sorted(node.ran) == ["curl", "true"]  # node.ssh and svc.node.name; nothing ran in the pod

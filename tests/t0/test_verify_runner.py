@@ -1,15 +1,17 @@
-"""The runner: prerequisites become skips naming the root failure, checks overlap, timeouts hold."""
+"""verify on the one scheduler (labkit.checks.run): prerequisites become skips naming the root failure,
+checks overlap, timeouts hold, and a crash or an overrun gets verify's own hint."""
 import threading
 import time
 
-from labkit.verify import runner
-from labkit.verify.model import FAILED, PASSED, SKIPPED, LabCheck, failed, passed
+from labkit.checks import FAIL, PASS, SKIP
+from labkit.verify import run as verify_run
+from labkit.verify.model import LabCheck, failed, passed
 from labkit.verify.hints import make
 
 
 def check(cid, outcome=None, needs=(), timeout=5.0, skip=None, run=None):
-    return LabCheck(cid, 3, f"title of {cid}", "here", "there", run or (lambda t: outcome or passed("ok")),
-                 tuple(needs), timeout=timeout, skip=skip)
+    return LabCheck(cid, f"title of {cid}", run or (lambda t: outcome or passed("ok")), tuple(needs),
+                    timeout=timeout, skip=skip, section=3, source="here", target="there")
 
 
 def by_id(results):
@@ -18,34 +20,34 @@ def by_id(results):
 
 def test_skips_name_the_root_failure_not_the_skipped_link():
     broken = failed("no route", make("route-missing", cidr="10.32.0.0/12", node="ubuntu"))
-    results = by_id(runner.run([
+    results = by_id(verify_run([
         check("route", broken),
         check("lookup", needs=["route"]),
         check("http", needs=["lookup", "unrelated"]),
         check("unrelated"),
     ]))
-    assert results["route"].status == FAILED
-    assert results["lookup"].outcome.blocked_by == "route"
-    assert results["http"].status == SKIPPED
-    assert results["http"].outcome.blocked_by == "route"  # through the skipped lookup
-    assert results["http"].outcome.detail == "needs: title of route"
-    assert results["unrelated"].status == PASSED
+    assert results["route"].status == FAIL
+    assert results["lookup"].result.blocked_by == "route"
+    assert results["http"].status == SKIP
+    assert results["http"].result.blocked_by == "route"  # through the skipped lookup
+    assert results["http"].result.detail == "needs: title of route"
+    assert results["unrelated"].status == PASS
 
 
 def test_results_keep_the_plan_order_and_report_each_as_it_ends():
     seen = []
     plan = [check("b", needs=["a"]), check("a"), check("c", skip="pod c is not Ready")]
-    results = runner.run(plan, on_result=lambda r: seen.append(r.check.id))
+    results = verify_run(plan, on_result=lambda r: seen.append(r.check.id))
     assert [r.check.id for r in results] == ["b", "a", "c"]
     assert seen.index("a") < seen.index("b")
-    assert by_id(results)["c"].outcome.detail == "pod c is not Ready"
-    assert by_id(results)["c"].outcome.blocked_by is None
+    assert by_id(results)["c"].result.detail == "pod c is not Ready"
+    assert by_id(results)["c"].result.blocked_by is None
 
 
 def test_a_planned_skip_yields_to_a_failed_prerequisite():
-    results = by_id(runner.run([check("dep", failed("x", make("unexpected", error="x"))),
+    results = by_id(verify_run([check("dep", failed("x", make("unexpected", error="x"))),
                                 check("probe", needs=["dep"], skip="pod is not Ready")]))
-    assert results["probe"].outcome.blocked_by == "dep"
+    assert results["probe"].result.blocked_by == "dep"
 
 
 def test_independent_checks_run_at_the_same_time():
@@ -55,8 +57,8 @@ def test_independent_checks_run_at_the_same_time():
         both.wait()
         return passed("met")
 
-    results = runner.run([check("x", run=meet), check("y", run=meet)])
-    assert [r.status for r in results] == [PASSED, PASSED]
+    results = verify_run([check("x", run=meet), check("y", run=meet)])
+    assert [r.status for r in results] == [PASS, PASS]
 
 
 def test_a_check_that_overruns_its_timeout_is_failed_and_not_waited_for():
@@ -68,14 +70,14 @@ def test_a_check_that_overruns_its_timeout_is_failed_and_not_waited_for():
 
     started = time.monotonic()
     try:
-        results = by_id(runner.run([check("stuck", run=stuck, timeout=0.2), check("after", needs=["stuck"]),
+        results = by_id(verify_run([check("stuck", run=stuck, timeout=0.2), check("after", needs=["stuck"]),
                                     check("quick")], ))
         finished = time.monotonic() - started
     finally:
         release.set()
-    assert results["stuck"].status == FAILED and results["stuck"].outcome.hint.key == "timeout"
-    assert results["stuck"].outcome.detail == "no answer within 0.2s"
-    assert results["after"].status == SKIPPED and results["quick"].status == PASSED
+    assert results["stuck"].status == FAIL and results["stuck"].result.key == "timeout"
+    assert results["stuck"].result.detail == "no answer within 0.2s"
+    assert results["after"].status == SKIP and results["quick"].status == PASS
     assert finished < 25  # the runner returned while the stuck check was still blocked
 
 
@@ -83,20 +85,20 @@ def test_exceptions_and_empty_answers_become_failures():
     def boom(t):
         raise ValueError("unexpected answer")
 
-    results = by_id(runner.run([check("boom", run=boom), check("none", run=lambda t: None)]))
-    assert results["boom"].outcome.hint.key == "unexpected"
-    assert "ValueError: unexpected answer" in results["boom"].outcome.detail
-    assert results["none"].status == FAILED
+    results = by_id(verify_run([check("boom", run=boom), check("none", run=lambda t: None)]))
+    assert results["boom"].result.key == "unexpected"
+    assert "ValueError: unexpected answer" in results["boom"].result.detail
+    assert results["none"].status == FAIL
 
 
 def test_the_timeout_is_handed_to_the_check():
     got = []
-    runner.run([check("t", run=lambda t: got.append(t) or passed(), timeout=7.5)])
+    verify_run([check("t", run=lambda t: got.append(t) or passed(), timeout=7.5)])
     assert got == [7.5]
 
 
 def test_a_cycle_is_reported_not_hung():
-    results = by_id(runner.run([check("a", needs=["b"]), check("b", needs=["a"])]))
-    assert {r.status for r in results.values()} == {FAILED}
-    assert {r.outcome.hint.key for r in results.values()} == {"unexpected"}
-    assert "a cycle in the prerequisites of a" in results["a"].outcome.hint.cause
+    results = by_id(verify_run([check("a", needs=["b"]), check("b", needs=["a"])]))
+    assert {r.status for r in results.values()} == {FAIL}
+    assert {r.result.key for r in results.values()} == {"unexpected"}
+    assert "a cycle in the prerequisites of a" in results["a"].result.cause

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tests.conftest import default_sigint
 from tests.t1.bundle_support import (REPO, Fault, file_entry, invoke, sha256, snapshot, write_lock)
 from tests.t1.bundle_support import tmpfs  # noqa: F401 (a fixture)
 from labkit.bundle import checksums, fetch, lock
@@ -221,7 +222,7 @@ def test_cli_ctrl_c_keeps_the_partial_download_and_exits_130(srv, tmp_path):
     dest = tmp_path / "b"
     proc = subprocess.Popen([str(sys.executable.rsplit("/", 1)[0] + "/invoke"), "bundle.fetch", "--lock",
                              str(lock_file), "--dest", str(dest)], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 20
     while not ((dest / "a.bin.part").exists() and (dest / "a.bin.part").stat().st_size > 100_000):
         assert time.monotonic() < deadline, "the download never started"

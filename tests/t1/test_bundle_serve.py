@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from tests.conftest import free_port, need_binary, need_root
+from tests.conftest import default_sigint, free_port, need_binary, need_root
 from tests.t1.bundle_support import REPO, file_entry, invoke, sha256, start_server, write_lock
 from tests.t1.bundle_support import tmpfs  # noqa: F401 (a fixture)
 from labkit.bundle import fetch, lock, serve
@@ -128,7 +128,8 @@ def cli_serve(lock_path, dest):
     port = free_port()
     proc = subprocess.Popen([str(sys.executable.rsplit("/", 1)[0] + "/invoke"), "bundle.serve", "--lock",
                              str(lock_path), "--dest", str(dest), "--port", str(port), "--host", "127.0.0.1"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
     served = {"lines": []}
     try:
         deadline = time.monotonic() + 30

@@ -1,7 +1,7 @@
 """Control-plane images from the release's server tarball (issue 16), for real: a stand-in
 kubernetes-server-linux-amd64.tar.gz with the real layout (kubernetes/server/bin/<name>.tar written by a
-real dockerd's `docker save` under the pre-1.16 arch-suffixed names, <name>.docker_tag, binaries) served
-over real HTTP. bundle.lock pins each image by the ID the daemon gave it, bundle.fetch writes archives
+real dockerd's `docker save` under the names release tooling gave them before 1.16, <name>.docker_tag,
+binaries) served over real HTTP. bundle.lock pins each image by the ID the daemon gave it, bundle.fetch writes archives
 that the same dockerd `docker load`s under the names kubeadm 1.15 asks for, a student's fetch from the
 classroom mirror gets the images and not the source, and damaged bytes anywhere are one line.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import shutil
 import tarfile
 from pathlib import Path
@@ -24,6 +25,11 @@ pytestmark = pytest.mark.t1
 
 VERSION = "v1.15.12"
 NAMES = ("kube-apiserver", "kube-proxy")
+# The tags each member is saved under. Before kubernetes PR #80047 (1.16) release.sh saved the amd64 image
+# as <registry>/<name>:<version>; a build with KUBE_DOCKER_REGISTRY set also tagged it
+# <registry>/<name>-amd64 (the example in PR #80000). So one image unsuffixed, one with both tags.
+TAGS = {"kube-apiserver": [f"k8s.gcr.io/kube-apiserver:{VERSION}"],
+        "kube-proxy": [f"k8s.gcr.io/kube-proxy:{VERSION}", f"k8s.gcr.io/kube-proxy-amd64:{VERSION}"]}
 SOURCE_PATH = "/v1.15.12/kubernetes-server-linux-amd64.tar.gz"
 
 
@@ -45,13 +51,18 @@ def release(dockerd, tmp_path_factory):
         (ctx / "hello.txt").write_text(f"{name} from the release tarball\n")
         (ctx / "Dockerfile").write_text("FROM scratch\nCOPY busybox /bin/busybox\nCOPY hello.txt /hello.txt\n"
                                         'CMD ["/bin/busybox", "cat", "/hello.txt"]\n')
-        tag = f"k8s.gcr.io/{name}-amd64:{VERSION}"  # how release tooling before 1.16 saved them
-        image, _ = client.images.build(path=str(ctx), tag=tag, network_mode="host", rm=True)
+        tags = TAGS[name]
+        image, _ = client.images.build(path=str(ctx), tag=tags[0], network_mode="host", rm=True)
+        for tag in tags[1:]:
+            assert docker(dockerd, "tag", tags[0], tag).returncode == 0
         ids[name] = image.id
         out = tmp_path_factory.mktemp("save") / f"{name}.tar"
-        assert docker(dockerd, "save", "-o", str(out), tag).returncode == 0
+        assert docker(dockerd, "save", "-o", str(out), *tags).returncode == 0
         saved[name] = out.read_bytes()
-        client.images.remove(tag, force=True)  # every `docker load` below must read our archive
+        with tarfile.open(out) as tar:  # the member carries exactly these names, as the lock's check will see
+            assert sorted(json.loads(tar.extractfile("manifest.json").read())[0]["RepoTags"]) == sorted(tags)
+        for tag in tags:
+            client.images.remove(tag, force=True)  # every `docker load` below must read our archive
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         _add(tar, "kubernetes/server/bin/kubeadm", Path(busybox).read_bytes(), 0o755)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, free_port, need_binary
+from tests.conftest import REPO, default_sigint, free_port, need_binary
 from tests.t1.test_bundle_serve import bundle, cli_serve  # noqa: F401 (fixture)
 from tests.t1.test_cli import one_line_error, run
 from tests.t1.test_verify_task import INVOKE, invoke, project  # noqa: F401 (fixture)
@@ -68,7 +68,7 @@ def test_a_windows_code_page_on_a_pipe_never_crashes_and_the_report_is_written(p
     # command, kept on one line to be copied).
     assert max(len(line) for line in stdout.splitlines() if not line.startswith(("  |", "    fix:"))) <= 80, stdout
     assert "fix:   invoke cluster.init" in stdout
-    assert json.loads(report.read_text(encoding="utf-8"))["summary"]["failed"] == 2
+    assert json.loads(report.read_text(encoding="utf-8"))["summary"]["fail"] == 2
 
 
 def test_the_report_is_written_when_the_reader_stops_before_the_table(project):  # noqa: F811
@@ -111,7 +111,7 @@ def test_ctrl_c_in_lab_says_interrupted_not_failed():
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
     env["VAGRANT_DOTFILE_PATH"] = NO_MACHINES
     proc = subprocess.Popen([INVOKE, "lab"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            env=env, preexec_fn=default_sigint)
     assert proc.stdout.readline().startswith("• Checking prerequisites")  # vm.up is under way
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)

@@ -7,8 +7,10 @@ import pytest
 from tests import verify_transcript as tx
 from tests.kube_http import JsonHandler, Loopback, write_kubeconfig
 from labkit import settings as settings_mod
+from labkit.checks import PASS
 from labkit.verify import from_api
-from labkit.verify.model import PASSED, Lab
+from labkit.verify.checks import s3, s8
+from labkit.verify.model import Lab
 
 pytestmark = pytest.mark.t1
 TOKEN = "abcdef.0123456789abcdef"
@@ -74,7 +76,7 @@ def test_fetch_reads_every_object_the_checks_use(lab_settings, lab, api):
     assert (snap.deployment, snap.service, snap.endpoints, snap.dns_service, snap.coredns) == \
         (want.deployment, want.service, want.endpoints, want.dns_service, want.coredns)
     assert set(api.seen) == set(routes())
-    assert from_api.api_reachable(lab, snap).status == PASSED
+    assert s3.api_reachable(lab, snap).status == PASS
 
 
 def test_missing_objects_are_none_not_errors(lab_settings, lab, api):
@@ -83,14 +85,14 @@ def test_missing_objects_are_none_not_errors(lab_settings, lab, api):
     write_kubeconfig(lab_settings.state_dir / "kubeconfig", api.url, TOKEN)
     snap = from_api.fetch(lab_settings, lab)
     assert snap.problem is None and snap.deployment is None and snap.service is None
-    assert from_api.service_ip(lab, snap).hint.key == "svc-missing"
+    assert s8.service_ip(lab, snap).key == "svc-missing"
 
 
 def test_rejected_credentials(lab_settings, lab, api):
     write_kubeconfig(lab_settings.state_dir / "kubeconfig", api.url, "from-an-earlier-cluster")
     snap = from_api.fetch(lab_settings, lab)
     assert snap.problem[0] == "api-auth"
-    assert from_api.api_reachable(lab, snap).hint.fix == "invoke cluster.init (it exports a fresh .labkit/kubeconfig)"
+    assert s3.api_reachable(lab, snap).fix == "invoke cluster.init (it exports a fresh .labkit/kubeconfig)"
 
 
 def test_nothing_listening(lab_settings, lab, api):
@@ -99,8 +101,8 @@ def test_nothing_listening(lab_settings, lab, api):
     write_kubeconfig(lab_settings.state_dir / "kubeconfig", url, TOKEN)
     snap = from_api.fetch(lab_settings, lab, timeout=2)
     assert snap.problem[0] == "api-unreachable"
-    out = from_api.api_reachable(lab, snap)
-    assert out.hint.fix == "invoke vm.up, then invoke cluster.init" and "127.0.0.1" in out.hint.cause
+    out = s3.api_reachable(lab, snap)
+    assert out.fix == "invoke vm.up, then invoke cluster.init" and "127.0.0.1" in out.cause
 
 
 def test_no_kubeconfig(lab_settings, lab):
@@ -111,5 +113,5 @@ def test_no_kubeconfig(lab_settings, lab):
 def test_unusable_kubeconfig(lab_settings, lab):
     (lab_settings.state_dir).mkdir(parents=True, exist_ok=True)
     (lab_settings.state_dir / "kubeconfig").write_text("apiVersion: v1\nkind: Config\nclusters: [\n")
-    out = from_api.api_reachable(lab, from_api.fetch(lab_settings, lab))
-    assert out.hint.key == "kubeconfig-bad" and out.hint.fix == "invoke cluster.init (it exports it again)"
+    out = s3.api_reachable(lab, from_api.fetch(lab_settings, lab))
+    assert out.key == "kubeconfig-bad" and out.fix == "invoke cluster.init (it exports it again)"

@@ -20,7 +20,8 @@ from tests import verify_transcript as tx
 from labkit import settings as settings_mod
 from labkit.backends import Netns
 from labkit.verify import run_lab
-from labkit.verify.model import FAILED, PASSED, SKIPPED, Lab
+from labkit.checks import FAIL, PASS, SKIP
+from labkit.verify.model import Lab
 from labkit.verify.plan import Where
 from tests.verify_podnet import NAT_DNS, BusyboxNetns, PodNetwork, running
 
@@ -55,23 +56,23 @@ def verdict(results) -> dict:
 
 
 def not_passed(results) -> dict:
-    return {r.check.id: r for r in results if r.status != PASSED}
+    return {r.check.id: r for r in results if r.status != PASS}
 
 
 # --- the healthy lab ----------------------------------------------------------------------------
 
 def test_healthy_lab_passes_every_check(lab, net, where):
     results = run_lab(lab, tx.snapshot(), where)
-    assert not_passed(results) == {}, {k: r.outcome for k, r in not_passed(results).items()}
+    assert not_passed(results) == {}, {k: r.result for k, r in not_passed(results).items()}
     got = verdict(results)
     # Values verify read from the real network, not from the API answers.
-    assert got["net.route"].outcome.detail.startswith("10.32.0.0/12 dev weave proto kernel scope link src 10.32.0.1")
-    assert got["dns.resolvconf"].outcome.detail.startswith("nameserver 10.96.0.10; search default.svc.cluster.local")
-    assert got["dns.lookup"].outcome.detail == "inv.default.svc.cluster.local → 10.103.51.48 (server 10.96.0.10)"
-    assert got[INV_NODE_A].outcome.detail == '{"version":"0.1"}'
-    assert "not resolved" in got["svc.node.name"].outcome.detail
+    assert got["net.route"].result.detail.startswith("10.32.0.0/12 dev weave proto kernel scope link src 10.32.0.1")
+    assert got["dns.resolvconf"].result.detail.startswith("nameserver 10.96.0.10; search default.svc.cluster.local")
+    assert got["dns.lookup"].result.detail == "inv.default.svc.cluster.local → 10.103.51.48 (server 10.96.0.10)"
+    assert got[INV_NODE_A].result.detail == '{"version":"0.1"}'
+    assert "not resolved" in got["svc.node.name"].result.detail
     # Both replicas, named by the header the real service adds (their hostnames are the pod names).
-    lb = got["svc.lb"].outcome.detail
+    lb = got["svc.lb"].result.detail
     assert tx.INV_A in lb and tx.INV_B in lb and lb.startswith("20 requests")
     print(f"\nhealthy run: {len(results)} checks in {max(r.seconds for r in results):.2f}s (slowest check)")
 
@@ -82,7 +83,7 @@ def test_section_selection_runs_the_section_and_its_prerequisites(lab, net, wher
     assert {"deploy.available", INV_NODE_A, INV_NODE_B, f"inv.client.{tx.INV_A}", INV_CLIENT_B} <= ids
     assert {"api", "node.ssh", "net.route", "client.exec"} <= ids  # what section 7 stands on
     assert not ids & {"svc.lb", "dns.lookup", "web.node", "coredns"}
-    assert all(r.status == PASSED for r in results)
+    assert all(r.status == PASS for r in results)
 
 
 # --- faults -------------------------------------------------------------------------------------
@@ -208,17 +209,17 @@ def test_fault_is_flagged_exactly(name, lab, net, where):
         snap = fault.api(tx.snapshot())
         results = run_lab(lab, snap, where)
         flagged = not_passed(results)
-        described = {k: (r.status, r.outcome.detail, r.outcome.hint and r.outcome.hint.key) for k, r in flagged.items()}
+        described = {k: (r.status, r.result.detail, r.result.key) for k, r in flagged.items()}
 
-        assert {k for k, r in flagged.items() if r.status == FAILED} == set(fault.failed), described
-        assert {k for k, r in flagged.items() if r.status == SKIPPED} == set(fault.skipped), described
+        assert {k for k, r in flagged.items() if r.status == FAIL} == set(fault.failed), described
+        assert {k for k, r in flagged.items() if r.status == SKIP} == set(fault.skipped), described
         for cid, key in fault.failed.items():
-            assert flagged[cid].outcome.hint.key == key, described[cid]
-            hint = flagged[cid].outcome.hint
+            assert flagged[cid].result.key == key, described[cid]
+            hint = flagged[cid].result
             assert hint.fix and not re.search(r"\{\w+\?\}", hint.cause + hint.fix), hint  # filled, with a command
         by_title = {r.check.id: r.check.title for r in results}
         for cid, blocker in fault.skipped.items():
-            outcome = flagged[cid].outcome
+            outcome = flagged[cid].result
             assert outcome.blocked_by == blocker, described[cid]
             assert by_title[blocker] in outcome.detail, described[cid]
 
@@ -226,10 +227,10 @@ def test_fault_is_flagged_exactly(name, lab, net, where):
         checks = {r.check.id: r.check for r in results}
         with ThreadPoolExecutor(max_workers=max(len(fault.skipped), 1)) as pool:
             forced = dict(zip(fault.skipped, pool.map(lambda cid: checks[cid].run(3), fault.skipped)))
-        assert {cid: o.status for cid, o in forced.items()} == {cid: FAILED for cid in fault.skipped}, forced
+        assert {cid: o.status for cid, o in forced.items()} == {cid: FAIL for cid in fault.skipped}, forced
         # ...each with the hint the fault is known to cause (a changed failure mode shows here).
-        assert {cid: o.hint.key for cid, o in forced.items()} == fault.forced, {
-            cid: (o.detail, o.hint.key) for cid, o in forced.items()}
+        assert {cid: o.key for cid, o in forced.items()} == fault.forced, {
+            cid: (o.detail, o.key) for cid, o in forced.items()}
     print(f"\n{name}: failed {sorted(fault.failed)}, skipped {len(fault.skipped)}")
 
 

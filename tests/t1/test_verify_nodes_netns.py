@@ -19,7 +19,8 @@ from tests import verify_transcript as tx
 from labkit import settings as settings_mod
 from labkit.backends import Netns
 from labkit.verify import run_lab
-from labkit.verify.model import FAILED, PASSED, SKIPPED, Lab
+from labkit.checks import FAIL, PASS, SKIP
+from labkit.verify.model import Lab
 from labkit.verify.plan import Where
 from tests.verify_podnet import BusyboxNetns, running
 from tests.verify_twonodes import TwoNodes
@@ -53,7 +54,7 @@ def where(net) -> Where:
 
 
 def flagged(results) -> dict:
-    return {r.check.id: r for r in results if r.status != PASSED}
+    return {r.check.id: r for r in results if r.status != PASS}
 
 
 PLANNED_SKIP = {"svc.nodes"}  # one worker under a tainted master: the replicas have nowhere to spread
@@ -61,8 +62,8 @@ PLANNED_SKIP = {"svc.nodes"}  # one worker under a tainted master: the replicas 
 
 def test_healthy_two_nodes_pass_every_check(lab, net, where):
     results = run_lab(lab, mc.snapshot(), where)
-    assert set(flagged(results)) == PLANNED_SKIP, {k: r.outcome for k, r in flagged(results).items()}
-    got = {r.check.id: r.outcome.detail for r in results}
+    assert set(flagged(results)) == PLANNED_SKIP, {k: r.result for k, r in flagged(results).items()}
+    got = {r.check.id: r.result.detail for r in results}
     assert got[f"weave.peers.{M}"] == f"established to {W} fastdp"
     assert got[f"weave.peers.{W}"] == f"established to {M} fastdp"
     assert got[f"xnode.{M}.{W}"] == '{"version":"0.1"}'  # the master node → an inv pod on the worker
@@ -151,23 +152,23 @@ def test_fault_is_flagged_with_the_node_named(name, lab, net, where):
     with inject(net):
         results = run_lab(lab, mc.snapshot(), where)
         got = flagged(results)
-        described = {k: (r.status, r.outcome.detail, r.outcome.hint and r.outcome.hint.key) for k, r in got.items()}
-        assert {k for k, r in got.items() if r.status == FAILED} == set(failed), described
-        assert {k for k, r in got.items() if r.status == SKIPPED} == set(skipped) | PLANNED_SKIP, described
+        described = {k: (r.status, r.result.detail, r.result.key) for k, r in got.items()}
+        assert {k for k, r in got.items() if r.status == FAIL} == set(failed), described
+        assert {k for k, r in got.items() if r.status == SKIP} == set(skipped) | PLANNED_SKIP, described
         for cid, key in failed.items():
-            hint = got[cid].outcome.hint
+            hint = got[cid].result
             assert hint.key == key, described[cid]
             assert not re.search(r"\{\w+\?\}", hint.cause + hint.fix), hint
             if cid.startswith(("weave.peers.", "xnode.", "dns.worker")):
                 assert W in hint.cause or M in hint.cause, hint  # the hint names the node
         for cid, blocker in skipped.items():
-            assert got[cid].outcome.blocked_by == blocker, described[cid]
+            assert got[cid].result.blocked_by == blocker, described[cid]
         # Skipping hid nothing that works: each skipped probe, run anyway, fails, with the expected hint.
         checks = {r.check.id: r.check for r in results}
         with ThreadPoolExecutor(max_workers=len(skipped)) as pool:
             ran = dict(zip(skipped, pool.map(lambda cid: checks[cid].run(4), skipped)))
-        assert {cid: (o.status, o.hint.key) for cid, o in ran.items()} == {
-            cid: (FAILED, key) for cid, key in forced.items()}, {cid: o.detail for cid, o in ran.items()}
+        assert {cid: (o.status, o.key) for cid, o in ran.items()} == {
+            cid: (FAIL, key) for cid, key in forced.items()}, {cid: o.detail for cid, o in ran.items()}
     print(f"\n{name}: failed {sorted(failed)}")
 
 

@@ -40,14 +40,15 @@ def test_verify_before_the_lab_exists(project):
     assert out.returncode == 1, out.stderr
     assert "Traceback" not in out.stdout + out.stderr
     report = json.loads((project / "report.json").read_text())
-    failed = {c["id"]: c["hint"]["key"] for c in report["checks"] if c["status"] == "failed"}
+    failed = {c["id"]: c["key"] for c in report["checks"] if c["status"] == "fail"}
     assert failed == {"api": "no-kubeconfig", "node.ssh": "node-unreachable"}
-    skipped = [c for c in report["checks"] if c["status"] == "skipped"]
+    skipped = [c for c in report["checks"] if c["status"] == "skip"]
     assert len(skipped) == len(report["checks"]) - 2
     assert {c["blocked_by"] for c in skipped} == {"api", "node.ssh"}
-    assert report["summary"]["ok"] is False
+    assert report["schema"] == "labkit-checks/1" and report["kind"] == "verify"
+    assert report["summary"]["ok"] is False and report["summary"]["fail"] == 2
     # What the student reads: the table, the summary, and the two fixes.
-    assert "Lab 7 checks" in out.stdout and "0 passed, 2 failed" in out.stdout
+    assert "Lab 7 checks" in out.stdout and "0 pass, 2 fail" in out.stdout
     assert "fix:   invoke cluster.init" in out.stdout and "fix:   invoke vm.up" in out.stdout
 
 
