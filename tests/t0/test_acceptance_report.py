@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from labkit import acceptance
+from labkit import acceptance, checks
 
 # A real key, made here by ssh-keygen (the format of Vagrant's insecure-key replacement in .vagrant/).
 @pytest.fixture(scope="module")
@@ -145,6 +145,29 @@ def test_doctors_checks_reach_the_report_even_when_it_passes(tmp_path):
     text = acceptance.report({}, done, "t", run.evidence)
     assert by["doctor"].status == "pass"
     assert "## doctor's checks (JSON)" in text and "close browsers and other programs before vm.up" in text
+
+
+def test_a_failed_doctor_phase_names_its_first_failed_check(tmp_path):
+    """doctor ends with exit 1 and no one-line error: the phase says which check failed, from its report."""
+    report = {"schema": "labkit-checks/1", "kind": "doctor", "checks": [
+        {"id": "memory", "title": "memory", "status": "warn", "detail": "2.1 GiB free"},
+        {"id": "provider", "title": "provider", "status": "fail", "detail": "VirtualBox is not installed (no VBoxManage found)",
+         "fix": "install VirtualBox 7.0"},
+        {"id": "box", "title": "box", "status": "fail", "detail": "the box is neither installed nor in the bundle"}]}
+
+    class Doctor(acceptance.Runner):
+        interrupted = False
+
+        def run(self, args, echo, timeout=None, results_file=None):
+            if args[0] == "doctor":
+                results_file.write_text(json.dumps({"kind": "report", "report": report}) + "\n")
+                return acceptance.Ran(1, "3 failed, 1 warning(s), 10 passed\n")
+            return acceptance.Ran(0, "")
+
+    run, by, done = run_all(Doctor(tmp_path), tmp_path)
+    assert by["doctor"].result == checks.failed(
+        "provider: VirtualBox is not installed (no VBoxManage found) (1 more failed check(s) in its report)",
+        fix="install VirtualBox 7.0", key="checks")
 
 
 def test_a_phase_over_its_timeout_is_a_failure_naming_it(tmp_path):
