@@ -39,6 +39,7 @@ SNAPSHOT = "labkit-acceptance"
 VERIFY_JSON = "{verify_json}"  # replaced by the phase's own report file
 TAIL = 40  # lines of a failed phase's output kept in the report
 LOG_TAIL = 60  # lines of a serial console or VBox.log
+LOG_TIMEOUT = 60.0  # seconds for one VM log command over `invoke vm.ssh`
 STOP_WAIT = 120.0  # seconds a stopped phase gets to clean up (Vagrant destroying a half-made VM) before it is killed
 MINUTE = 60.0
 
@@ -261,9 +262,11 @@ class Run:
         self.running: Optional[Phase] = None
 
     def checks(self) -> list[checks.Check]:
-        # the scheduler's own deadline comes after the phase's: the phase is stopped, cleans up and says so first
+        # the scheduler's own deadline comes after the phase's: the phase is stopped, cleans up, its VMs' logs
+        # are gathered, and it says so first
+        logs = LOG_TIMEOUT * len(self.nodes) * (len(VM_LOGS) + len(MASTER_LOGS))
         return [checks.Check(p.name, p.name, lambda timeout, p=p: self.phase(p), needs=p.needs,
-                             timeout=p.timeout + STOP_WAIT + 30) for p in self.phases]
+                             timeout=p.timeout + STOP_WAIT + logs + 30) for p in self.phases]
 
     def phase(self, phase: Phase) -> checks.Result:
         from labkit import ui
@@ -279,7 +282,7 @@ class Run:
                 ran = self.runner.run(args, _shower(self.echo or st.log), phase.timeout, record)
                 result = self._judge(phase, ran, ev, verify_json, record)
                 if not result.ok:
-                    st.note = "failed: " + result.detail
+                    st.outcome, st.note = "failed", result.detail
         finally:
             self.running = None
         if result.ok:
@@ -304,8 +307,8 @@ class Run:
         if self.runner.interrupted:
             return checks.failed("interrupted (Ctrl-C) while it ran: stopped with what it had done", key="interrupted",
                                  fix=f"run {phase.command} again: every task is safe to re-run")
-        if "vm.up" in self.passed and phase.name != "vm.halt":
-            ev.vm_logs = self.vm_logs()
+        if (phase.name == "vm.up" or "vm.up" in self.passed) and phase.name != "vm.halt":
+            ev.vm_logs = self.vm_logs()  # a vm.up that failed may have a VM up whose provisioning failed
         if ran.stopped:
             return checks.failed(f"no end within {phase.timeout / MINUTE:g} minutes: stopped (Ctrl-C, then killed)",
                                  cause=f"{phase.command} ran longer than its timeout", key="timeout",
@@ -328,7 +331,8 @@ class Run:
             for name, command in commands.items():
                 if self.runner.interrupted:
                     return logs
-                ran = self.runner.run(["vm.ssh", "--node", node.name, "--command", command], lambda line: None, 120)
+                ran = self.runner.run(["vm.ssh", "--node", node.name, "--command", command], lambda line: None,
+                                      LOG_TIMEOUT)
                 label = name if len(self.nodes) == 1 else f"{node.name}: {name}"
                 logs[label] = redact("\n".join(ran.output.splitlines()[-LOG_TAIL:])) + \
                     ("" if ran.code == 0 else f"\n(exit code {ran.code})")
