@@ -113,3 +113,13 @@ def test_ctrl_c_of_the_run_leaves_every_finished_phase_and_the_interrupted_one(r
     assert "### vm.up: fail" in text and "| Provisioning ubuntu | interrupted | 2.0s |" in text
     assert acceptance.read_json_text(text)["summary"] == {"checks": 11, "pass": 1, "warn": 0, "fail": 1, "skip": 9,
                                                           "ok": False}
+
+
+def test_the_report_file_is_not_git_ignored():
+    """It lands in the project beside the code: `git status` shows it, nothing hides it from the user."""
+    import datetime
+    import subprocess
+
+    name = acceptance.report_name(datetime.datetime.now(datetime.timezone.utc))
+    checked = subprocess.run(["git", "check-ignore", "-q", name], cwd=REPO)
+    assert checked.returncode == 1, f"{name} is git-ignored"
