@@ -608,10 +608,11 @@ def report(facts: dict, done: list, started: str, evidence: Optional[dict] = Non
            overridden: Optional[list] = None, vms: Optional[dict] = None) -> str:
     """The Markdown report; `state`: running (rewritten after each phase), finished, interrupted."""
     evidence = evidence or {}
-    lines = [f"# labkit acceptance report: {facts.get('host') or platform.node()}", "",
-             f"Run started {started} (UTC); this report written {_now()}; the run is {state}.", "",
+    # The first lines, the laptop table and the phase sections keep the shape labkit/room/laptops.py reads.
+    lines = ["# labkit acceptance report", "", f"Run started {started} (UTC).", "",
+             f"This report was written {_now()}; the run is {state}.", "",
              "## The laptop", "", "| fact | value |", "|---|---|"]
-    lines += [f"| {k} | {_md(v)} |" for k, v in facts.items()]
+    lines += [f"| {k} | {_md(v)} |" for k, v in facts.items()] + [f"| laptop name | {_md(platform.node())} |"]
     lines += ["", "## Overrides in force", ""]
     lines += [f"- `{o}`" for o in (overridden or [])] or ["- none: settings.yaml as it is"]
     doctor = evidence.get("doctor")

@@ -251,3 +251,21 @@ def test_the_report_names_every_node_it_ran_on():
     facts = acceptance.host_facts(settings_mod.load(REPO, {"LABKIT_WORKERS": "1"}))
     assert facts["nodes"] == "ubuntu (master, 192.168.56.10), worker-1 (worker, 192.168.56.11)"
     assert acceptance.host_facts(settings_mod.load(REPO, {}))["nodes"] == "ubuntu (master, 192.168.56.10)"
+
+
+def test_the_room_reads_the_report(private_key, tmp_path):
+    """labkit/room/laptops.py parses the Markdown a student sends with class.send --report."""
+    from labkit.room import laptops
+
+    run, by, done = run_all(Leaky(private_key), tmp_path)
+    text = acceptance.report({"host os": "Linux 6.8", "provider": "virtualbox"}, done, "2026-12-07T09:00:00+00:00",
+                             run.evidence, vms={"ubuntu": {"facts": {"bundle": "VirtualBox shared folder"}, "logs": {}}})
+    got = laptops.from_markdown(text)
+    assert got["started"] == "2026-12-07T09:00:00+00:00"
+    assert got["laptop"]["host os"] == "Linux 6.8" and got["laptop"]["laptop name"]
+    phases = {p["name"]: p for p in got["phases"]}
+    assert list(phases) == [c.check.id for c in done]  # the VMs' sections are not taken for phases
+    assert phases["cluster.init"]["status"] == "fail"
+    assert phases["cluster.init"]["error"] == "kubeadm init failed: the API server did not come up"
+    assert phases["cluster.init"]["hint"] == "invoke cluster.reset, then invoke cluster.init"
+    assert phases["app.deploy"] == {"name": "app.deploy", "status": "skip", "reason": "needs: cluster.init"}
