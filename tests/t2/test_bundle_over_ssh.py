@@ -34,8 +34,11 @@ def test_the_bundle_is_copied_over_ssh_without_rsync_on_the_laptop(lab_vm, tmp_p
 
     monkeypatch.setenv("PATH", path_without(tmp_path, "rsync"))
     assert shutil.which("rsync") is None and shutil.which("vagrant")
-    s = settings_mod.load(lab_vm.settings.root, {**lab_vm.env, "PATH": os.environ["PATH"],
-                                                  "LABKIT_BUNDLE__GUEST_DIR": GUEST})
+    # the lab's settings in this process's environment too: Vagrant (asked for the SSH facts) reads them
+    for key, value in {**lab_vm.env, "LABKIT_BUNDLE__GUEST_DIR": GUEST}.items():
+        if key.startswith("LABKIT_"):
+            monkeypatch.setenv(key, value)
+    s = settings_mod.load(lab_vm.settings.root, os.environ)
     said = []
     try:
         done = over_ssh.copy(s, s.master.name, said.append)
