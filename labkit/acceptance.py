@@ -529,7 +529,7 @@ def vm_facts(s) -> dict:
     tails of its serial console and VBox.log (VirtualBox; under libvirt what settings asked for)."""
     from labkit import proc
     from labkit.doctor import Probe
-    from labkit.tasks.vm import bundle_copied
+    from labkit.vm import bundle_copied
     from labkit.vagrant import machine_id
 
     exe = Probe().which("VBoxManage") if s.provider == "virtualbox" else None

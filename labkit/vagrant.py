@@ -138,7 +138,7 @@ class Vagrant:
 
     # --- actions (streamed) -----------------------------------------------------------------
 
-    def stream(self, step: "ui.Step", *args: str) -> None:
+    def stream(self, step: "ui.StatusLine", *args: str) -> None:
         """Run `vagrant ARGS`, showing each line under the step; raise LabkitError on failure."""
         cmd = self.command(*args)
         tail: list[str] = []
@@ -159,7 +159,7 @@ class Vagrant:
             raise explain(self.last_output, args[0] if args else "")
 
     @staticmethod
-    def _pump(proc: subprocess.Popen, step: "ui.Step", tail: list[str]) -> None:
+    def _pump(proc: subprocess.Popen, step: "ui.StatusLine", tail: list[str]) -> None:
         assert proc.stdout is not None
         from labkit import results
 
@@ -244,6 +244,14 @@ def machine_id(root: Path, node: str, env: Optional[dict] = None) -> Optional[st
         if text:
             return text
     return None
+
+
+def created_machines(root: Path, env: Optional[dict] = None) -> list[str]:
+    """The machines of this checkout that Vagrant created and has not destroyed: those with an id in
+    .vagrant/machines (`vagrant destroy` removes the id, not the folder)."""
+    dotfile = Path(root, (os.environ if env is None else env).get("VAGRANT_DOTFILE_PATH") or ".vagrant")
+    names = sorted(p.name for p in (dotfile / "machines").glob("*") if p.is_dir())
+    return [name for name in names if machine_id(root, name, env)]
 
 
 def box_installed(name: str, provider: str, env: dict | None = None) -> bool:

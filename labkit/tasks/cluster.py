@@ -7,31 +7,11 @@ from __future__ import annotations
 
 from labkit import ui
 from labkit.errors import LabkitError
-from labkit.tasks._common import labtask, settings, vagrant_for
+from labkit.steps import context, perform
+from labkit.tasks._common import labtask, settings
 
 DRY_RUN_HELP = "print what would be done (rendered config, commands) and change nothing; no VM needed"
 WAIT_TIMEOUT = 600
-
-
-def context(s, timeout: float = 0):
-    """What the steps get: node access, the API door, Vagrant's VM states, one deadline."""
-    from labkit import kube
-    from labkit.backends import get_backend
-    from labkit.steps import Context
-
-    return Context(s, timeout, reach=lambda name: get_backend(f"node:{name}", s),
-                   open_api=lambda: kube.Api(s), vm_state=lambda name: vagrant_for(s).status(name))
-
-
-def perform(plan, ctx, dry_run: bool) -> bool:
-    """--dry-run: describe the plan; else run it. True if it ran."""
-    from labkit import steps
-
-    if dry_run:
-        steps.dry_run(plan, ctx)
-        return False
-    steps.run(plan, ctx)
-    return True
 
 
 # --- init ------------------------------------------------------------------------------------
@@ -50,9 +30,10 @@ def init(c, dry_run=False, timeout=WAIT_TIMEOUT):
 
 # --- join ------------------------------------------------------------------------------------
 
-@labtask(help={"dry_run": DRY_RUN_HELP, "node": "only this worker (default: every worker in settings)"})
-def join(c, dry_run=False, node=None):
-    """Join the worker nodes with kubeadm join (token and CA pin from the master, never shown). Safe to re-run."""
+@labtask(help={"dry_run": DRY_RUN_HELP, "node": "only this worker (default: every worker in settings)",
+               "timeout": f"seconds to wait for the API server first (default {WAIT_TIMEOUT})"})
+def join(c, dry_run=False, node=None, timeout=WAIT_TIMEOUT):
+    """Join the worker nodes with kubeadm join (the token never shown; the CA pin, a public-key hash, shown). Safe to re-run."""
     from labkit.cluster.actions import join_plan
 
     s = settings(c)
@@ -62,7 +43,7 @@ def join(c, dry_run=False, node=None):
     if not workers:
         ui.say("No worker nodes in settings: nothing to join (LABKIT_WORKERS=2 adds two).")
         return
-    if perform(join_plan(s, workers), context(s), dry_run):
+    if perform(join_plan(s, workers), context(s, timeout), dry_run):
         ui.say("Joined. invoke cluster.status shows the nodes; they turn Ready once weave-net runs on each.")
 
 

@@ -216,7 +216,7 @@ def test_the_vms_section_names_the_fallback_and_quotes_the_serial_console(tmp_pa
     import shutil
 
     from labkit import settings as settings_mod
-    from labkit.tasks.vm import bundle_copied
+    from labkit.vm import bundle_copied
     from tests.conftest import REPO
 
     shutil.copy(REPO / "settings.yaml", tmp_path)

@@ -7,6 +7,7 @@ import pytest
 from invoke import Exit
 
 from labkit.errors import LabkitError
+from labkit import vm as vmfacts
 from labkit.tasks import vm
 from labkit import settings as settings_mod
 from tests.t0.test_vm_nodes import FakeVagrant, project, run  # noqa: F401 (fixture)
@@ -58,15 +59,14 @@ def test_a_share_that_does_not_mount_becomes_a_copy_over_ssh(project, monkeypatc
     # no rsync: Windows has none; the copy goes over the kit's SSH connection, then provisioning runs
     assert fake.calls == [("up", "ubuntu", "--provider=virtualbox"), ("provision", "ubuntu")]
     assert ssh_copies == ["ubuntu"]
-    assert vm.bundle_copied(settings_mod.load(project, {}), "ubuntu").exists()  # the Vagrantfile reads it
+    assert vmfacts.bundle_copied(settings_mod.load(project, {}), "ubuntu").exists()  # the Vagrantfile reads it
     out = capsys.readouterr()
     assert "shared folder did not mount" in out.out + out.err and "over SSH" in out.out + out.err
 
 
 def test_destroy_forgets_the_copy_so_a_new_vm_tries_the_shared_folder_again(project, monkeypatch):
-    marker = vm.bundle_copied(settings_mod.load(project, {}), "ubuntu")
+    marker = vmfacts.bundle_copied(settings_mod.load(project, {}), "ubuntu")
     marker.parent.mkdir(parents=True)
-    marker.touch()
     for state in ("running", "not_created"):
         marker.touch()
         run(project, monkeypatch, Vagrant({"ubuntu": state}), vm.destroy, {})
@@ -79,7 +79,7 @@ def test_other_up_failures_are_not_mistaken_for_it(project, monkeypatch):
         run(project, monkeypatch, fake, vm.up, {})
     assert "Timed out while waiting" in str(info.value.message)
     assert fake.calls == [("up", "ubuntu", "--provider=virtualbox")]
-    assert not vm.bundle_copied(settings_mod.load(project, {}), "ubuntu").exists()
+    assert not vmfacts.bundle_copied(settings_mod.load(project, {}), "ubuntu").exists()
 
 
 @pytest.mark.parametrize("provider, copied, rsyncs, over_ssh", [("libvirt", False, True, False),
@@ -87,7 +87,7 @@ def test_other_up_failures_are_not_mistaken_for_it(project, monkeypatch):
                                                                  ("virtualbox", True, False, True)])
 def test_provision_refreshes_a_copied_bundle_first(project, monkeypatch, ssh_copies, provider, copied, rsyncs, over_ssh):
     if copied:
-        marker = vm.bundle_copied(settings_mod.load(project, {}), "ubuntu")
+        marker = vmfacts.bundle_copied(settings_mod.load(project, {}), "ubuntu")
         marker.parent.mkdir(parents=True)
         marker.touch()
     fake = Vagrant({"ubuntu": "running"})
