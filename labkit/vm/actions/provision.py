@@ -19,7 +19,8 @@ class ProvisionNode(Step):
 
     def describe(self, ctx) -> list[str]:
         name = self.node.name
-        return [f"laptop: it must run; vagrant rsync {name} if the bundle is a copy in the VM, then vagrant "
+        return [f"laptop: it must run; if the bundle is a copy in the VM, refresh it (vagrant rsync {name} under "
+                "libvirt, else the copy over SSH), then vagrant "
                 + " ".join(self.argv())]
 
     def run(self, ctx, st) -> None:
