@@ -523,6 +523,11 @@ def check_bundle(s: Settings, p: Probe) -> Check:
     except Exception as exc:  # a broken lock is reported, not raised, in a report
         return _fail(f"cannot read {s.lock_file.name}: {getattr(exc, 'message', exc)}",
                      "restore it: git checkout -- " + s.lock_file.name)
+    drift = lockmod.version_drift(s.versions, lock)
+    if drift:  # an override the bundle has no files for (docs/design.md, "Versions: which, and the bytes")
+        return _fail(f"settings ask for versions {s.lock_file.name} does not carry: {'; '.join(drift)}",
+                     "drop the LABKIT_VERSIONS__* override or the versions: lines of settings.local.yaml; to move "
+                     "a version, change the lock's entries too and run invoke bundle.lock online")
     needed = lock.needed(s.provider)  # other providers' box files are not needed here
     missing = [a.name for a in needed if not a.present(s.bundle_dir)]
     if missing:

@@ -293,6 +293,15 @@ def test_bundle_missing_artifacts_are_counted_for_this_provider_only(tmp_path):
     assert doctor.check_bundle(s, Laptop()).status == doctor.PASS  # the libvirt box is not needed for VirtualBox
 
 
+def test_a_version_override_the_lock_does_not_carry_fails_the_bundle_row(s):
+    shutil.copy(REPO / "bundle.lock.yaml", s.root)
+    # the committed pair agrees: the row goes on to count the (here absent) artifacts
+    assert "artifacts missing" in doctor.check_bundle(s, Laptop()).detail
+    r = doctor.check_bundle(settings.load(s.root, {"LABKIT_VERSIONS__KUBERNETES": "v1.15.11"}), Laptop())
+    assert r.status == doctor.FAIL
+    assert "kubernetes v1.15.11 (the lock has v1.15.12)" in r.detail and "LABKIT_VERSIONS__" in r.fix
+
+
 def test_unreadable_lock_is_reported_not_raised(tmp_path):
     shutil.copy(REPO / "settings.yaml", tmp_path)
     shutil.copytree(REPO / "provision", tmp_path / "provision")
