@@ -1,4 +1,5 @@
-"""Preflight: can this laptop run the lab? Each check gives ok / warn / fail and, if not ok, the fix.
+"""Preflight: can this laptop run the lab? Each check is a `labkit.checks.Check` whose result is
+pass / warn / fail (skip if the scheduler must) and, if not passed, the fix.
 
 `invoke doctor` prints them all; `invoke vm.up` runs them first and stops on any fail, so a laptop
 without VirtualBox gets one sentence instead of a Vagrant traceback. Checks read the machine through
@@ -11,35 +12,38 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from labkit import laptops
+from labkit import checks, laptops, proc
+from labkit.checks import FAIL, PASS, SKIP, WARN, Result
 from labkit.laptops import shown
 from labkit.settings import Settings
 
-OK, WARN, FAIL = "ok", "warn", "fail"
 GIB = 1024 ** 3
 BOX_GIB, VM_DISK_GIB = 1, 5  # the unpacked box in VAGRANT_HOME; each VM's disk in the machine folder
 SNAPSHOT_FACTOR = 2  # below twice the need: a warning (snapshots grow the VM's disk)
 
 
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: str
-    detail: str
-    fix: str = ""
+def _ok(detail: str) -> Result:
+    return checks.passed(detail)
+
+
+def _warn(detail: str, fix: str = "") -> Result:
+    return checks.warned(detail, fix=fix)
+
+
+def _fail(detail: str, fix: str = "") -> Result:
+    return checks.failed(detail, fix=fix)
 
 
 def _run(cmd: list[str], timeout: float = 10) -> Optional[str]:
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout + out.stderr if out.returncode == 0 else None
+    """What a tool printed (stdout, then stderr), decoded whatever its bytes; None if it failed.
+    VBoxManage runs in English (labkit.proc.english_env): doctor reads its words."""
+    vbox = Path(cmd[0].replace("\\", "/")).name.lower().removesuffix(".exe") == "vboxmanage"
+    out = proc.output(cmd, timeout=timeout, env=proc.english_env() if vbox else None)
+    return out.stdout + out.stderr if out is not None and out.ok else None
 
 
 class Probe:
@@ -116,7 +120,7 @@ class Probe:
         """CPU feature flags, or None where the OS doesn't expose them to us."""
         if self.system == "Linux":
             try:
-                text = Path("/proc/cpuinfo").read_text()
+                text = Path("/proc/cpuinfo").read_text(errors="replace")
             except OSError:
                 return None
             m = re.search(r"^flags\s*:(.*)$", text, re.M)
@@ -142,7 +146,7 @@ class Probe:
 
     def vbox_networks_conf(self) -> Optional[str]:
         path = Path("/etc/vbox/networks.conf")
-        return path.read_text() if self.system != "Windows" and path.exists() else None
+        return path.read_text(errors="replace") if self.system != "Windows" and path.exists() else None
 
     def host_addresses(self) -> set[str]:
         import psutil
@@ -216,14 +220,14 @@ def _vbox_version(p: Probe) -> Optional[tuple]:
 def check_vagrant(s: Settings, p: Probe) -> Check:
     need = shown(laptops.MIN_VAGRANT)
     if not p.which("vagrant"):
-        return Check("vagrant", FAIL, "Vagrant is not installed (no `vagrant` on PATH)",
+        return _fail("Vagrant is not installed (no `vagrant` on PATH)",
                      f"install Vagrant {need}+ (USB stick or https://developer.hashicorp.com/vagrant/install), then open a new terminal")
     version = _version(p.output(["vagrant", "--version"]))
     if version is None:
-        return Check("vagrant", WARN, "vagrant is on PATH but `vagrant --version` failed", "reinstall Vagrant")
+        return _warn("vagrant is on PATH but `vagrant --version` failed", "reinstall Vagrant")
     if version < laptops.MIN_VAGRANT:
-        return Check("vagrant", FAIL, f"Vagrant {shown(version)} is too old", f"install Vagrant {need} or newer")
-    return Check("vagrant", OK, f"Vagrant {shown(version)}")
+        return _fail(f"Vagrant {shown(version)} is too old", f"install Vagrant {need} or newer")
+    return _ok(f"Vagrant {shown(version)}")
 
 
 def _install_virtualbox(p: Probe) -> str:
@@ -241,91 +245,89 @@ def check_provider(s: Settings, p: Probe) -> Check:
         if not exe:
             registry = p.registry_virtualbox_dir()
             if registry and p.is_file(registry.rstrip("\\") + r"\VBoxManage.exe"):
-                return Check("provider", FAIL, f"VirtualBox is in {registry}, but neither PATH nor VBOX_MSI_INSTALL_PATH "
+                return _fail(f"VirtualBox is in {registry}, but neither PATH nor VBOX_MSI_INSTALL_PATH "
                              "leads there, so Vagrant cannot find it",
                              "sign out of Windows and in again (the installer sets VBOX_MSI_INSTALL_PATH), "
                              "or reinstall VirtualBox")
-            return Check("provider", FAIL, "VirtualBox is not installed (no VBoxManage found)", _install_virtualbox(p))
+            return _fail("VirtualBox is not installed (no VBoxManage found)", _install_virtualbox(p))
         vb = virtualbox(p)
         if vb is None or (vb.version is None and vb.module_missing_for is None):
-            return Check("provider", FAIL, "VBoxManage is installed but does not run", "reinstall VirtualBox")
+            return _fail("VBoxManage is installed but does not run", "reinstall VirtualBox")
         if vb.module_missing_for:
-            return Check("provider", FAIL, f"VirtualBox {shown(vb.version) if vb.version else ''} is installed, but its "
+            return _fail(f"VirtualBox {shown(vb.version) if vb.version else ''} is installed, but its "
                          f"kernel module is not loaded for {vb.module_missing_for} (Secure Boot refuses the "
                          "unsigned vboxdrv, or it was never built for this kernel)".replace("VirtualBox  is", "VirtualBox is"),
                          laptops.KERNEL_MODULE_FIX["Linux"])
         if laptops.line(vb.version) < laptops.OLDEST_VIRTUALBOX:
-            return Check("provider", FAIL, f"VirtualBox {shown(vb.version)} is older than the lab supports "
+            return _fail(f"VirtualBox {shown(vb.version)} is older than the lab supports "
                          f"({shown(laptops.OLDEST_VIRTUALBOX)} or newer)", _install_virtualbox(p))
-        return Check("provider", OK, f"VirtualBox {shown(vb.version)}")
+        return _ok(f"VirtualBox {shown(vb.version)}")
     # libvirt
     if p.system != "Linux":
-        return Check("provider", FAIL, "the libvirt provider works only on Linux", "set LABKIT_PROVIDER=virtualbox")
+        return _fail("the libvirt provider works only on Linux", "set LABKIT_PROVIDER=virtualbox")
     plugins = p.output(["vagrant", "plugin", "list"]) or ""
     if "vagrant-libvirt" not in plugins:
-        return Check("provider", FAIL, "the vagrant-libvirt plugin is not installed",
+        return _fail("the vagrant-libvirt plugin is not installed",
                      "install it: apt-get install vagrant-libvirt (or vagrant plugin install vagrant-libvirt)")
     if not p.which("rsync"):  # the bundle reaches a libvirt VM as an rsync synced folder
-        return Check("provider", FAIL, "rsync is not installed (the libvirt provider copies the bundle into the VM with it)",
+        return _fail("rsync is not installed (the libvirt provider copies the bundle into the VM with it)",
                      "install it: sudo apt-get install rsync")
     if p.output(["virsh", "-c", "qemu:///system", "version"]) is None:
-        return Check("provider", FAIL, "libvirtd does not answer on qemu:///system",
+        return _fail("libvirtd does not answer on qemu:///system",
                      "start it (sudo systemctl start libvirtd) and make sure you may use it (group libvirt)")
-    return Check("provider", OK, "libvirt with vagrant-libvirt")
+    return _ok("libvirt with vagrant-libvirt")
 
 
 def check_pairing(s: Settings, p: Probe) -> Check:
     """Vagrant refuses a VirtualBox line its driver map does not list (laptops.VAGRANT_FOR_VIRTUALBOX)."""
     name = "vagrant + virtualbox"
     if s.provider != "virtualbox":
-        return Check(name, OK, f"not used with {s.provider}")
+        return _ok(f"not used with {s.provider}")
     vagrant, vbox = _version(p.output(["vagrant", "--version"])), _vbox_version(p)
     if vagrant is None or vbox is None:
-        return Check(name, OK, "checked once both run (see vagrant and provider)")
+        return _ok("checked once both run (see vagrant and provider)")
     needed, fits = laptops.vagrant_needed(vbox), laptops.newest_virtualbox_for(vagrant)
     other = f"install VirtualBox {shown(fits)}" if fits else ""
     if needed is None:
         if laptops.line(vbox) < laptops.OLDEST_VIRTUALBOX:
-            return Check(name, OK, f"VirtualBox {shown(vbox)}: see provider")
-        return Check(name, FAIL, f"VirtualBox {shown(vbox)} is newer than any Vagrant known to support it "
+            return _ok(f"VirtualBox {shown(vbox)}: see provider")
+        return _fail(f"VirtualBox {shown(vbox)} is newer than any Vagrant known to support it "
                      f"(the newest pairing known is VirtualBox {shown(laptops.NEWEST_VIRTUALBOX)})",
                      (other + f" (the newest Vagrant {shown(vagrant)} accepts)") if fits else
                      f"install VirtualBox {shown(laptops.NEWEST_VIRTUALBOX)}")
     if vagrant < needed:
-        return Check(name, FAIL, f"Vagrant {shown(vagrant)} refuses VirtualBox {shown(vbox)} (it is supported from "
+        return _fail(f"Vagrant {shown(vagrant)} refuses VirtualBox {shown(vbox)} (it is supported from "
                      f"Vagrant {shown(needed)})", f"upgrade Vagrant to {shown(needed)} or newer" + (f", or {other}" if other else ""))
-    if p.system == "Darwin" and vbox >= (7,) and vagrant < laptops.MACOS_VBOX7_VAGRANT:
-        return Check(name, FAIL, f"Vagrant {shown(vagrant)} cannot create host-only networks with VirtualBox 7 on macOS",
-                     f"upgrade Vagrant to {shown(laptops.MACOS_VBOX7_VAGRANT)} or newer")
-    return Check(name, OK, f"Vagrant {shown(vagrant)} supports VirtualBox {shown(laptops.line(vbox))}")
+    # macOS with VirtualBox 7 also needs laptops.MACOS_VBOX7_VAGRANT (2.3.3) for host-only networks: the pairing asks as much
+    return _ok(f"Vagrant {shown(vagrant)} supports VirtualBox {shown(laptops.line(vbox))}")
 
 
 def check_kvm(s: Settings, p: Probe) -> Check:
     """Linux 6.12+: a loaded kvm_intel/kvm_amd holds VT-x; what to do depends on VirtualBox's version."""
     if s.provider != "virtualbox" or p.system != "Linux":
-        return Check("kvm", OK, "not a Linux host with VirtualBox")
+        return _ok("not a Linux host with VirtualBox")
     modules = p.read_text("/proc/modules") or ""  # what lsmod lists
     loaded = sorted({ln.split()[0] for ln in modules.splitlines() if ln.strip()} & {"kvm_intel", "kvm_amd"})
     if not loaded:
-        return Check("kvm", OK, "KVM is not loaded")
+        return _ok("KVM is not loaded")
     module = loaded[0]
     m = re.match(r"(\d+)\.(\d+)", p.kernel_release())  # 6.12.9-amd64, 6.12-rc1, 6.14.0-24-generic
     kernel = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
     if kernel < laptops.KVM_TAKES_VT_KERNEL:
-        return Check("kvm", OK, f"{module} is loaded; kernel {shown(kernel)} leaves VT-x free while no KVM VM runs")
+        return _ok(f"{module} is loaded; kernel {shown(kernel)} leaves VT-x free while no KVM VM runs")
     vbox = _vbox_version(p)
     at_load = (p.read_text("/sys/module/kvm/parameters/enable_virt_at_load") or "").strip()  # Y | N
     if vbox is not None and vbox >= laptops.VBOX_ASKS_KVM:
         if at_load == "N":
-            return Check("kvm", FAIL, f"VirtualBox {shown(vbox)} asks KVM to turn VT-x on, but kvm is loaded with "
+            return _fail(f"VirtualBox {shown(vbox)} asks KVM to turn VT-x on, but kvm is loaded with "
                          "enable_virt_at_load=0 (VMs fail with VERR_SVM_HOST_SVME_NOT_ENABLED)",
                          "remove 'options kvm enable_virt_at_load=0' from /etc/modprobe.d (grep -r enable_virt_at_load "
                          "/etc/modprobe.d), then reboot")
-        return Check("kvm", OK, f"VirtualBox {shown(vbox)} shares VT-x with {module} (run no KVM VM at the same time)")
+        return _ok(f"VirtualBox {shown(vbox)} shares VT-x with {module} (run no KVM VM at the same time)")
     if at_load == "N":
-        return Check("kvm", OK, f"{module} is loaded with enable_virt_at_load=0: VT-x stays free for VirtualBox")
+        return _ok(f"{module} is loaded with enable_virt_at_load=0: VT-x stays free for VirtualBox")
     code = "VERR_SVM_IN_USE" if module == "kvm_amd" else "VERR_VMX_IN_VMX_ROOT_MODE"
-    return Check("kvm", FAIL, f"kernel {shown(kernel)} with {module} loaded: KVM holds VT-x, and VirtualBox "
+    return _fail(f"kernel {shown(kernel)} with {module} loaded: KVM holds VT-x, and VirtualBox "
                  f"{shown(vbox) if vbox else ''} cannot start a VM ({code})".replace("VirtualBox  cannot", "VirtualBox cannot"),
                  f"now: sudo modprobe -r {module} kvm; for good: echo 'options kvm enable_virt_at_load=0' | "
                  f"sudo tee {laptops.KVM_MODPROBE_FILE}")
@@ -336,12 +338,12 @@ def check_nat_dns(s: Settings, p: Probe) -> Check:
     name = "NAT DNS"
     vbox = _vbox_version(p) if s.provider == "virtualbox" and p.system == "Linux" else None
     if vbox is None or laptops.line(vbox) != laptops.NAT_DNS_LOOPBACK_VBOX:
-        return Check(name, OK, "not affected (VirtualBox 7.2 on a Linux host only)")
+        return _ok("not affected (VirtualBox 7.2 on a Linux host only)")
     servers = re.findall(r"^\s*nameserver\s+(\S+)", p.read_text("/etc/resolv.conf") or "", re.M)
     loopback = [ip for ip in servers if ip.startswith("127.")]
     if not loopback:
-        return Check(name, OK, f"this laptop's resolver is not a loopback one ({', '.join(servers) or 'none listed'})")
-    return Check(name, OK, f"VirtualBox {shown(vbox)} hands the VM {loopback[0]} as its DNS server (a NAT regression "
+        return _ok(f"this laptop's resolver is not a loopback one ({', '.join(servers) or 'none listed'})")
+    return _ok(f"VirtualBox {shown(vbox)} hands the VM {loopback[0]} as its DNS server (a NAT regression "
                  f"of 7.2 with a local resolver); provisioning uses VirtualBox's NAT resolver {laptops.NAT_RESOLVER} "
                  "instead and says so")
 
@@ -355,12 +357,12 @@ def check_memory(s: Settings, p: Probe) -> Check:
     if total < need + GIB:
         most = (total - GIB) // 1024 ** 2 // count  # MB per VM that leaves the laptop 1 GiB
         lower = f"lower vm.memory to at most {most} (LABKIT_VM__MEMORY={most})"
-        return Check("memory", FAIL, detail, _fewer_nodes_fix(s, (total - GIB) // 1024 ** 2)
+        return _fail(detail, _fewer_nodes_fix(s, (total - GIB) // 1024 ** 2)
                      or (lower if most >= s.data["limits"]["min_memory"]
                          else "this laptop is too small for the lab; use one with 4 GiB or more"))
     if avail < need + 512 * 1024 ** 2:
-        return Check("memory", WARN, detail, "close browsers and other programs before vm.up")
-    return Check("memory", OK, detail)
+        return _warn(detail, "close browsers and other programs before vm.up")
+    return _ok(detail)
 
 
 def _fewer_nodes_fix(s: Settings, room_mb: int) -> str:
@@ -400,13 +402,13 @@ def check_disk(s: Settings, p: Probe) -> Check:
     short = [(free, need, whats) for _, free, need, whats in disks if free < need]
     if short:
         free, need, whats = short[0]
-        return Check("disk", FAIL, detail, f"free at least {need} GiB on the disk of {whats[0]} "
+        return _fail(detail, f"free at least {need} GiB on the disk of {whats[0]} "
                      "(or move it: VAGRANT_HOME, or VirtualBox's default machine folder)")
     tight = [(need, whats) for _, free, need, whats in disks if free < need * SNAPSHOT_FACTOR]
     if tight:
         need, whats = tight[0]
-        return Check("disk", WARN, detail, f"{need * SNAPSHOT_FACTOR} GiB free on the disk of {whats[0]} leaves room for snapshots")
-    return Check("disk", OK, detail)
+        return _warn(detail, f"{need * SNAPSHOT_FACTOR} GiB free on the disk of {whats[0]} leaves room for snapshots")
+    return _ok(detail)
 
 
 def check_cpus(s: Settings, p: Probe) -> Check:
@@ -415,58 +417,79 @@ def check_cpus(s: Settings, p: Probe) -> Check:
     detail = f"{have} logical CPUs; the VM takes {s.cpus}" if count == 1 else \
         f"{have} logical CPUs; {count} VMs take {s.cpus} each ({total})"
     if have < s.cpus:
-        return Check("cpus", FAIL, detail, f"set LABKIT_VM__CPUS={max(2, have)} or use a bigger laptop (the lab needs 2)")
+        return _fail(detail, f"set LABKIT_VM__CPUS={max(2, have)} or use a bigger laptop (the lab needs 2)")
     if have <= total:
         fix = "the laptop will be sluggish while the VM is busy; close other programs"
         if count > 1:
             fix = "the VMs share the CPUs and kubeadm's timeouts may run out; use fewer workers (LABKIT_WORKERS)"
-        return Check("cpus", WARN, detail, fix)
-    return Check("cpus", OK, detail)
+        return _warn(detail, fix)
+    return _ok(detail)
 
 
 def check_virtualization(s: Settings, p: Probe) -> Check:
     if s.provider == "libvirt":
         if s.data["vm"]["libvirt_driver"] == "qemu":
-            return Check("virtualization", OK, "software emulation (libvirt driver qemu): slow but needs no VT-x")
+            return _ok("software emulation (libvirt driver qemu): slow but needs no VT-x")
         if not p.kvm_usable():
-            return Check("virtualization", FAIL, "/dev/kvm is missing or not usable",
+            return _fail("/dev/kvm is missing or not usable",
                          "enable VT-x/AMD-V in firmware, load kvm_intel/kvm_amd, or set LABKIT_VM__LIBVIRT_DRIVER=qemu (slow)")
-        return Check("virtualization", OK, "/dev/kvm is usable")
+        return _ok("/dev/kvm is usable")
     flags = p.cpu_flags()
     if flags is None:
-        return Check("virtualization", OK, "not visible from here; VirtualBox reports it if VT-x/AMD-V is off")
+        return _ok("not visible from here; VirtualBox reports it if VT-x/AMD-V is off")
     if flags & {"vmx", "svm"}:
-        return Check("virtualization", OK, "the CPU offers VT-x/AMD-V")
-    return Check("virtualization", WARN, "the CPU does not show VT-x/AMD-V (off in firmware, or inside another VM)",
+        return _ok("the CPU offers VT-x/AMD-V")
+    return _warn("the CPU does not show VT-x/AMD-V (off in firmware, or inside another VM)",
                  "enable Intel VT-x / AMD-V (SVM) in the BIOS/UEFI settings")
 
 
-def check_hyperv(s: Settings, p: Probe) -> Check:
+def check_hyperv(s: Settings, p: Probe) -> Result:
+    """Hyper-V on (Windows 11 turns Memory integrity, which runs on it, on by default on new machines).
+    VirtualBox 6+ then runs the VM on top of Hyper-V through the Windows Hypervisor Platform, slowly;
+    Vagrant itself refused until 2.3.4 (laptops.VAGRANT_ALLOWS_HYPERV)."""
     if p.system != "Windows":
-        return Check("hyper-v", OK, "not Windows")
+        return _ok("not Windows")
     running = p.hyperv_running()
     if running is None:
-        return Check("hyper-v", WARN, "could not ask Windows whether Hyper-V is on",
-                     "if the VM is very slow, turn Hyper-V/WSL2 off (see README)")
-    if running:
-        return Check("hyper-v", FAIL if s.provider == "virtualbox" else WARN,
-                     "Hyper-V (or WSL2/Memory integrity) is running: VirtualBox then runs the VM very slowly or "
-                     "fails (VERR_NEM_*)", laptops.HYPERV_OFF)
-    return Check("hyper-v", OK, "Hyper-V is off")
+        return _warn("could not ask Windows whether Hyper-V is on",
+                     "if the VM is very slow (a turtle in its window's status bar), turn Hyper-V off: " + laptops.HYPERV_OFF)
+    if not running:
+        return _ok("Hyper-V is off")
+    what = "Hyper-V (or Memory integrity, WSL2, Virtual Machine Platform) is running"
+    vagrant = _version(p.output(["vagrant", "--version"])) if p.which("vagrant") else None
+    if s.provider == "virtualbox" and vagrant is not None and vagrant < laptops.VAGRANT_ALLOWS_HYPERV:
+        need = shown(laptops.VAGRANT_ALLOWS_HYPERV)
+        return _fail(f"{what}, and Vagrant {shown(vagrant)} refuses to start VirtualBox then (it does from {need})",
+                     f"upgrade Vagrant to {need} or newer (VirtualBox then runs on top of Hyper-V, slowly), "
+                     f"or turn Hyper-V off: {laptops.HYPERV_OFF}")
+    return _warn(f"{what}: VirtualBox runs the VM on top of it (Windows Hypervisor Platform, a turtle in the VM "
+                 "window's status bar), noticeably slower; vm.up and cluster.init take longer and their waits "
+                 "may run out", "for full speed, turn Hyper-V off: " + laptops.HYPERV_OFF)
+
+
+def check_vagrant_home(s: Settings, p: Probe) -> Result:
+    """Vagrant on Windows fails on a VAGRANT_HOME (by default under the user folder) with letters outside
+    ASCII (hashicorp/vagrant#11431: C:\\Users\\Łukasz\\.vagrant.d)."""
+    home = p.vagrant_home()
+    if p.system != "Windows" or str(home).isascii():
+        return _ok(str(home))
+    told = "VAGRANT_HOME" if p.env.get("VAGRANT_HOME") else "Vagrant's folder (VAGRANT_HOME, under your user folder)"
+    return _warn(f"{told} is {home}, with letters outside ASCII: Vagrant on Windows fails on such paths",
+                 r"setx VAGRANT_HOME C:\vagrant.d, then open a new terminal (boxes are added again there from the bundle)")
 
 
 def check_architecture(s: Settings, p: Probe) -> Check:
     if p.machine in ("arm64", "aarch64") or p.rosetta():
-        return Check("architecture", FAIL, "this is an ARM (Apple Silicon) machine: the lab's Ubuntu 16.04 box and Kubernetes 1.15 are x86-64 only",
+        return _fail("this is an ARM (Apple Silicon) machine: the lab's Ubuntu 16.04 box and Kubernetes 1.15 are x86-64 only",
                      "use an Intel/AMD laptop (or a lab machine provided by the instructor)")
-    return Check("architecture", OK, f"{p.machine or 'unknown'} ({p.system})")
+    return _ok(f"{p.machine or 'unknown'} ({p.system})")
 
 
 def check_network(s: Settings, p: Probe) -> Check:
     ips = [n.ip for n in s.nodes]
     taken = set(ips) & p.host_addresses()
     if taken:
-        return Check("host-only network", FAIL, f"{', '.join(sorted(taken))} is already an address of this laptop",
+        return _fail(f"{', '.join(sorted(taken))} is already an address of this laptop",
                      "pick another node IP (LABKIT_NODES__0__IP=192.168.56.20)")
     conf = p.vbox_networks_conf() if _networks_conf_applies(s, p) else None
     if conf is not None:
@@ -475,13 +498,13 @@ def check_network(s: Settings, p: Probe) -> Check:
             try:
                 allowed.append(ipaddress.ip_network(text, strict=False))
             except ValueError:  # a typo such as 192.168.300.0/24
-                return Check("host-only network", FAIL, f"/etc/vbox/networks.conf has '{text}', which is not an address range",
+                return _fail(f"/etc/vbox/networks.conf has '{text}', which is not an address range",
                              f"correct that line, like '* {s.data['limits']['hostonly_range']}'")
         for ip in ips:
             if not any(ipaddress.ip_address(ip) in net for net in allowed):
-                return Check("host-only network", FAIL, f"/etc/vbox/networks.conf does not allow {ip}",
+                return _fail(f"/etc/vbox/networks.conf does not allow {ip}",
                              f"add a line '* {s.data['limits']['hostonly_range']}' to /etc/vbox/networks.conf")
-    return Check("host-only network", OK, ", ".join(f"{n.name} {n.ip}" for n in s.nodes))
+    return _ok(", ".join(f"{n.name} {n.ip}" for n in s.nodes))
 
 
 def _networks_conf_applies(s: Settings, p: Probe) -> bool:
@@ -498,17 +521,22 @@ def check_bundle(s: Settings, p: Probe) -> Check:
     try:
         lock = lockmod.load(s.lock_file)
     except Exception as exc:  # a broken lock is reported, not raised, in a report
-        return Check("bundle", FAIL, f"cannot read {s.lock_file.name}: {getattr(exc, 'message', exc)}",
+        return _fail(f"cannot read {s.lock_file.name}: {getattr(exc, 'message', exc)}",
                      "restore it: git checkout -- " + s.lock_file.name)
+    drift = lockmod.version_drift(s.versions, lock)
+    if drift:  # an override the bundle has no files for (docs/design.md, "Versions: which, and the bytes")
+        return _fail(f"settings ask for versions {s.lock_file.name} does not carry: {'; '.join(drift)}",
+                     "drop the LABKIT_VERSIONS__* override or the versions: lines of settings.local.yaml; to move "
+                     "a version, change the lock's entries too and run invoke bundle.lock online")
     needed = lock.needed(s.provider)  # other providers' box files are not needed here
     missing = [a.name for a in needed if not a.present(s.bundle_dir)]
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        return Check("bundle", FAIL, f"{len(missing)} of {len(needed)} artifacts missing in {s.bundle_dir}: {shown}",
+        return _fail(f"{len(missing)} of {len(needed)} artifacts missing in {s.bundle_dir}: {shown}",
                      "copy the bundle from the USB stick there, or run invoke bundle.fetch (or --from http://<instructor>:8787)")
     from labkit.bundle.status import provenance_summary
 
-    return Check("bundle", OK, f"{len(needed)} artifacts present in {s.bundle_dir} (invoke bundle.verify checks hashes); "
+    return _ok(f"{len(needed)} artifacts present in {s.bundle_dir} (invoke bundle.verify checks hashes); "
                  f"pins: {provenance_summary(lock, needed)}")
 
 
@@ -516,7 +544,7 @@ def check_box(s: Settings, p: Probe) -> Check:
     from labkit import vagrant
 
     if vagrant.box_installed(s.box, s.provider):
-        return Check("box", OK, f"{s.box} ({s.provider}) is installed")
+        return _ok(f"{s.box} ({s.provider}) is installed")
     from labkit.bundle import lock as lockmod
 
     try:
@@ -528,33 +556,61 @@ def check_box(s: Settings, p: Probe) -> Check:
 
         problem = hashing.problem(art, s.bundle_dir)
         if problem is None:
-            return Check("box", OK, f"{s.box} ({s.provider}) will be added from the bundle (hash checked)")
-        return Check("box", FAIL, f"the box file {art.path} in the bundle is {problem}",
+            return _ok(f"{s.box} ({s.provider}) will be added from the bundle (hash checked)")
+        return _fail(f"the box file {art.path} in the bundle is {problem}",
                      f"invoke bundle.fetch --only {art.name} (or copy it again from the USB stick)")
-    return Check("box", FAIL, f"the box {s.box} for {s.provider} is neither installed nor in the bundle",
+    return _fail(f"the box {s.box} for {s.provider} is neither installed nor in the bundle",
                  "run invoke bundle.fetch (or copy the bundle from the USB stick)")
 
 
-CHECKS: list[Callable[[Settings, Probe], Check]] = [
-    check_architecture, check_vagrant, check_provider, check_pairing, check_virtualization, check_kvm, check_hyperv,
-    check_cpus, check_memory, check_disk, check_network, check_nat_dns, check_box, check_bundle,
+CHECKS: list[Callable[[Settings, Probe], Result]] = [
+    check_architecture, check_vagrant, check_vagrant_home, check_provider, check_pairing, check_virtualization,
+    check_kvm, check_hyperv, check_cpus, check_memory, check_disk, check_network, check_nat_dns, check_box,
+    check_bundle,
 ]
+TITLES = {"check_hyperv": "hyper-v", "check_network": "host-only network", "check_pairing": "vagrant + virtualbox",
+          "check_nat_dns": "NAT DNS", "check_vagrant_home": "vagrant home"}  # the rest: the name after check_
+TIMEOUT = 30.0  # seconds; a tool that hangs (powershell on a busy laptop) becomes its own row
+TIMEOUTS = {"check_box": 600.0, "check_bundle": 120.0}  # hashing a box file or statting the bundle on a USB stick
+WORKERS = 8  # most checks wait on a tool; the same tool is asked once (Probe.output caches)
 
 
-ROW_NAMES = {"check_hyperv": "hyper-v", "check_network": "host-only network", "check_pairing": "vagrant + virtualbox",
-             "check_nat_dns": "NAT DNS"}  # the rest match
+def check_id(fn: Callable) -> str:
+    return fn.__name__.removeprefix("check_").replace("_", "-")
 
 
-def run_check(check: Callable[[Settings, Probe], Check], settings: Settings, probe: Probe) -> Check:
-    """One check; if it breaks (an unreadable file, a tool saying something new), that is its FAIL row, not a traceback."""
+def plan(settings: Settings, probe: Probe, only: Optional[list] = None) -> list[checks.Check]:
+    """doctor's checks as `labkit.checks.Check`s on one Probe."""
+    return [checks.Check(check_id(fn), TITLES.get(fn.__name__, check_id(fn)),
+                         lambda timeout, fn=fn: fn(settings, probe), timeout=TIMEOUTS.get(fn.__name__, TIMEOUT))
+            for fn in (CHECKS if only is None else only)]
+
+
+def broken(check: checks.Check, error: str) -> Result:
+    """A check that raised or overran (an unreadable file, a tool saying something new): its FAIL row, not a traceback."""
+    return _fail(f"the {check.title} check could not run: {error}", "fix what the message names, then run invoke doctor again")
+
+
+def run_check(check: checks.Check) -> checks.Checked:
+    """One check alone, in the caller's thread (vm.up's preflight runs each in a daemon thread that nothing
+    joins, so a re-run on a running VM never waits for them; checks.run's pool would be joined at exit)."""
+    import time
+
+    started = time.monotonic()
     try:
-        return check(settings, probe)
+        result = check.run(check.timeout)
     except Exception as exc:
-        name = ROW_NAMES.get(check.__name__, check.__name__.replace("check_", "", 1))
-        return Check(name, FAIL, f"the {name} check could not run: {type(exc).__name__}: {exc}",
-                     "fix what the message names, then run invoke doctor again")
+        result = broken(check, f"{type(exc).__name__}: {exc}")
+    return checks.Checked(check, result, time.monotonic() - started)
 
 
-def run(settings: Settings, probe: Probe | None = None) -> list[Check]:
-    probe = probe or Probe()
-    return [run_check(check, settings, probe) for check in CHECKS]
+def run(settings: Settings, probe: Probe | None = None, on_result=None) -> list[checks.Checked]:
+    return checks.run(plan(settings, probe or Probe()), on_result=on_result, workers=WORKERS, unexpected=broken)
+
+
+def as_json(results: list[checks.Checked]) -> dict:
+    """`invoke doctor --json`: the one check shape (labkit-checks/1, kind doctor), with this laptop's name and the time."""
+    import datetime
+
+    return checks.as_json(results, kind="doctor", host=platform.node(),
+                          time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))

@@ -39,13 +39,24 @@ def make_private(path: Path | str) -> None:
     """Only this user may read `path`: mode 0600, and on Windows an ACL with this user alone."""
     os.chmod(path, 0o600)
     if os.name == "nt":
-        from labkit.errors import LabkitError
+        restrict(path, owner_only_acl_command(path))
 
-        cmd = owner_only_acl_command(path)
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise LabkitError(f"cannot restrict {path} to your user: {(done.stdout + done.stderr).strip()[:200]}",
-                              "run from a folder you own (for example under your user folder)")
+
+def restrict(path, cmd: list[str]) -> None:
+    """Run the ACL command; its failure is one line with icacls' own words (in the console's code page on a
+    localized Windows: read as bytes, never a UnicodeDecodeError)."""
+    from labkit.errors import LabkitError
+    from labkit.proc import text
+
+    try:
+        done = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        raise LabkitError(f"cannot restrict {path} to your user: {cmd[0]}: {exc.strerror or exc}",
+                          "run from a folder you own (for example under your user folder)") from None
+    if done.returncode != 0:
+        said = (text(done.stdout) + text(done.stderr)).strip()[:200]
+        raise LabkitError(f"cannot restrict {path} to your user: {said}",
+                          "run from a folder you own (for example under your user folder)")
 
 
 def write_atomic(path: Path, data: str | bytes, mode: int = 0o644) -> None:

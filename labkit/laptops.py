@@ -22,7 +22,10 @@ Version = tuple
 # agrees.
 VAGRANT_FOR_VIRTUALBOX: dict[Version, tuple[Version, str]] = {
     (6, 1): ((2, 2, 7), "Vagrant 2.2.7 CHANGELOG: VirtualBox provider support for 6.1.x [GH-11250]"),
-    (7, 0): ((2, 3, 2), "Vagrant 2.3.2 CHANGELOG: Add support for VirtualBox 7.0 [GH-12947]"),
+    # 2.3.2 added 7.0, but VirtualBox 7 ships translations and Vagrant runs VBoxManage in English
+    # only from 2.3.3 (PR GH-12994, fixing GH-12968: 2.3.2 fails on a localized VirtualBox 7.0).
+    (7, 0): ((2, 3, 3), "Vagrant 2.3.2 CHANGELOG: Add support for VirtualBox 7.0 [GH-12947]; 2.3.3 runs VBoxManage "
+                        "with LANG=C [GH-12994], which a non-English host needs"),
     (7, 1): ((2, 4, 2), "Vagrant 2.4.2 CHANGELOG: Add support for VirtualBox 7.1 [GH-13513]"),
     (7, 2): ((2, 4, 9), "Vagrant 2.4.9 CHANGELOG: Add support for VirtualBox 7.2 [GH-13709]"),
 }
@@ -34,6 +37,13 @@ MIN_VAGRANT = VAGRANT_FOR_VIRTUALBOX[OLDEST_VIRTUALBOX][0]
 # 2.3.3 (CHANGELOG 2.3.3: Fix `:private_network` support for VirtualBox 7 on macOS [GH-12983]).
 # /etc/vbox/networks.conf does not apply to those networks.
 MACOS_VBOX7_VAGRANT = (2, 3, 3)
+
+# Windows with Hyper-V on (Memory integrity, on by default on new Windows 11 machines, runs on it):
+# VirtualBox 6+ runs on top of it through the Windows Hypervisor Platform, slowly. Vagrant refused to
+# start VirtualBox while Hyper-V was on up to 2.3.4 (plugins/providers/virtualbox/action/
+# check_virtualbox.rb, error hyperv_virtualbox_error) and no longer from 2.3.5 (CHANGELOG 2.3.5:
+# "Remove check for hyperv being enabled when verifying virtualbox is usable on windows [GH-13090]").
+VAGRANT_ALLOWS_HYPERV = (2, 3, 5)
 
 # Linux 6.12: KVM turns VT-x/AMD-V on when its module loads (module parameter enable_virt_at_load,
 # default 1; reports: NixOS/nixpkgs#363887, VirtualBox/virtualbox#141). VirtualBox before 7.2.10 then
@@ -150,10 +160,15 @@ TRAPS = [
          {"Windows": "enable Intel VT-x / AMD-V (SVM) in the BIOS/UEFI settings; if it is on there, Hyper-V hides it: " + HYPERV_OFF,
           "*": "enable Intel VT-x / AMD-V (SVM) in the BIOS/UEFI settings"},
          "VirtualBox error texts VERR_VMX_MSR_ALL_VMX_DISABLED / VERR_SVM_DISABLED"),
-    Trap(r"VERR_NEM|Hyper-V and VirtualBox cannot be used together",
+    Trap(r"Hyper-V and VirtualBox cannot be used together",
+         "this Vagrant refuses VirtualBox while Hyper-V (or WSL2/Memory integrity) is on",
+         {"Windows": f"upgrade Vagrant to {shown(VAGRANT_ALLOWS_HYPERV)} or newer (VirtualBox then runs on top of "
+                     f"Hyper-V, slowly), or turn Hyper-V off: {HYPERV_OFF}"},
+         "Vagrant 2.0.3..2.3.4 en.yml hyperv_virtualbox_error (GH-9456, removed in 2.3.5 by GH-13090)"),
+    Trap(r"VERR_NEM",
          "Hyper-V (or WSL2/Memory integrity) owns the CPU's virtualization",
          {"Windows": HYPERV_OFF, "*": "turn off the other hypervisor, then run it again"},
-         "VirtualBox NEM error codes; Vagrant 2.0.3..2.3.4 en.yml hyperv_virtualbox_error (GH-9456, removed GH-13090)"),
+         "VirtualBox NEM error codes (VERR_NEM_*)"),
     Trap(r"VT-x is not available|AMD-V is not available|VERR_VMX_NO_VMX|VERR_SVM_NO_SVM",
          "the CPU offers no VT-x/AMD-V here (off in firmware, or this is itself a VM)",
          {"*": "enable VT-x/AMD-V in the firmware (BIOS/UEFI) settings, or use a physical laptop"},
@@ -168,6 +183,10 @@ DOCTOR_ONLY = [
      f"enable_virt_at_load=0' in {KVM_MODPROBE_FILE}; {shown(VBOX_ASKS_KVM)}+: no enable_virt_at_load=0 anywhere"),
     ("Linux", f"VirtualBox {shown(NAT_DNS_LOOPBACK_VBOX)} NAT hands out {HOST_STUB_RESOLVER} as DNS",
      f"none: provisioning uses VirtualBox's NAT resolver {NAT_RESOLVER} and says so"),
+    ("Windows", f"Hyper-V on (Memory integrity: on by default on new Windows 11 machines) with Vagrant {shown(VAGRANT_ALLOWS_HYPERV)}+",
+     "a warning: VirtualBox runs the VM on top of Hyper-V, slower; for full speed: " + HYPERV_OFF),
+    ("Windows", "VAGRANT_HOME (by default under the user folder) with letters outside ASCII (hashicorp/vagrant#11431)",
+     r"setx VAGRANT_HOME C:\vagrant.d, then open a new terminal"),
     ("Windows", "VirtualBox in a custom folder", "found like Vagrant finds it: VBOX_MSI_INSTALL_PATH / VBOX_INSTALL_PATH, then the registry"),
 ]
 

@@ -25,8 +25,10 @@ TIMEOUT = 120  # seconds; a libvirtd that hangs must not hang vm.destroy
 
 def _virsh(*args: str) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(["virsh", "-c", URI, *args], capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+        done = subprocess.run(["virsh", "-c", URI, *args], capture_output=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT)
+        from labkit.proc import text  # a localized libvirt message: never a UnicodeDecodeError
+
+        return subprocess.CompletedProcess(done.args, done.returncode, text(done.stdout), text(done.stderr))
     except subprocess.TimeoutExpired:
         from labkit.errors import LabkitError
 

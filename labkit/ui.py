@@ -177,6 +177,9 @@ def step(title: str) -> Iterator[StatusLine]:
         seconds = current.elapsed()
         note = f" ({current.note})" if current.note else ""
         _print(f"{m[current.outcome]} {title}{note}  {fmt_seconds(seconds)}", STYLES.get(current.outcome))
+        from labkit import results  # as data too, for a run that asked (labkit/results.py)
+
+        results.record("step", title=title, outcome=current.outcome, note=current.note, seconds=round(seconds, 1))
 
 
 # Result words that get a colour on a terminal (rich leaves colour out for NO_COLOR, TERM=dumb and pipes).

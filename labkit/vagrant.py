@@ -32,8 +32,8 @@ KNOWN_ERRORS = [
      "install VirtualBox (invoke doctor names the version your Vagrant accepts), or set LABKIT_PROVIDER=libvirt on Linux"),
     ("The provider 'libvirt' could not be found", "the vagrant-libvirt plugin is missing", "install it: vagrant plugin install vagrant-libvirt (or your distribution's vagrant-libvirt package)"),
     (r"[Bb]ox '[^']+' could not be found", "the Vagrant box is not installed", "run invoke bundle.fetch, then invoke vm.up adds the box from the bundle"),
-    ('"rsync" could not be found', "rsync is not installed (the libvirt provider copies the bundle into the VM with it)",
-     "install it: sudo apt-get install rsync"),
+    ('"rsync" could not be found', "rsync is not installed (Vagrant copies the bundle into the VM with it)",
+     "install rsync with your system's package manager (Debian/Ubuntu: sudo apt-get install rsync)"),
     ("of domain about to create is already taken", "libvirt still has this VM from a run whose .vagrant state is gone",
      "run invoke vm.destroy (it removes that leftover VM), then invoke vm.up"),
     ("Failed to connect socket to '/var/run/libvirt", "libvirtd is not running", "start it: sudo systemctl start libvirtd"),
@@ -64,6 +64,16 @@ class Vagrant:
         self.last_output = ""  # the last streamed command's output tail
         self._v = vagrant.Vagrant(root=str(self.root), env=self.env, out_cm=vagrant.devnull_cm,
                                   err_cm=self._capture_stderr)
+        # python-vagrant decodes what Vagrant prints strictly in the locale's encoding (compat.decode): a
+        # project path or a message in another code page would end in UnicodeDecodeError. Same call, our decoding.
+        self._v._run_vagrant_command = self._captured
+
+    def _captured(self, args) -> str:
+        from labkit.proc import text
+
+        with self._capture_stderr() as err:
+            return text(subprocess.check_output(self._v._make_vagrant_command(args), cwd=self.root, env=self.env,
+                                                stderr=err, stdin=subprocess.DEVNULL))
 
     @contextmanager
     def _capture_stderr(self):
@@ -87,8 +97,11 @@ class Vagrant:
         try:
             return self._v._make_vagrant_command(list(args))
         except RuntimeError:
+            from labkit.laptops import MIN_VAGRANT, shown
+
             raise LabkitError("Vagrant is not installed (no `vagrant` on PATH)",
-                              "install Vagrant 2.2+ from the USB stick or https://developer.hashicorp.com/vagrant/install") from None
+                              f"install Vagrant {shown(MIN_VAGRANT)}+ from the USB stick or "
+                              "https://developer.hashicorp.com/vagrant/install") from None
 
     # --- queries (captured output) ----------------------------------------------------------
 
@@ -148,16 +161,24 @@ class Vagrant:
     @staticmethod
     def _pump(proc: subprocess.Popen, step: "ui.StatusLine", tail: list[str]) -> None:
         assert proc.stdout is not None
+        from labkit import results
+
         for raw in iter(proc.stdout.readline, b""):
             line = raw.decode("utf-8", "replace")
             step.log(line)
             tail.append(line)
             del tail[:-40]
+            done = PROVISION_DONE.search(line)  # provision/lib.sh labkit_done's last line, as data
+            if done:
+                results.record("provision", step=done["step"], seconds=int(done["seconds"]))
         proc.wait()
 
     def interactive(self, *args: str) -> int:
         """Hand the terminal to `vagrant ARGS` (vagrant ssh); returns its exit code."""
         return subprocess.call(self.command(*args), cwd=self.root, env=self.env)
+
+
+PROVISION_DONE = re.compile(r"labkit\[(?P<step>\w+)\]: done in (?P<seconds>\d+)s")
 
 
 class NodeDown(LabkitError):

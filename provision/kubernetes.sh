@@ -44,9 +44,11 @@ fi
 #    cri-tools and the kubelet's unit and kubeadm's drop-in with them.
 install_file "$labkit_files/kubernetes.list" /etc/apt/sources.list.d/kubernetes.list 644 || true
 
-# local_packages ARGS...: apt-get reading only that source (the box's others are unreachable offline).
+# local_packages ARGS...: apt-get reading only that source (the box's others are unreachable offline),
+# once the box's own package jobs let go of the lock (after a reboot apt-daily runs again).
 local_packages() {
   local empty rc=0
+  dpkg_wait_idle
   empty=$(mktemp -d)
   DEBIAN_FRONTEND=noninteractive apt-get -q -o Dir::Etc::SourceList=/etc/apt/sources.list.d/kubernetes.list \
     -o Dir::Etc::SourceParts="$empty" -o APT::Get::List-Cleanup=0 "$@" >>/tmp/labkit-apt.log 2>&1 || rc=$?

@@ -151,6 +151,7 @@ deb_install() {
   local what=$1 f
   shift
   local -a todo=()
+  dpkg_wait_idle # first: what is installed is only known once a running dpkg has finished
   for f in "$@"; do
     if deb_needed "$f"; then todo+=("$f"); fi
   done
@@ -160,7 +161,6 @@ deb_install() {
   fi
   say "installing ${#todo[@]} of $# $what: $(for f in "${todo[@]}"; do printf '%s ' "$(dpkg-deb -f "$f" Package)"; done)"
   deb_simulate "${todo[@]}"
-  dpkg_wait_idle
   DEBIAN_FRONTEND=noninteractive dpkg --install --force-confold "${todo[@]}" >/tmp/labkit-dpkg.log 2>&1 || {
     tail -n 20 /tmp/labkit-dpkg.log >&2
     die "dpkg could not install the $what (log above, full log /tmp/labkit-dpkg.log)" \

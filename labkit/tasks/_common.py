@@ -71,6 +71,9 @@ def labtask(*args, convert=None, **kwargs):
                     bound.arguments[name] = default if given is None else converters[name](name, given)
                 return body(*bound.args, **bound.kwargs)
             except LabkitError as exc:
+                from labkit import results  # the one line as data too (labkit/results.py)
+
+                results.record("error", message=exc.message, fix=exc.fix)
                 raise Exit(exc.line(), code=1) from None
             except KeyboardInterrupt:
                 raise Exit(INTERRUPTED_LINE, code=INTERRUPTED) from None

@@ -28,11 +28,24 @@ def created(s, node: str) -> bool:
 
 
 def bundle_copied(s, node: str) -> Path:
-    """The marker of a VirtualBox node whose share did not mount: the Vagrantfile's bundle_copied?
-    then gives it the rsync copy libvirt nodes have."""
-    return s.state_dir / "bundle-rsync" / node
+    """The marker of a VirtualBox node whose share did not mount: the Vagrantfile's bundle_copied? then
+    gives it no shared folder, and vm.up/vm.provision copy the bundle in over SSH. vm.destroy removes it."""
+    return s.state_dir / "bundle-copy" / node
 
 
 def copies_bundle(s, node: str) -> bool:
-    """Is the bundle in this node a copy (rsync), which `vagrant provision` alone does not refresh?"""
+    """Is the bundle in this node a copy (libvirt's rsync folder, or ours over SSH), which `vagrant provision`
+    alone does not refresh?"""
     return s.provider == "libvirt" or bundle_copied(s, node).exists()
+
+
+def refresh_copy(s, vg, node: str, st) -> None:
+    """Bring a node's copy of the bundle up to date: Vagrant's rsync folder under libvirt (Linux hosts,
+    doctor checks rsync), else the kit's own copy over SSH (labkit/bundle/over_ssh.py), which needs
+    nothing on the host."""
+    if s.provider == "libvirt":
+        vg.stream(st, "rsync", node)
+    else:
+        from labkit.bundle import over_ssh
+
+        over_ssh.copy(s, node, st.log)

@@ -104,12 +104,12 @@ class Laptop(doctor.Probe):
         return set(self._addresses)
 
 
-def check(fn, s, **facts):
-    return fn(s, Laptop(**facts))
-
-
 @pytest.fixture
 def s(tmp_path):
     shutil.copy(REPO / "settings.yaml", tmp_path)
     shutil.copytree(REPO / "provision", tmp_path / "provision")
     return settings.load(tmp_path, {})
+
+
+def check(fn, s, **facts):
+    return fn(s, Laptop(**facts))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -176,7 +176,12 @@ def test_settings_versions_and_the_lock_agree_and_a_lone_override_is_named(commi
     s, lk = committed
     assert lock.version_drift(s.versions, lk) == []
     assert lock.version_drift({**s.versions, "kubernetes": "v1.15.11", "pause": "3.2"}, lk) == [
-        "kubernetes v1.15.11", "pause 3.2"]
+        "kubernetes v1.15.11 (the lock has v1.15.12)", "pause 3.2 (the lock has 3.1)"]
+    # each version is read where the lock spells it: every spot finds the committed value
+    assert all(lock.version_drift({**s.versions, name: "0.0.0"}, lk) for name in lock.VERSION_SPOTS)
+    # a small lock without the component says nothing of its version
+    small = lock.Lock(Path("small.yaml"), (lock.Artifact("a", "file", "files/a"),))
+    assert lock.version_drift({**s.versions, "kubernetes": "v9"}, small) == []
 
 
 ROLES = ("boxes/", "debs/docker/", "debs/base/", "k8s/", "cni/", "manifests/", "images/")

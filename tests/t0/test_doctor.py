@@ -3,13 +3,13 @@ about this machine: each test builds the facts of the laptop it is about)."""
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
-from labkit import doctor, settings
+from labkit import doctor, laptops, settings
 from tests.support.env import REPO
-from tests.support.laptop import check, GIB, Laptop
-from tests.support.laptop import s
+from tests.support.laptop import GIB, Laptop, check, s  # noqa: F401 (s: a fixture)
 
 
 def test_a_good_laptop_passes_the_machine_checks(s):
@@ -17,7 +17,7 @@ def test_a_good_laptop_passes_the_machine_checks(s):
                doctor.check_virtualization, doctor.check_kvm, doctor.check_hyperv, doctor.check_cpus,
                doctor.check_memory, doctor.check_disk, doctor.check_network, doctor.check_nat_dns):
         result = check(fn, s)
-        assert result.status == doctor.OK, result
+        assert result.status == doctor.PASS, result
 
 
 def test_missing_virtualbox_is_a_failure_with_the_install_fix(s):
@@ -50,23 +50,62 @@ def test_apple_silicon_is_refused_natively_and_under_rosetta(s):
         assert r.status == doctor.FAIL and "x86-64 only" in r.detail
 
 
-def test_hyperv_on_windows_fails_early_with_the_bcdedit_fix(s):
-    r = check(doctor.check_hyperv, s, system="Windows", hyperv=True)
-    assert r.status == doctor.FAIL and "bcdedit /set hypervisorlaunchtype off" in r.fix
-    unknown = check(doctor.check_hyperv, s, system="Windows", hyperv=None)
-    assert unknown.status == doctor.WARN
+WINDOWS = dict(system="Windows", tools={"vagrant": "vagrant.exe", "VBoxManage": r"C:\Program Files\Oracle\VirtualBox\VBoxManage.exe"})
+
+
+def test_hyperv_fails_only_where_this_vagrant_still_refuses_virtualbox_with_it(s):
+    # Windows 11 with Memory integrity on (Hyper-V present), Vagrant 2.3.4: check_virtualbox.rb refuses
+    old = check(doctor.check_hyperv, s, hyperv=True, outputs={"vagrant": "Vagrant 2.3.4", "VBoxManage": "7.0.14r161095"},
+                **WINDOWS)
+    assert old.status == doctor.FAIL and "Vagrant 2.3.4 refuses to start VirtualBox then (it does from 2.3.5)" in old.detail
+    assert old.fix.startswith("upgrade Vagrant to 2.3.5 or newer") and "bcdedit /set hypervisorlaunchtype off" in old.fix
+    # the same laptop with Vagrant 2.4.1: VirtualBox runs on top of Hyper-V, slowly; a warning with the cost and the way off
+    new = check(doctor.check_hyperv, s, hyperv=True, outputs={"vagrant": "Vagrant 2.4.1", "VBoxManage": "7.0.14r161095"},
+                **WINDOWS)
+    assert new.status == doctor.WARN and "slower" in new.detail and "Memory integrity" in new.detail
+    assert new.fix == "for full speed, turn Hyper-V off: " + laptops.HYPERV_OFF
+    assert "Memory integrity" in laptops.HYPERV_OFF
+    # 2.3.5 exactly is the first that lets it run
+    assert check(doctor.check_hyperv, s, hyperv=True, outputs={"vagrant": "Vagrant 2.3.5"}, **WINDOWS).status == doctor.WARN
+    assert check(doctor.check_hyperv, s, hyperv=None, **WINDOWS).status == doctor.WARN  # Windows would not say
+    assert check(doctor.check_hyperv, s, hyperv=False, **WINDOWS).status == doctor.PASS
+
+
+@pytest.mark.parametrize("home, env, status", [
+    (r"C:\Users\Łukasz\.vagrant.d", {}, doctor.WARN),                       # the default, under a non-ASCII user folder
+    (r"D:\Студент\vagrant.d", {"VAGRANT_HOME": r"D:\Студент\vagrant.d"}, doctor.WARN),  # set, but not ASCII either
+    (r"C:\vagrant.d", {"VAGRANT_HOME": r"C:\vagrant.d"}, doctor.PASS),      # the fix applied
+])
+def test_a_vagrant_home_outside_ascii_warns_with_the_setx_fix(s, home, env, status):
+    class Home(Laptop):
+        def vagrant_home(self):
+            return Path(home)
+
+    r = doctor.check_vagrant_home(s, Home(system="Windows", env=env))
+    assert r.status == status
+    if status == doctor.WARN:
+        assert home in r.detail and r.fix.startswith(r"setx VAGRANT_HOME C:\vagrant.d")
+        assert ("VAGRANT_HOME is" in r.detail) == bool(env)
+
+
+def test_a_non_ascii_home_is_fine_off_windows(s):
+    class Home(Laptop):
+        def vagrant_home(self):
+            return Path("/home/łukasz/.vagrant.d")
+
+    assert doctor.check_vagrant_home(s, Home(system="Linux")).status == doctor.PASS
 
 
 @pytest.mark.parametrize("total, available, status", [
     (2 * GIB, 1 * GIB, doctor.FAIL),  # the VM alone needs 2 GiB
     (8 * GIB, 2 * GIB, doctor.WARN),  # fits, but only after closing the browser
-    (8 * GIB, 6 * GIB, doctor.OK),
+    (8 * GIB, 6 * GIB, doctor.PASS),
 ])
 def test_memory(s, total, available, status):
     assert check(doctor.check_memory, s, total=total, available=available).status == status
 
 
-@pytest.mark.parametrize("cpus, status", [(1, doctor.FAIL), (2, doctor.WARN), (8, doctor.OK)])
+@pytest.mark.parametrize("cpus, status", [(1, doctor.FAIL), (2, doctor.WARN), (8, doctor.PASS)])
 def test_cpus(s, cpus, status):
     assert check(doctor.check_cpus, s, cpus=cpus).status == status
 
@@ -77,7 +116,7 @@ def with_workers(s, count, memory=2048):
 
 def test_memory_adds_up_every_node(s):
     # 8 GiB holds one 2 GiB VM easily, but not a master and three workers (8 GiB + 1 GiB for the host)
-    assert check(doctor.check_memory, s, total=8 * GIB, available=7 * GIB).status == doctor.OK
+    assert check(doctor.check_memory, s, total=8 * GIB, available=7 * GIB).status == doctor.PASS
     three = check(doctor.check_memory, with_workers(s, 3), total=8 * GIB, available=7 * GIB)
     assert three.status == doctor.FAIL
     assert "4 VMs take 2048 MB each" in three.detail
@@ -97,22 +136,22 @@ def test_memory_fix_without_room_for_a_smaller_node(s):
     assert tiny.fix == "this laptop is too small for the lab; use one with 4 GiB or more"  # not even the master fits
 
 
-@pytest.mark.parametrize("cpus, status", [(2, doctor.WARN), (4, doctor.WARN), (8, doctor.OK)])
+@pytest.mark.parametrize("cpus, status", [(2, doctor.WARN), (4, doctor.WARN), (8, doctor.PASS)])
 def test_cpus_add_up_every_node(s, cpus, status):
     got = check(doctor.check_cpus, with_workers(s, 1), cpus=cpus)
     assert got.status == status
     assert "2 VMs take 2 each (4)" in got.detail
 
 
-@pytest.mark.parametrize("free, status", [(3 * GIB, doctor.FAIL), (8 * GIB, doctor.WARN), (50 * GIB, doctor.OK)])
+@pytest.mark.parametrize("free, status", [(3 * GIB, doctor.FAIL), (8 * GIB, doctor.WARN), (50 * GIB, doctor.PASS)])
 def test_disk(s, free, status):
     assert check(doctor.check_disk, s, free_disk=free).status == status
 
 
 def test_virtualization_flags(s):
     assert check(doctor.check_virtualization, s, flags=frozenset()).status == doctor.WARN
-    assert check(doctor.check_virtualization, s, flags=frozenset({"svm"})).status == doctor.OK
-    assert check(doctor.check_virtualization, s, flags=None).status == doctor.OK  # Windows: VirtualBox will say
+    assert check(doctor.check_virtualization, s, flags=frozenset({"svm"})).status == doctor.PASS
+    assert check(doctor.check_virtualization, s, flags=None).status == doctor.PASS  # Windows: VirtualBox will say
 
 
 def test_libvirt_needs_kvm_unless_software_emulation(tmp_path):
@@ -122,7 +161,7 @@ def test_libvirt_needs_kvm_unless_software_emulation(tmp_path):
     tcg = settings.load(tmp_path, {"LABKIT_PROVIDER": "libvirt", "LABKIT_VM__LIBVIRT_DRIVER": "qemu"})
     assert doctor.check_virtualization(kvm, Laptop(kvm=False)).status == doctor.FAIL
     assert "LABKIT_VM__LIBVIRT_DRIVER=qemu" in doctor.check_virtualization(kvm, Laptop(kvm=False)).fix
-    assert doctor.check_virtualization(tcg, Laptop(kvm=False)).status == doctor.OK
+    assert doctor.check_virtualization(tcg, Laptop(kvm=False)).status == doctor.PASS
 
 
 def test_node_ip_already_on_the_laptop(s):
@@ -133,7 +172,7 @@ def test_node_ip_already_on_the_laptop(s):
 def test_vbox_networks_conf_that_excludes_the_node(s):
     r = check(doctor.check_network, s, networks_conf="* 10.0.0.0/8\n")
     assert r.status == doctor.FAIL and "/etc/vbox/networks.conf" in r.fix
-    assert check(doctor.check_network, s, networks_conf="* 192.168.56.0/21\n").status == doctor.OK
+    assert check(doctor.check_network, s, networks_conf="* 192.168.56.0/21\n").status == doctor.PASS
 
 
 def test_bundle_missing_artifacts_are_counted_for_this_provider_only(tmp_path):
@@ -149,7 +188,16 @@ def test_bundle_missing_artifacts_are_counted_for_this_provider_only(tmp_path):
     assert r.status == doctor.FAIL and r.detail.startswith("1 of 1 artifacts missing") and "bundle.fetch" in r.fix
     (tmp_path / "bundle" / "files").mkdir(parents=True)
     (tmp_path / "bundle" / "files" / "a").write_bytes(b"abc")
-    assert doctor.check_bundle(s, Laptop()).status == doctor.OK  # the libvirt box is not needed for VirtualBox
+    assert doctor.check_bundle(s, Laptop()).status == doctor.PASS  # the libvirt box is not needed for VirtualBox
+
+
+def test_a_version_override_the_lock_does_not_carry_fails_the_bundle_row(s):
+    shutil.copy(REPO / "bundle.lock.yaml", s.root)
+    # the committed pair agrees: the row goes on to count the (here absent) artifacts
+    assert "artifacts missing" in doctor.check_bundle(s, Laptop()).detail
+    r = doctor.check_bundle(settings.load(s.root, {"LABKIT_VERSIONS__KUBERNETES": "v1.15.11"}), Laptop())
+    assert r.status == doctor.FAIL
+    assert "kubernetes v1.15.11 (the lock has v1.15.12)" in r.detail and "LABKIT_VERSIONS__" in r.fix
 
 
 def test_unreadable_lock_is_reported_not_raised(tmp_path):
@@ -173,7 +221,7 @@ LIBVIRT_HOST = dict(tools={"vagrant": "/usr/bin/vagrant", "virsh": "/usr/bin/vir
 
 def test_libvirt_needs_rsync_for_the_bundle_folder(tmp_path):
     s = libvirt_settings(tmp_path)
-    assert doctor.check_provider(s, Laptop(**LIBVIRT_HOST)).status == doctor.OK
+    assert doctor.check_provider(s, Laptop(**LIBVIRT_HOST)).status == doctor.PASS
     tools = {k: v for k, v in LIBVIRT_HOST["tools"].items() if k != "rsync"}
     r = doctor.check_provider(s, Laptop(tools=tools, outputs=LIBVIRT_HOST["outputs"]))
     assert r.status == doctor.FAIL and "rsync is not installed" in r.detail and "apt-get install rsync" in r.fix
@@ -193,12 +241,12 @@ class UnreadableConf(Laptop):
 
 
 def test_a_check_that_breaks_becomes_its_fail_row(s):
-    rows = {r.name: r for r in doctor.run(s, UnreadableConf())}
+    rows = {r.check.title: r.result for r in doctor.run(s, UnreadableConf())}
     r = rows["host-only network"]
     assert r.status == doctor.FAIL and r.fix
     assert r.detail == ("the host-only network check could not run: PermissionError: [Errno 13] Permission denied: "
                         "'/etc/vbox/networks.conf'")
-    assert rows["memory"].status == doctor.OK  # the other checks still ran
+    assert rows["memory"].status == doctor.PASS  # the other checks still ran
 
 
 def test_invoke_doctor_reports_a_broken_check_as_a_row(s, monkeypatch, capsys):
@@ -212,8 +260,11 @@ def test_invoke_doctor_reports_a_broken_check_as_a_row(s, monkeypatch, capsys):
     monkeypatch.setattr(doctor, "CHECKS", [doctor.check_network, doctor.check_cpus])
     with pytest.raises(Exit):
         doctor_task(Context(Config(overrides={"labkit": {"root": str(s.root)}})), json=True)
-    rows = json.loads(capsys.readouterr().out)["checks"]
-    assert [(r["name"], r["status"]) for r in rows] == [("host-only network", "fail"), ("cpus", "ok")]
+    report = json.loads(capsys.readouterr().out)
+    assert report["schema"] == "labkit-checks/1" and report["kind"] == "doctor" and report["host"]
+    assert [(r["id"], r["title"], r["status"]) for r in report["checks"]] == [
+        ("network", "host-only network", "fail"), ("cpus", "cpus", "pass")]
+    assert report["summary"]["fail"] == 1 and report["summary"]["ok"] is False
 
 
 # --- vm.up's preflight --------------------------------------------------------------------------
@@ -249,7 +300,7 @@ def test_preflight_does_not_wait_for_checks_when_every_node_runs(s, monkeypatch)
 
     def slow_check(settings, probe):  # like a powershell query on a busy Windows laptop
         released.wait(3)
-        return doctor.Check("slow", doctor.OK, "done")
+        return doctor.checks.passed("done")
 
     monkeypatch.setattr(doctor, "CHECKS", [slow_check])
     started = time.monotonic()

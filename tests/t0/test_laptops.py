@@ -31,3 +31,15 @@ def test_pairing_lookups():
     assert laptops.vagrant_needed((7, 3, 0)) is None
     assert laptops.newest_virtualbox_for((2, 4, 8)) == (7, 1)
     assert laptops.newest_virtualbox_for((2, 2, 0)) is None
+
+
+def test_one_minimum_vagrant_everywhere():
+    """The Vagrantfile's require_version, doctor's check and vagrant.py's install line: laptops.MIN_VAGRANT."""
+    vagrantfile = (REPO / "Vagrantfile").read_text(encoding="utf-8")
+    assert re.search(r'^Vagrant\.require_version ">= ([\d.]+)"', vagrantfile, re.M).group(1) == laptops.shown(laptops.MIN_VAGRANT)
+    assert laptops.MIN_VAGRANT == laptops.VAGRANT_FOR_VIRTUALBOX[laptops.OLDEST_VIRTUALBOX][0]
+
+
+def test_the_virtualbox_7_pairing_covers_what_macos_needs_for_host_only_networks():
+    # doctor has no macOS rule of its own: the pairing's 7.0 minimum already asks for at least this much
+    assert laptops.VAGRANT_FOR_VIRTUALBOX[(7, 0)][0] >= laptops.MACOS_VBOX7_VAGRANT

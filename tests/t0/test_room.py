@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from labkit import checks
 from labkit import doctor as doctormod
 from labkit import settings as settings_mod
 from labkit.room import app as appmod
@@ -19,8 +20,16 @@ SEAT = "0123456789abcdef"
 
 
 def doctor_report(*statuses):
-    """What tasks/doctor.py sends: its LabCheck dataclasses as dicts."""
-    return [doctormod.Check(f"check{i}", s, f"detail {i}", f"fix {i}" if s != "ok" else "").__dict__
+    """What tasks/doctor.py sends: doctor.as_json of its checks' results ("ok" stands for pass)."""
+    results = [checks.Checked(checks.Check(f"check{i}", f"title {i}", lambda t: None),
+                              checks.Result(checks.PASS if s == "ok" else s, f"detail {i}", fix=f"fix {i}" if s != "ok" else ""))
+               for i, s in enumerate(statuses)]
+    return json.loads(json.dumps(doctormod.as_json(results)))
+
+
+def old_doctor_report(*statuses):
+    """What doctor sent before labkit-checks/1 (a list of rows): still in queues and stores."""
+    return [{"name": f"check{i}", "status": s, "detail": f"detail {i}", "fix": f"fix {i}" if s != "ok" else ""}
             for i, s in enumerate(statuses)]
 
 
@@ -60,7 +69,8 @@ def test_real_doctor_and_verify_reports_are_valid(lab):
     ({"name": "x" * 61}, "name"),
     ({"kind": "shell"}, "kind"),
     ({"extra": 1}, "the report"),
-    ({"report": [{"name": "ram", "status": "broken"}]}, "report/0/status"),
+    ({"report": [{"name": "ram", "status": "broken"}]}, "report"),
+    ({"report": {"schema": "labkit-checks/1", "checks": [{"id": "ram", "status": "ok"}]}}, "report"),
     ({"report": {"schema": "labkit-verify/1", "checks": []}}, "report"),  # a verify report posted as doctor
 ])
 def test_bad_envelopes_are_named(change, where):
@@ -76,8 +86,16 @@ def test_a_doctor_shaped_report_is_not_a_verify_report():
 def test_doctor_cell_is_its_worst_check_with_the_fix_as_hint():
     assert schema.cells("doctor", doctor_report("ok", "ok")) == {"doctor": ("pass", None)}
     state, first = schema.cells("doctor", doctor_report("ok", "warn", "fail", "fail"))["doctor"]
-    assert state == "fail" and first == {"check": "check2", "detail": "detail 2", "hint": "fix 2"}
+    assert state == "fail" and first == {"check": "title 2", "detail": "detail 2", "hint": "fix 2"}
     assert schema.cells("doctor", doctor_report("warn"))["doctor"][0] == "warn"
+    assert schema.cells("doctor", doctor_report("ok", "skip"))["doctor"] == ("pass", None)
+
+
+def test_doctor_reports_of_the_old_shape_are_still_valid_and_read():
+    assert schema.problem(envelope("doctor", old_doctor_report("ok", "warn", "fail"))) is None
+    state, first = schema.cells("doctor", old_doctor_report("ok", "warn", "fail"))["doctor"]
+    assert state == "fail" and first == {"check": "check2", "detail": "detail 2", "hint": "fix 2"}
+    assert schema.cells("doctor", old_doctor_report("ok"))["doctor"] == ("pass", None)
 
 
 def test_verify_sections_map_to_columns_3_and_4_together(lab):
@@ -131,7 +149,7 @@ def test_store_keeps_history_and_the_latest_state_per_cell(room, tmp_path):
     assert seat["name"] == "Ana" and seat["host"] == "laptop-7" and seat["last_seen"] == 1120
     assert seat["cells"]["doctor"]["state"] == "pass" and seat["cells"]["doctor"]["since"] == 1120
     assert view["counts"]["doctor"] == {"pass": 1}
-    assert [h["report"][0]["status"] for h in room.history(SEAT)] == ["fail", "fail", "ok"]
+    assert [h["report"]["checks"][0]["status"] for h in room.history(SEAT)] == ["fail", "fail", "pass"]
 
 
 def test_failing_since_is_the_start_of_the_streak(room):
@@ -201,7 +219,7 @@ def test_csv_has_a_row_per_seat_and_defuses_formulas(room):
 
     rows = list(csv.DictReader(io.StringIO(store.csv_text(room.view()))))
     assert [r["name"] for r in rows] == ["'=HYPERLINK(\"http://x\")", "Bo, \"the\" second"]
-    assert rows[0]["doctor"] == "fail" and rows[0]["doctor_problem"] == "check0: detail 0"
+    assert rows[0]["doctor"] == "fail" and rows[0]["doctor_problem"] == "title 0: detail 0"
     assert rows[1]["doctor"] == "pass" and rows[1]["5"] == ""
 
 
@@ -231,7 +249,7 @@ def test_unreachable_room_queues_with_one_quiet_line(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out == "" and err.splitlines()[-1].startswith("class: room not reachable at http://127.0.0.1:9; 2 report(s)")
     queued = sorted((tmp_path / ".labkit" / client.QUEUE).glob("*.json"))
-    assert [json.loads(q.read_text())["report"][0]["status"] for q in queued] == ["fail", "ok"]
+    assert [json.loads(q.read_text())["report"]["checks"][0]["status"] for q in queued] == ["fail", "pass"]
     first = json.loads(queued[0].read_text())
     assert schema.problem(dict(first, sent=first["taken"] + 5)) is None
 

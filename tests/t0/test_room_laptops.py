@@ -23,26 +23,36 @@ def private_key(tmp_path_factory):
 
 
 class Failing(acceptance.Runner):
-    """cluster.init fails with labkit's one line (what, then the fix) after printing a secret."""
+    """cluster.init fails with labkit's one line (what, then the fix, written as data the way the task writes
+    it) after printing a secret."""
+
+    interrupted = False
 
     def __init__(self, secret: str):
         self.secret = secret
 
-    def run(self, args, echo):
+    def run(self, args, echo, timeout=None, results_file=None):
         if args[0] == "cluster.init":
+            results_file.write_text(json.dumps({"kind": "error", "message": f"kubeadm init failed: {HOSTILE}",
+                                                "fix": "invoke cluster.reset, then invoke cluster.init"}) + "\n")
             text = (f"{self.secret}\n  kubeadm join 192.168.56.10:6443 --token abcdef.0123456789abcdef\n"
                     f"labkit: kubeadm init failed: {HOSTILE}. Fix: invoke cluster.reset, then invoke cluster.init\n")
-            return 1, text
+            return acceptance.Ran(1, text)
         if args[0] == "vm.ssh":
-            return 0, "pods: none\n"
-        return 0, "✓ Creating VM ubuntu  52.1s\n"
+            return acceptance.Ran(0, "pods: none\n")
+        if results_file is not None:
+            results_file.write_text(json.dumps({"kind": "step", "title": "Creating VM ubuntu", "outcome": "ok",
+                                                "note": "", "seconds": 52.1}) + "\n")
+        return acceptance.Ran(0, "✓ Creating VM ubuntu  52.1s\n")
 
 
 def markdown(private_key: str, tmp_path) -> str:
-    outcomes = acceptance.run_phases(Failing(private_key), tmp_path, destroy=False, echo=lambda line: None)
+    nodes = [type("Node", (), {"name": "ubuntu", "role": "master"})()]
+    run = acceptance.Run(Failing(private_key), tmp_path, nodes, destroy=False, echo=lambda line: None)
+    done, _ = acceptance.run(run, lambda done: None)
     facts = {"host os": "Linux 6.1 (Debian 12)", "cpu": f"{HOSTILE} ×4", "ram": "15.5 GiB", "virtualbox": "7.0.14",
              "vagrant": "Vagrant 2.4.1", "provider": "virtualbox", "box": "ubuntu/xenial64 | pipe"}
-    return acceptance.report(facts, outcomes, "2026-11-30T09:00:00+00:00")
+    return acceptance.report(facts, done, "2026-11-30T09:00:00+00:00", run.evidence)
 
 
 def test_a_real_acceptance_report_becomes_the_rooms_acceptance_kind(private_key, tmp_path):
@@ -57,7 +67,7 @@ def test_a_real_acceptance_report_becomes_the_rooms_acceptance_kind(private_key,
     init = phases["cluster.init"]
     assert init["status"] == "fail" and init["error"] == f"kubeadm init failed: {HOSTILE}"
     assert init["hint"] == "invoke cluster.reset, then invoke cluster.init"
-    assert phases["app.deploy"] == {"name": "app.deploy", "status": "skip", "reason": "needs cluster.init, which failed"}
+    assert phases["app.deploy"] == {"name": "app.deploy", "status": "skip", "reason": "needs: cluster.init"}
     text = json.dumps(rep)
     assert "PRIVATE KEY" not in text and "0123456789abcdef" not in text  # output stays out; secrets too
 
@@ -105,4 +115,4 @@ def test_the_laptops_view_and_csv_one_row_per_seat(private_key, tmp_path):
     assert rows[1]["cluster.init"] == "fail"
     assert rows[1]["cluster.init_problem"] == (f"kubeadm init failed: {HOSTILE} | hint: invoke cluster.reset, "
                                                "then invoke cluster.init")
-    assert rows[1]["app.deploy_problem"] == "needs cluster.init, which failed"
+    assert rows[1]["app.deploy_problem"] == "needs: cluster.init"

@@ -66,8 +66,8 @@ Error: Could not resolve host: vagrantcloud.com
 
 def test_could_not_be_found_tells_missing_rsync_from_a_missing_box():
     assert explain(RSYNC_MISSING, "up").line() == (
-        "labkit: vagrant up failed: rsync is not installed (the libvirt provider copies the bundle into the VM "
-        "with it). Fix: install it: sudo apt-get install rsync")
+        "labkit: vagrant up failed: rsync is not installed (Vagrant copies the bundle into the VM with it). "
+        "Fix: install rsync with your system's package manager (Debian/Ubuntu: sudo apt-get install rsync)")
     assert explain(BOX_MISSING, "up").message == "vagrant up failed: the Vagrant box is not installed"
 
 

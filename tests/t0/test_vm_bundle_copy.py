@@ -1,5 +1,6 @@
 """T0: the bundle copy in the VM is refreshed before provisioning, and a VirtualBox share that does not
-mount becomes a copy (Vagrant stand-in: VirtualBox cannot run here; T2 runs vm.provision on libvirt)."""
+mount becomes a copy over SSH (Vagrant stand-in: VirtualBox cannot run here; the copy itself runs for
+real against an sshd in tests/t1/test_bundle_over_ssh.py; T2 runs vm.provision on libvirt)."""
 from __future__ import annotations
 
 import pytest
@@ -12,13 +13,33 @@ from tests.support.vagrant import run
 from tests.support.vagrant import MOUNT_FAILED, Vagrant
 
 
-def test_a_share_that_does_not_mount_becomes_an_rsync_copy(project, monkeypatch, capsys):
+@pytest.fixture
+def ssh_copies(monkeypatch):
+    from labkit.bundle import over_ssh
+
+    copied = []
+    monkeypatch.setattr(over_ssh, "copy", lambda s, node, log: copied.append(node))
+    return copied
+
+
+def test_a_share_that_does_not_mount_becomes_a_copy_over_ssh(project, monkeypatch, capsys, ssh_copies):
     fake = Vagrant({"ubuntu": "not_created"}, MOUNT_FAILED)
     run(project, monkeypatch, fake, vm.up, {})
-    assert fake.calls == [("up", "ubuntu", "--provider=virtualbox"), ("rsync", "ubuntu"), ("provision", "ubuntu")]
+    # no rsync: Windows has none; the copy goes over the kit's SSH connection, then provisioning runs
+    assert fake.calls == [("up", "ubuntu", "--provider=virtualbox"), ("provision", "ubuntu")]
+    assert ssh_copies == ["ubuntu"]
     assert vmfacts.bundle_copied(settings_mod.load(project, {}), "ubuntu").exists()  # the Vagrantfile reads it
     out = capsys.readouterr()
-    assert "shared folder did not mount" in out.out + out.err and "rsync" in out.out + out.err
+    assert "shared folder did not mount" in out.out + out.err and "over SSH" in out.out + out.err
+
+
+def test_destroy_forgets_the_copy_so_a_new_vm_tries_the_shared_folder_again(project, monkeypatch):
+    marker = vmfacts.bundle_copied(settings_mod.load(project, {}), "ubuntu")
+    marker.parent.mkdir(parents=True)
+    for state in ("running", "not_created"):
+        marker.touch()
+        run(project, monkeypatch, Vagrant({"ubuntu": state}), vm.destroy, {})
+        assert not marker.exists()
 
 
 def test_other_up_failures_are_not_mistaken_for_it(project, monkeypatch):
@@ -30,13 +51,15 @@ def test_other_up_failures_are_not_mistaken_for_it(project, monkeypatch):
     assert not vmfacts.bundle_copied(settings_mod.load(project, {}), "ubuntu").exists()
 
 
-@pytest.mark.parametrize("provider, copied, syncs", [("libvirt", False, True), ("virtualbox", False, False),
-                                                     ("virtualbox", True, True)])
-def test_provision_refreshes_a_copied_bundle_first(project, monkeypatch, provider, copied, syncs):
+@pytest.mark.parametrize("provider, copied, rsyncs, over_ssh", [("libvirt", False, True, False),
+                                                                 ("virtualbox", False, False, False),
+                                                                 ("virtualbox", True, False, True)])
+def test_provision_refreshes_a_copied_bundle_first(project, monkeypatch, ssh_copies, provider, copied, rsyncs, over_ssh):
     if copied:
         marker = vmfacts.bundle_copied(settings_mod.load(project, {}), "ubuntu")
         marker.parent.mkdir(parents=True)
         marker.touch()
     fake = Vagrant({"ubuntu": "running"})
     run(project, monkeypatch, fake, vm.provision, {"LABKIT_PROVIDER": provider}, step="base")
-    assert fake.calls == ([("rsync", "ubuntu")] if syncs else []) + [("provision", "ubuntu", "--provision-with", "base")]
+    assert fake.calls == ([("rsync", "ubuntu")] if rsyncs else []) + [("provision", "ubuntu", "--provision-with", "base")]
+    assert ssh_copies == (["ubuntu"] if over_ssh else [])

@@ -41,6 +41,9 @@ def test_a_vm_vagrant_holds_is_started_not_created(project, monkeypatch, capsys)
 
 
 def test_the_shared_folder_fallback_is_one_step_of_the_plan(project, monkeypatch, capsys):
+    from labkit.bundle import over_ssh
+
+    monkeypatch.setattr(over_ssh, "copy", lambda s, node, log: None)  # the copy itself: tests/t1/test_bundle_over_ssh.py
     planned, ran = dry_and_real(project, monkeypatch, capsys, Vagrant({"ubuntu": "not_created"}, MOUNT_FAILED), vm.up, {})
     assert planned == ran and planned[-1] == "Copying the bundle into ubuntu if its shared folder did not mount"
 

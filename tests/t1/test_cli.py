@@ -17,7 +17,7 @@ def test_doctor_reports_virtualbox_missing_on_this_machine():
     provider = next(line for line in out.stdout.splitlines() if line.startswith("provider"))
     assert provider.split()[1] == "fail" and "VirtualBox is not installed" in provider
     vagrant_row = next(line for line in out.stdout.splitlines() if line.startswith("vagrant "))
-    assert vagrant_row.split()[1] == "ok"
+    assert vagrant_row.split()[1] == "pass"
 
 
 def test_doctor_json_is_machine_readable():
@@ -27,7 +27,8 @@ def test_doctor_json_is_machine_readable():
     out = run("doctor", "--json")
     data = json.loads(out.stdout)
     assert data["host"] == platform.node() and data["time"].endswith("+00:00")  # a room's reports told apart
-    report = {r["name"]: r for r in data["checks"]}
+    assert data["schema"] == "labkit-checks/1" and data["kind"] == "doctor"
+    report = {r["title"]: r for r in data["checks"]}
     assert report["provider"]["status"] == "fail" and report["provider"]["fix"]
     assert {"architecture", "memory", "disk", "cpus", "bundle", "box", "host-only network"} <= set(report)
 

@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import tarfile
 from pathlib import Path
@@ -280,3 +281,36 @@ def test_a_package_that_would_remove_an_installed_one_is_refused(tmp_path):
     assert out.stderr.strip().splitlines()[-1].startswith(
         "labkit: installing the bundle's packages would remove packages the box has")
     assert subprocess.run(["dpkg-query", "-W", victims[0]], capture_output=True).returncode == 0
+
+
+def test_deb_install_waits_for_a_package_job_even_with_nothing_to_install(tmp_path):
+    """After a reboot apt-daily is live again: deb_install waits for it before reading what is installed,
+    also when everything turns out to be installed already."""
+    need_binary("pgrep")
+    have = installed_version("bash")
+    same = make_deb(tmp_path / "s", "bash", have)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "systemctl").write_text("#!/bin/sh\nexit 1\n")  # no systemd units on this machine to mask or ask
+    (bin_dir / "systemctl").chmod(0o755)
+    holder = tmp_path / "apt-get"  # a real process whose name is what dpkg_holder looks for
+    holder.write_bytes(Path("/bin/sleep").read_bytes())
+    holder.chmod(0o755)
+    job = subprocess.Popen(["sh", "-c", f"{holder} 3; exit 0"])  # sh forks and reaps it: a zombie apt-get would be listed
+    import time
+
+    deadline = time.monotonic() + 10
+    while subprocess.run(["pgrep", "-x", "apt-get"], capture_output=True).returncode != 0:
+        assert time.monotonic() < deadline, "the apt-get stand-in did not start"
+        time.sleep(0.05)
+    try:
+        out = bash(f"deb_install 'base packages' {same}", env={"PATH": f"{bin_dir}:{os.environ['PATH']}"})
+    finally:
+        job.kill()
+        job.wait()
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    # (this machine is shared: another test's apt-get may be the holder named, and may prolong the wait)
+    assert lines[0].startswith("labkit[test]: waiting for the box's own package job to finish: ") and "apt" in lines[0]
+    assert re.fullmatch(r"labkit\[test\]: the package system is free after \d+s", lines[-2]), lines
+    assert lines[-1] == "labkit[test]: skip: base packages (all 1 packages already installed)"

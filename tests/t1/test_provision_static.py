@@ -160,3 +160,40 @@ def test_a_vendored_file_that_contains_the_heredoc_marker_is_refused(tmp_path):
     result = subprocess.run(["ruby", "-e", f'require "{REPO}/vagrant/provision_script"; LabkitProvision.script("{tmp_path}", "base")'],
                             capture_output=True, text=True)
     assert result.returncode != 0 and "contains the line LABKIT_FILE_EOF" in result.stderr
+
+
+# apt/dpkg calls that take the package lock (simulations with Debug::NoLocking and queries do not).
+LOCKING = re.compile(r"\bapt-get\b(?!.*--simulate)|\bdpkg\s+(--install|-i|--configure|--remove|-r|--purge|-P|--unpack)\b")
+
+
+def lock_takers_without_a_wait(text: str) -> list[str]:
+    """Each call that takes the dpkg lock with no dpkg_wait_idle before it in its function (or, at the top
+    level, earlier in the script): after a reboot apt-daily holds the lock again."""
+    bad, function, waited = [], None, {None: False}
+    for number, code in logical_lines(text):
+        start = re.match(r"^(\w+)\(\)\s*\{", code)
+        if start:
+            function = start.group(1)
+            waited[function] = False
+            continue
+        if function and re.match(r"^\}", code):
+            function = None
+            continue
+        if re.search(r"(^|[;&|{(]\s*|\s)dpkg_wait_idle\b", code) and not re.match(r"^\s*dpkg_wait_idle\(\)", code):
+            waited[function] = True
+        unquoted = re.sub(r"'[^']*'", "''", code)  # pgrep's pattern names apt-get without running it
+        if LOCKING.search(unquoted) and not code.lstrip().startswith("command -v") and not waited[function]:
+            bad.append(f"line {number}: {code.strip()[:80]}")
+    return bad
+
+
+def test_the_lock_wait_detector_catches_a_call_without_a_wait():
+    assert lock_takers_without_a_wait("f() {\n  apt-get -q install x\n}\n") == ["line 2: apt-get -q install x"]
+    assert lock_takers_without_a_wait("f() {\n  dpkg_wait_idle\n  apt-get -q install x\n}\n") == []
+    assert lock_takers_without_a_wait("dpkg --install a.deb\n") == ["line 1: dpkg --install a.deb"]
+    assert lock_takers_without_a_wait("apt-get --simulate install a\ndpkg-query -W x\npgrep -x 'dpkg|apt-get'\n") == []
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: p.name)
+def test_every_apt_and_dpkg_call_waits_for_the_lock_first(path):
+    assert lock_takers_without_a_wait(path.read_text()) == []

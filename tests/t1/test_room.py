@@ -268,11 +268,12 @@ def test_invoke_doctor_on_a_joined_laptop_sends_its_report(tmp_path):
     try:
         client.join(project, srv.url, srv.code, "Ana")
         ran = invoke("doctor", "--json", env={"INVOKE_LABKIT_ROOT": str(project)})
-        printed = json.loads(ran.stdout)["checks"]  # doctor --json: {"schema": "labkit-doctor/1", ..., "checks"}
+        report = json.loads(ran.stdout)  # doctor --json: {"schema": "labkit-checks/1", "kind": "doctor", ..., "checks"}
+        printed = report["checks"]
         assert ran.stderr.strip().splitlines()[-1] == "class: report sent to the room as Ana"
         [s] = srv.get("/api/room").json()["seats"]
         [sent] = srv.get(f"/api/history/{s['seat']}").json()
-        assert sent["kind"] == "doctor" and sent["report"] == printed
+        assert sent["kind"] == "doctor" and sent["report"] == report
         worst = "fail" if any(r["status"] == "fail" for r in printed) else "warn" if any(
             r["status"] == "warn" for r in printed) else "pass"
         assert s["cells"]["doctor"]["state"] == worst

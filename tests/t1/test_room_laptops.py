@@ -21,16 +21,21 @@ HOSTILE = "<img src=x onerror=alert(1)> =cmd|' /C calc'!A0 \u202eevil"
 
 
 def report_file(path: Path, hostile: str = HOSTILE) -> Path:
-    """A report as `invoke acceptance` writes it: its own report() of PhaseOutcomes, hostile text everywhere."""
+    """A report as `invoke acceptance` writes it: its own report() of phase results, hostile text everywhere."""
+    from labkit import checks
+
     facts = {k: f"{k}: {hostile}" for k in ("host os", "cpu", "ram", "free disk", "virtualbox", "vagrant",
                                                "provider", "nodes", "box", "bundle lock", "labkit")}
-    outcomes = [
-        acceptance.PhaseOutcome("doctor", "invoke doctor", "passed", "2026-11-30T09:00:01+00:00", 3.2),
-        acceptance.PhaseOutcome("vm.up", "invoke vm.up", "failed", "2026-11-30T09:00:05+00:00", 312.5,
-                                reason=f"vm.up failed: {hostile}", fix=f"invoke vm.destroy then vm.up {hostile}"),
-        acceptance.PhaseOutcome("cluster.init", "invoke cluster.init", "skipped", reason="needs vm.up, which failed"),
-    ]
-    path.write_text(acceptance.report(facts, outcomes, "2026-11-30T09:00:00+00:00"), encoding="utf-8")
+
+    def phase(name, result, seconds=0.0):
+        return checks.Checked(checks.Check(name, name, lambda timeout: result), result, seconds)
+
+    done = [phase("doctor", checks.passed(), 3.2),
+            phase("vm.up", checks.failed(f"vm.up failed: {hostile}", fix=f"invoke vm.destroy then vm.up {hostile}"), 312.5),
+            phase("cluster.init", checks.skipped("needs: vm.up"))]
+    evidence = {"doctor": acceptance.Evidence("invoke doctor", "2026-11-30T09:00:01+00:00"),
+                "vm.up": acceptance.Evidence("invoke vm.up", "2026-11-30T09:00:05+00:00")}
+    path.write_text(acceptance.report(facts, done, "2026-11-30T09:00:00+00:00", evidence), encoding="utf-8")
     return path
 
 

@@ -12,7 +12,7 @@ class DestroyNode(Step):
 
     def describe(self, ctx) -> list[str]:
         s, name = ctx.settings, self.node.name
-        lines = [f"laptop: forget its cached SSH facts; vagrant destroy --force {name} if Vagrant has it"
+        lines = [f"laptop: forget its cached SSH facts and a bundle copy's marker; vagrant destroy --force {name} if Vagrant has it"
                  + (", else remove a libvirt domain of this checkout that Vagrant lost track of"
                     if s.provider == "libvirt" else "")]
         if self.node.role == "master":
@@ -22,6 +22,7 @@ class DestroyNode(Step):
     def run(self, ctx, st) -> None:
         s, name = ctx.settings, self.node.name
         vm.forget_ssh(s, name)
+        vm.bundle_copied(s, name).unlink(missing_ok=True)  # a new VM gets the shared folder first again
         if ctx.vm_state(name) != "not_created":
             ctx.vagrant.stream(st, "destroy", "--force", name)
         elif not remove_leftover(s, name, st):

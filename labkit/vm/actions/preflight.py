@@ -31,8 +31,7 @@ def preflight(s, vg, nodes, log=lambda line: None) -> dict:
     """
     from labkit import doctor
 
-    probe = doctor.Probe()
-    checks = [in_background(doctor.run_check, check, s, probe) for check in doctor.CHECKS]
+    checks = [in_background(doctor.run_check, check) for check in doctor.plan(s, doctor.Probe())]
     states = {n.name: in_background(vg.status, n.name) for n in nodes}
     try:
         found = {name: f.result() for name, f in states.items()}
@@ -43,9 +42,9 @@ def preflight(s, vg, nodes, log=lambda line: None) -> dict:
     failed = [c for c in (f.result() for f in checks) if c.status == doctor.FAIL]
     if failed:
         for c in failed:
-            log(f"{c.name}: {c.detail}")
+            log(f"{c.check.title}: {c.result.detail}")
         more = f" ({len(failed) - 1} more problem(s) above; invoke doctor shows all)" if len(failed) > 1 else ""
-        raise LabkitError(failed[0].detail + more, failed[0].fix)
+        raise LabkitError(failed[0].result.detail + more, failed[0].result.fix)
     if found is None:
         raise status_error
     return found

@@ -19,7 +19,8 @@ class ProvisionNode(Step):
 
     def describe(self, ctx) -> list[str]:
         name = self.node.name
-        return [f"laptop: it must run; vagrant rsync {name} if the bundle is a copy in the VM, then vagrant "
+        return [f"laptop: it must run; if the bundle is a copy in the VM, refresh it (vagrant rsync {name} under "
+                "libvirt, else the copy over SSH), then vagrant "
                 + " ".join(self.argv())]
 
     def run(self, ctx, st) -> None:
@@ -27,5 +28,5 @@ class ProvisionNode(Step):
         if ctx.vm_state(name) != "running":
             raise LabkitError(f"{name} is not running", "run invoke vm.up first")
         if vm.copies_bundle(ctx.settings, name):  # `vagrant provision` does not sync folders (vagrant-libvirt neither)
-            ctx.vagrant.stream(st, "rsync", name)
+            vm.refresh_copy(ctx.settings, ctx.vagrant, name, st)
         ctx.vagrant.stream(st, *self.argv())

@@ -1,7 +1,8 @@
 """A VirtualBox node whose bundle share did not mount gets the bundle as a copy instead, then its provisioning.
 
-The marker (labkit.vm.bundle_copied) makes the Vagrantfile's bundle_copied? give it the rsync folder libvirt nodes
-have, and tells vm.provision to refresh the copy first.
+The marker (labkit.vm.bundle_copied) makes the Vagrantfile's bundle_copied? give it no shared folder, and tells
+vm.provision to refresh the copy first; the copy goes over the kit's SSH connection (labkit/bundle/over_ssh.py:
+no rsync on the laptop, which Windows does not have).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ class CopyBundleIfUnshared(Step):
         name = self.node.name
         then = " ".join(["vagrant", *self.provision_argv(True)]) if self.provision_argv(True) else "no provisioning"
         return [f"laptop: skipped if the share mounted; else mark {vm.bundle_copied(ctx.settings, name)}, "
-                f"vagrant rsync {name}, then {then}" + (" (if the VM was new)" if self.provision else "")]
+                f"copy the bundle into it over SSH (resumable, checked against CHECKSUMS in the VM), then {then}" + (" (if the VM was new)" if self.provision else "")]
 
     def run(self, ctx, st) -> None:
         name, vg = self.node.name, ctx.vagrant
@@ -36,11 +37,11 @@ class CopyBundleIfUnshared(Step):
             st.skip("no mount failed")
             return
         st.log("the VirtualBox shared folder did not mount (the box's Guest Additions do not fit this VirtualBox): "
-               "copying the bundle into the VM with rsync instead")
+               "copying the bundle into the VM over SSH instead")
         marker = vm.bundle_copied(ctx.settings, name)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
-        vg.stream(st, "rsync", name)
+        vm.refresh_copy(ctx.settings, vg, name, st)
         argv = self.provision_argv(name in self.found.new)
         if argv:
             vg.stream(st, *argv)
