@@ -73,17 +73,19 @@ def _docker_manifest(repo_tag: str, config: dict, layers) -> bytes:
 
 
 def write(out: BinaryIO, repo_tag: str, config: dict, layers, blob: Callable[[str], Path],
-          on_bytes: Optional[Callable[[int], None]] = None, documents: tuple = ()) -> tuple[str, int]:
-    """Write the archive to `out`; returns (sha256 hex, size). blob(digest) -> path of a verified blob."""
+          on_bytes: Optional[Callable[[int], None]] = None, documents: tuple = (), arch: str = "amd64"
+          ) -> tuple[str, int]:
+    """Write the archive to `out`; returns (sha256 hex, size). blob(digest) -> path of a verified blob.
+    `arch`: the architecture the image must be built for (the guest's)."""
     config_path = blob(config["digest"])
     config_json = json.loads(config_path.read_bytes())
     diff_ids = (config_json.get("rootfs") or {}).get("diff_ids") or []
     if len(diff_ids) != len(layers):
         raise RegistryError(f"{repo_tag}: the image config lists {len(diff_ids)} layers but the manifest {len(layers)}",
                             "the registry serves an inconsistent image: pin another digest")
-    if config_json.get("os", "linux") != "linux" or config_json.get("architecture", "amd64") != "amd64":
+    if config_json.get("os", "linux") != "linux" or config_json.get("architecture", "amd64") != arch:
         raise RegistryError(f"{repo_tag} is built for {config_json.get('os')}/{config_json.get('architecture')}, "
-                            "not linux/amd64", "pin the linux/amd64 image")
+                            f"not linux/{arch}", f"pin the linux/{arch} image")
     config_name = config["digest"].split(":", 1)[1] + ".json"
     names = [layer_name(d) for d in layers]
     manifest = _docker_manifest(repo_tag, config, layers)
@@ -161,7 +163,7 @@ def from_save(save: Path, repo_tag: str, out: BinaryIO, work: Path, expect_name:
     except (tarfile.TarError, KeyError, ValueError, TypeError, AttributeError) as exc:
         raise RegistryError(f"is not a readable docker save tarball ({exc})", "check member: in the lock") from None
     layers = [{"digest": d, "mediaType": TAKEN_LAYER} for d in diff_ids]
-    sha256, size = write(out, repo_tag, {"digest": image_id}, layers, lambda d: work / d.split(":", 1)[1])
+    sha256, size = write(out, repo_tag, {"digest": image_id}, layers, lambda d: work / d.split(":", 1)[1], arch=arch)
     return image_id, sha256, size
 
 
