@@ -13,10 +13,17 @@ DAEMON_JSON=/etc/docker/daemon.json
 DOCKER_USER=vagrant
 
 # Everything this step installs or loads is checked first.
-bundle_verify "Docker packages" 'debs/docker/*.deb'
+bundle_verify "Docker packages" "${ARCH_DIR}debs/docker/*.deb"
 docker_debs=("${BUNDLE_FILES[@]}")
-bundle_verify "container images" 'images/*.tar'
+bundle_verify "container images" "${ARCH_DIR}images/*.tar"
 image_files=("${BUNDLE_FILES[@]}")
+
+# Docker 20.10 brought cgroup v2 support (moby 20.10.0 release notes); 18.09 needs v1.
+if [[ $(printf '%s\n' "$LABKIT_DOCKER_VERSION" 20.10 | sort -V | head -1) != 20.10 ]]; then
+  need_cgroup_v1 "Docker $LABKIT_DOCKER_VERSION"
+else
+  skip "cgroup v1 for Docker" "Docker $LABKIT_DOCKER_VERSION supports cgroup v2"
+fi
 
 # The daemon's configuration goes in before the packages, so the daemon's first start uses it.
 config_changed=0
