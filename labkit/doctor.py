@@ -291,6 +291,12 @@ def check_pairing(s: Settings, p: Probe) -> Check:
                      f"(the newest pairing known is VirtualBox {shown(laptops.NEWEST_VIRTUALBOX)})",
                      (other + f" (the newest Vagrant {shown(vagrant)} accepts)") if fits else
                      f"install VirtualBox {shown(laptops.NEWEST_VIRTUALBOX)}")
+    if _host_arch(s, p) == "arm64" and p.system == "Darwin" and laptops.line(vbox) < laptops.APPLE_SILICON_VIRTUALBOX:
+        first = laptops.APPLE_SILICON_VIRTUALBOX
+        return Check(name, FAIL, f"VirtualBox {shown(vbox)} cannot run the lab's arm64 guest on Apple Silicon (VirtualBox "
+                     f"runs there from {shown(first)}, with Vagrant {shown(laptops.vagrant_needed(first))} or newer)",
+                     f"install VirtualBox {shown(laptops.NEWEST_VIRTUALBOX)} (or {shown(first)}) and a Vagrant that accepts "
+                     "it (the table in README, Which laptop)")
     if vagrant < needed:
         return Check(name, FAIL, f"Vagrant {shown(vagrant)} refuses VirtualBox {shown(vbox)} (it is supported from "
                      f"Vagrant {shown(needed)})", f"upgrade Vagrant to {shown(needed)} or newer" + (f", or {other}" if other else ""))
@@ -455,11 +461,40 @@ def check_hyperv(s: Settings, p: Probe) -> Check:
     return Check("hyper-v", OK, "Hyper-V is off")
 
 
+def _host_arch(s: Settings, p: Probe) -> Optional[str]:
+    """The laptop's CPU as a guest architecture (settings limits.host_cpus); arm64 for an x86 Python under Rosetta."""
+    return "arm64" if p.rosetta() else s.data["limits"]["host_cpus"].get(p.machine)
+
+
 def check_architecture(s: Settings, p: Probe) -> Check:
-    if p.machine in ("arm64", "aarch64") or p.rosetta():
-        return Check("architecture", FAIL, "this is an ARM (Apple Silicon) machine: the lab's Ubuntu 16.04 box and Kubernetes 1.15 are x86-64 only",
-                     "use an Intel/AMD laptop (or a lab machine provided by the instructor)")
-    return Check("architecture", OK, f"{p.machine or 'unknown'} ({p.system})")
+    """The guest's architecture (settings arch) must be one this laptop's hypervisor runs: VirtualBox and KVM run
+    guests of the host's own architecture only. Apple Silicon gets the arm64 guest (docs/apple-silicon.md)."""
+    name, host = "architecture", _host_arch(s, p)
+    here = f"{p.machine or 'unknown'} ({p.system})"
+    if host is None:
+        return Check(name, FAIL, f"{here}: the lab has guests for x86-64 and arm64 laptops only",
+                     "use an Intel/AMD or an Apple Silicon laptop")
+    if p.rosetta() and s.arch == "amd64":
+        return Check(name, FAIL, "this Python runs under Rosetta on Apple Silicon, so labkit took the Mac for an x86-64 "
+                     "laptop and chose the amd64 guest, which VirtualBox there cannot run",
+                     "use a native arm64 Python (python.org's installer, or Homebrew's in /opt/homebrew), or set "
+                     "LABKIT_ARCH=arm64")
+    if host == "arm64" and s.arch == "amd64":
+        return Check(name, FAIL, f"{here} with settings arch amd64: VirtualBox and KVM on ARM run arm64 guests only",
+                     "set arch: auto (remove LABKIT_ARCH, or arch: from settings.local.yaml)")
+    if host == "amd64" and s.arch == "arm64":
+        if s.provider == "virtualbox":
+            return Check(name, FAIL, f"{here} with settings arch arm64: VirtualBox on x86-64 runs x86-64 guests only",
+                         "set arch: auto (remove LABKIT_ARCH, or arch: from settings.local.yaml)")
+        return Check(name, WARN, f"{here} running the arm64 guest ({s.box}) under QEMU's emulation: several times "
+                     "slower than a native guest; meant for testing the Apple Silicon path",
+                     "for the lab itself set arch: auto")
+    if s.arch == "arm64":
+        where = "Apple Silicon" if p.system == "Darwin" else here
+        return Check(name, WARN, f"{where}: the lab runs its arm64 guest ({s.box}, Ubuntu 20.04 with the lab's versions); "
+                     "built and tested under emulation, not yet confirmed on real hardware",
+                     "after invoke vm.up, run invoke acceptance and hand its report to the instructor")
+    return Check(name, OK, f"{here}, {s.arch} guest")
 
 
 def check_network(s: Settings, p: Probe) -> Check:
@@ -500,7 +535,7 @@ def check_bundle(s: Settings, p: Probe) -> Check:
     except Exception as exc:  # a broken lock is reported, not raised, in a report
         return Check("bundle", FAIL, f"cannot read {s.lock_file.name}: {getattr(exc, 'message', exc)}",
                      "restore it: git checkout -- " + s.lock_file.name)
-    needed = lock.needed(s.provider)  # other providers' box files are not needed here
+    needed = lock.needed(s.provider, s.arch)  # other providers' boxes, other architectures' artifacts: not needed here
     missing = [a.name for a in needed if not a.present(s.bundle_dir)]
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
