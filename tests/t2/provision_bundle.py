@@ -159,8 +159,8 @@ def arm64_busybox(rootfs_tar: Path) -> tuple[Path, str]:
     return unpacked / "bin/busybox", upstream_version(deb.version)
 
 
-def busybox_image(docker_url: str, out: Path, arch: str = "amd64", rootfs_tar: Path = ROOTFS) -> list[str]:
-    """A FROM-scratch image with a static busybox for `arch`, saved as a docker-archive. Returns its tags."""
+def busybox_image(docker_url: str, out: Path, arch: str = "amd64", rootfs_tar: Path = ROOTFS) -> tuple[str, str]:
+    """A FROM-scratch image with a static busybox for `arch`, as a docker-archive. Returns (tag, image ID)."""
     if arch == "amd64":
         busybox = shutil.which("busybox")
         if not busybox:
@@ -176,14 +176,40 @@ def busybox_image(docker_url: str, out: Path, arch: str = "amd64", rootfs_tar: P
         link = tarfile.TarInfo("bin/sh")
         link.type, link.linkname = tarfile.SYMTYPE, "busybox"
         tar.addfile(link)
-    subprocess.run(["docker", "--host", docker_url, "import", "--platform", f"linux/{arch}", "-c", 'CMD ["/bin/sh"]',
-                    "-", tag], input=layer.getvalue(), check=True, capture_output=True)
-    made = subprocess.run(["docker", "--host", docker_url, "image", "inspect", "--format", "{{.Architecture}}", tag],
-                          check=True, capture_output=True, text=True).stdout.strip()
-    if made != arch:
-        raise RuntimeError(f"docker import made a {made} image, not {arch}")
-    save_image(docker_url, tag, out)
-    return [tag]
+    if arch == "amd64":
+        subprocess.run(["docker", "--host", docker_url, "import", "-c", 'CMD ["/bin/sh"]', "-", tag],
+                       input=layer.getvalue(), check=True, capture_output=True)
+        save_image(docker_url, tag, out)
+        image_id = subprocess.run(["docker", "--host", docker_url, "image", "inspect", "--format", "{{.Id}}", tag],
+                                  check=True, capture_output=True, text=True).stdout.strip()
+        return tag, image_id
+    # `docker import --platform` is ignored by a daemon without a multi-platform image store (this one):
+    # the arm64 image is written by labkit's own archive writer, its config saying arm64.
+    return tag, _foreign_image(layer.getvalue(), arch, tag, out)
+
+
+def _foreign_image(layer: bytes, arch: str, tag: str, out: Path) -> str:
+    """A one-layer image for `arch` as a docker-archive (labkit.bundle.archive.write). Returns its image ID."""
+    import json
+    import tempfile
+
+    from labkit.bundle import archive
+    from labkit.bundle.registry import TAR_LAYERS
+
+    layer_digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    config = json.dumps({"architecture": arch, "os": "linux", "config": {"Cmd": ["/bin/sh"]},
+                         "rootfs": {"type": "layers", "diff_ids": [layer_digest]}}, sort_keys=True).encode()
+    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    with tempfile.TemporaryDirectory() as tmp:
+        blobs = {config_digest: Path(tmp, "config"), layer_digest: Path(tmp, "layer")}
+        blobs[config_digest].write_bytes(config)
+        blobs[layer_digest].write_bytes(layer)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "wb") as fh:
+            archive.write(fh, tag, {"digest": config_digest},
+                          [{"digest": layer_digest, "mediaType": TAR_LAYERS[1], "size": len(layer)}],
+                          blobs.__getitem__, arch=arch)
+    return config_digest
 
 
 def save_image(docker_url: str, tag: str, out: Path) -> None:
@@ -211,22 +237,22 @@ def entries(bundle: Path, mirror: str, docker_url: str, images: tuple = (),
             out.append({"name": f"deb-{_safe(d.package)}", "kind": "file", "urls": [f"{mirror}/{path}"],
                         "sha256": sha256(dest), "size": d.size, "path": path, "origin": d.url})
     image = bundle / f"{top}images" / "busybox.tar"
-    tags = busybox_image(docker_url, image, arch, rootfs_tar)
-    archives = [(tags[0], "busybox")]
+    busybox_tag, busybox_id = busybox_image(docker_url, image, arch, rootfs_tar)
+    archives = [(busybox_tag, "busybox", busybox_id)]
     for tag in images:
         name = _safe(tag.rsplit("/", 1)[-1].replace(":", "-"))
         save_image(docker_url, tag, bundle / f"{top}images" / f"{name}.tar")
-        archives.append((tag, name))
-    for tag, name in archives:
+        archives.append((tag, name, subprocess.run(
+            ["docker", "--host", docker_url, "image", "inspect", "--format", "{{.Id}}", tag],
+            check=True, capture_output=True, text=True).stdout.strip()))
+    for tag, name, image_id in archives:
         path = f"{top}images/{name}.tar"
         # Built here, never pushed: no registry manifest digest exists, so the image ID (the digest
         # of its config, which names every layer) pins it instead.
-        image_id = subprocess.run(["docker", "--host", docker_url, "image", "inspect", "--format", "{{.Id}}", tag],
-                                  check=True, capture_output=True, text=True).stdout.strip()
         out.append({"name": f"image-{name}", "kind": "image", "ref": tag, "digest": image_id, "urls": [f"{mirror}/{path}"],
                     "sha256": sha256(bundle / path), "size": (bundle / path).stat().st_size, "path": path})
     engine = next(d for d in docker if d.package == "docker.io")
-    facts = {"docker_version": upstream_version(engine.version), "image_tags": [t for t, _ in archives],
+    facts = {"docker_version": upstream_version(engine.version), "image_tags": [t for t, _, _ in archives],
              "base_packages": {d.package: d.version for d in base},
              "docker_packages": {d.package: d.version for d in docker}}
     return out, facts
