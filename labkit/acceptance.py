@@ -55,6 +55,8 @@ PHASES = [
 
 # What a failed phase leaves behind in the VM, gathered over `invoke vm.ssh` (each part labelled).
 VM_LOGS = {
+    # the guest as booted: its release and kernel (the arm64 guest differs from amd64's: docs/apple-silicon.md)
+    "guest": ". /etc/os-release; echo \"$PRETTY_NAME\"; uname -srm",
     "kubelet journal": "sudo journalctl -u kubelet -n 60 --no-pager",
     "docker journal": "sudo journalctl -u docker -n 30 --no-pager",
     "dmesg tail": "sudo dmesg | tail -n 30",
@@ -284,6 +286,8 @@ def host_facts(s) -> dict:
         "virtualbox": ".".join(map(str, vbox.version)) if vbox and vbox.version else "not found",
         "vagrant": _output(["vagrant", "--version"]) or "not found",
         "provider": s.provider,
+        "architecture": f"{platform.machine()} host" + (" (this Python under Rosetta)" if probe.rosetta() else "")
+                        + f", {s.arch} guest",
         "nodes": ", ".join(f"{n.name} ({n.role}, {n.ip})" for n in s.nodes),
         "box": s.box + (f" (installed versions: {', '.join(box_versions)})" if box_versions else ""),
         "bundle lock": f"{lock_file.name} sha256 "

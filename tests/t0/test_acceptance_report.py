@@ -106,3 +106,18 @@ def test_the_report_names_every_node_it_ran_on():
     facts = acceptance.host_facts(settings_mod.load(REPO, {"LABKIT_WORKERS": "1"}))
     assert facts["nodes"] == "ubuntu (master, 192.168.56.10), worker-1 (worker, 192.168.56.11)"
     assert acceptance.host_facts(settings_mod.load(REPO, {}))["nodes"] == "ubuntu (master, 192.168.56.10)"
+
+
+def test_the_report_names_the_architecture_and_asks_the_guest_for_its_release_and_kernel():
+    import platform
+
+    from labkit import settings as settings_mod
+    from tests.conftest import REPO
+
+    facts = acceptance.host_facts(settings_mod.load(REPO, {"LABKIT_ARCH": "arm64", "LABKIT_PROVIDER": "libvirt"}))
+    assert facts["architecture"] == f"{platform.machine()} host, arm64 guest"
+    assert facts["box"].startswith("cloud-image/ubuntu-20.04") and facts["provider"] == "libvirt"
+    # the command the report runs in the guest, run here (a Linux too): release name, then kernel and machine
+    out = subprocess.run(["sh", "-c", acceptance.VM_LOGS["guest"]], capture_output=True, text=True, check=True).stdout
+    release, kernel = out.splitlines()
+    assert release and kernel.split() == [platform.system(), platform.release(), platform.machine()]
