@@ -1,18 +1,20 @@
 """The student's side: `class.join` records the class; doctor and verify then send their reports.
 
-The record (.labkit/class.json: URL, code, name, seat id) and the queue (.labkit/class-queue/) live in
-the project's git-ignored state directory. `send` never raises and never holds the student up for
-long: the report is first written to the queue, then the queue is posted oldest first with short
-timeouts; whatever is not accepted stays queued for the next report (or `invoke class.send`).
+The record (.labkit/class.json, 0600: URL, code, name, and the seat id and key the room gave) and the
+queue (.labkit/class-queue/) live in the project's git-ignored state directory. `send` never raises
+and never holds the student up for long: the report is first written to the queue, then the queue is
+posted oldest first with short timeouts; whatever is not accepted stays queued for the next report
+(or `invoke class.send`). A report is dropped only when the room refuses it for good (invalid, too
+large); a 403 (the class code changed, the seat is unknown) or 404 keeps the queue and asks for a join.
 """
 from __future__ import annotations
 
 import json
 import platform
-import secrets
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 RECORD = "class.json"
 QUEUE = "class-queue"
@@ -25,16 +27,21 @@ def state_dir(root: Path) -> Path:
 
 
 def record(root: Path):
-    """The joined class ({url, code, name, seat}) or None."""
+    """The joined class ({url, code, name, seat, key}) or None."""
     try:
         data = json.loads((state_dir(root) / RECORD).read_text())
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) and {"url", "code", "name", "seat"} <= data.keys() else None
+    if not (isinstance(data, dict) and {"url", "code", "name", "seat"} <= data.keys()):
+        return None
+    return dict(data, key=str(data.get("key", "")))  # joined before seats had keys: the room answers 403
 
 
 def join(root: Path, url: str, code: str, name: str) -> dict:
-    """Check URL and code with the room, then record them (the seat id stays the same on a re-join)."""
+    """Join the room (it checks the code and gives this laptop a seat and its key), then record them.
+
+    A re-join sends the seat and key it had: the room keeps the seat (and its history) if the key is
+    still valid."""
     import re
 
     import requests
@@ -45,26 +52,50 @@ def join(root: Path, url: str, code: str, name: str) -> dict:
     url = url.rstrip("/")
     if not re.match(r"^https?://[^/\s]+$", url):
         raise LabkitError(f"{url} is not the room's URL", "copy it from the projector, like http://192.168.1.20:8788")
-    name = " ".join(name.split())
-    if not 1 <= len(name) <= 60:
-        raise LabkitError("--name must be 1 to 60 characters", 'give your name as the instructor should see it, '
+    from labkit.room.schema import clean_text, problem_of_name
+
+    name = clean_text(name)
+    if problem_of_name(name):
+        raise LabkitError(f"--name {problem_of_name(name)}", 'give your name as the instructor should see it, '
                           'like --name "Ana"')
     code = code.strip().upper()
+    old = record(root) or {}
     try:
-        answer = requests.get(f"{url}/api/hello", headers={"X-Class-Code": code}, timeout=(3, 5))
+        answer = requests.post(f"{url}/api/join", headers={"X-Class-Code": code}, timeout=(3, 5),
+                               json={"name": name, "seat": old.get("seat", ""), "key": old.get("key", "")})
     except requests.RequestException:
         raise LabkitError(f"the room at {url} does not answer", "check the URL on the projector and that this "
                           "laptop is on the classroom network") from None
     if answer.status_code == 403:
         raise LabkitError(f"the room at {url} refuses the code {code}", "copy the class code from the projector")
-    if answer.status_code != 200:
+    if answer.status_code in (409, 429):
+        raise LabkitError(f"the room at {url} answered {answer.status_code}: {_reason(answer)}",
+                          "ask the instructor" if answer.status_code == 409 else "wait a minute, then join again")
+    try:
+        given = answer.json() if answer.status_code == 200 else None
+        seat, key = str(given["seat"]), str(given["key"])
+    except (ValueError, TypeError, KeyError):
         raise LabkitError(f"{url} answered {answer.status_code}: it is not a labkit room",
-                          "copy the URL that class.serve printed")
-    old = record(root) or {}
-    data = {"url": url, "code": code, "name": name, "seat": old.get("seat") or secrets.token_hex(8),
-            "bundle": str(answer.json().get("bundle") or "")}
+                          "copy the URL that class.serve printed") from None
+    data = {"url": url, "code": code, "name": str(given.get("name") or name), "seat": seat, "key": key,
+            "bundle": str(given.get("bundle") or "")}
     write_atomic(state_dir(root) / RECORD, json.dumps(data, indent=2) + "\n", mode=0o600)
     return data
+
+
+def _reason(answer) -> str:
+    try:
+        return str(answer.json().get("error", ""))[:200]
+    except (ValueError, AttributeError):
+        return ""
+
+
+class Flushed(NamedTuple):
+    """What one flush of the queue did: sent, left queued, refusals for good, why it stopped ("" if not)."""
+    sent: int
+    left: int
+    refused: list
+    stopped: str = ""
 
 
 def send(root: Path, kind: str, report) -> None:
@@ -74,19 +105,34 @@ def send(root: Path, kind: str, report) -> None:
         if joined is None:
             return
         enqueue(root, joined, kind, report)
-        sent, left, refused = flush(root, joined)
-        print(line(joined, sent, left, refused), file=sys.stderr, flush=True)
+        print(line(joined, flush(root, joined)), file=sys.stderr, flush=True)
     except Exception as exc:  # noqa: BLE001 (sending a report must never fail the student's command)
         print(f"class: report not sent ({type(exc).__name__}: {exc})", file=sys.stderr, flush=True)
 
 
-def line(joined: dict, sent: int, left: int, refused: list) -> str:
-    if refused:
-        return f"class: the room refused {len(refused)} report(s): {refused[0]}"
-    if left:
-        return (f"class: room not reachable at {joined['url']}; {left} report(s) queued, "
-                "sent with the next one (or invoke class.send)")
-    return f"class: report sent to the room as {joined['name']}"
+def line(joined: dict, done: Flushed) -> str:
+    """One line for the student: what happened to the queue and, when stuck, what to do."""
+    lines = []
+    if done.refused:
+        lines.append(f"class: the room refused {len(done.refused)} report(s) for good: {done.refused[0]}")
+    if done.left:
+        queued = f"{done.left} report(s) queued"
+        if done.stopped.startswith(("403", "404")):
+            lines.append(f"class: the room at {joined['url']} answered {done.stopped}; {queued}. Join again with "
+                         f'the code on the projector: invoke class.join {joined["url"]} --code CODE '
+                         f'--name "{joined["name"]}" (then invoke class.send)')
+        elif done.stopped.startswith("429"):
+            lines.append(f"class: the room is busy (429 too many reports); {queued}, sent with the next one "
+                         "(or invoke class.send in a minute)")
+        elif done.stopped:
+            lines.append(f"class: the room at {joined['url']} answered {done.stopped}; {queued}, "
+                         "sent with the next one (or invoke class.send)")
+        else:
+            lines.append(f"class: room not reachable at {joined['url']}; {queued}, "
+                         "sent with the next one (or invoke class.send)")
+    if not lines:
+        lines.append(f"class: report sent to the room as {joined['name']}")
+    return "\n".join(lines)
 
 
 def enqueue(root: Path, joined: dict, kind: str, report) -> Path:
@@ -102,11 +148,12 @@ def enqueue(root: Path, joined: dict, kind: str, report) -> Path:
     return path
 
 
-def flush(root: Path, joined: dict) -> tuple:
-    """Post queued reports oldest first: (sent, left in queue, reasons of refused ones).
+def flush(root: Path, joined: dict) -> Flushed:
+    """Post queued reports oldest first, as this laptop's seat (the one of the last join).
 
-    Stops at the first that cannot be delivered now (unreachable, 429, 5xx); a report the room refuses
-    for good (4xx: wrong code, invalid) is dropped with its reason, since sending it again cannot help.
+    Stops, keeping the rest, at the first that cannot be delivered now: unreachable, 403/404 (join
+    again), 408, 429, 5xx. A report the room refuses for good (400, 409, 413, 422) is dropped with its
+    reason, since sending it again cannot help; so is a queue file that is not a report (damaged).
     """
     import requests
 
@@ -116,24 +163,22 @@ def flush(root: Path, joined: dict) -> tuple:
         for i, path in enumerate(pending):
             try:
                 envelope = json.loads(path.read_text())
+                if not isinstance(envelope, dict) or not {"kind", "taken", "report"} <= envelope.keys():
+                    raise ValueError("not a queued report")
             except (OSError, ValueError):
-                path.unlink(missing_ok=True)
+                path.unlink(missing_ok=True)  # damaged: skipped, the rest still goes
                 continue
-            envelope["sent"] = time.time()
+            envelope.update(seat=joined["seat"], name=joined["name"], sent=time.time())
             try:
                 answer = session.post(f"{joined['url']}/api/reports", json=envelope, timeout=TIMEOUT,
-                                      headers={"X-Class-Code": joined["code"]})
+                                      headers={"X-Class-Code": joined["code"], "X-Seat-Key": joined["key"]})
             except requests.RequestException:
-                return sent, len(pending) - i, refused
+                return Flushed(sent, len(pending) - i, refused)
             if answer.status_code == 201:
                 sent += 1
-            elif answer.status_code == 429 or answer.status_code >= 500:
-                return sent, len(pending) - i, refused
+            elif answer.status_code in (403, 404, 408, 429) or answer.status_code >= 500:
+                return Flushed(sent, len(pending) - i, refused, f"{answer.status_code} {_reason(answer)}".strip())
             else:
-                try:
-                    reason = answer.json().get("error", "")
-                except ValueError:
-                    reason = ""
-                refused.append(f"{answer.status_code} {reason}".strip())
+                refused.append(f"{answer.status_code} {_reason(answer)}".strip())
             path.unlink(missing_ok=True)
-    return sent, 0, refused
+    return Flushed(sent, 0, refused)

@@ -30,11 +30,12 @@ def _bind(host: str, port: int):
     "no-bundle": "serve only the room (the bundle is handed out another way, e.g. on USB sticks)",
     "allow-unpinned": "also serve artifacts the lock has no hash for",
     "open": "open the page in this laptop's browser",
+    "new-code": "draw a new class code (students join again with it; their seats, reports and your page URL stay)",
 })
 def serve(c, lock=None, dest=None, port=SERVE_PORT, room_port=ROOM_PORT, host="0.0.0.0", dir=None,  # noqa: A002
-          no_bundle=False, allow_unpinned=False, open=False):  # noqa: A002
+          no_bundle=False, allow_unpinned=False, open=False, new_code=False):  # noqa: A002
     """Serve the verified bundle and the room's live page; prints the join line for the projector."""
-    import threading
+    import sqlite3
     from pathlib import Path
 
     import uvicorn
@@ -44,6 +45,7 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, room_port=ROOM_PORT, host="0
     from labkit.errors import LabkitError
     from labkit.fsutil import write_atomic
     from labkit.room import app as appmod
+    from labkit.room import server as roomserver
     from labkit.room import store
     from labkit.tasks.bundle import listening, verified_server
 
@@ -52,23 +54,29 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, room_port=ROOM_PORT, host="0
                           f"pass one from 1 to 65535 other than --port, like --room-port {ROOM_PORT}")
     directory = Path(dir).resolve() if dir else settings(c).state_dir / "class"
     try:
-        secrets = store.class_secrets(directory)
+        secrets, changed = store.class_secrets(directory, new_code)
         room = store.Room(directory / "room.db")
-    except (OSError, ValueError) as exc:
+    except store.Damaged as exc:
+        raise LabkitError(f"{exc}: the class code and instructor token are in it",
+                          "restore it from a backup, or pass --new-code (every student then joins again)") from None
+    except (OSError, ValueError, sqlite3.Error) as exc:
         raise LabkitError(f"cannot use the class directory {directory} ({exc})",
                           "pass --dir with a writable directory") from None
     bundle = None if no_bundle else verified_server(c, lock, dest, port, host, allow_unpinned)
     sock = listening(lambda: _bind(host, room_port), host, room_port, "--room-port")
     address = host if host not in ("0.0.0.0", "::") else lan_addresses()[0]
     bundle_url = f"http://{address}:{port}" if bundle else ""
-    app = appmod.create_app(room, secrets["code"], secrets["token"], bundle_url)
+    app = appmod.create_app(room, secrets["code"], secrets["token"], bundle_url, say=ui.say)
     page_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else address}:{room_port}/#token={secrets['token']}"
     write_atomic(directory / "page-url", page_url + "\n", mode=0o600)
 
+    bundle_process = None
     if bundle:
         server, served, dest = bundle
-        threading.Thread(target=server.serve_forever, name="bundle-serve", daemon=True).start()
+        bundle_process = roomserver.BundleProcess(server, close_in_child=[sock])
         ui.say(f"Serving {len(served)} artifacts from {dest} on port {port}: invoke bundle.fetch --from {bundle_url}")
+    if changed and (new_code or room.count()):
+        ui.say(f"The room: {changed}.")
     ui.say(f"The room holds {room.count()} report(s) in {directory}. For the projector:")
     ui.say(f'    invoke class.join http://{address}:{room_port} --code {secrets["code"]} --name "Your Name"')
     ui.say(f"Your page (it carries the instructor token, so keep it off the projector): {directory / 'page-url'}"
@@ -78,20 +86,17 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, room_port=ROOM_PORT, host="0
 
         webbrowser.open(page_url)
     ui.say("Press Ctrl-C to stop.")
-    web = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                        timeout_graceful_shutdown=2, server_header=False))
+    web = uvicorn.Server(roomserver.config(app))
     try:
         web.run(sockets=[sock])
     except KeyboardInterrupt:
         pass
     finally:
         sock.close()
-        if bundle:
-            bundle[0].shutdown()
-            bundle[0].server_close()
+        served_bytes = bundle_process.stop() if bundle_process else 0
         reports = room.count()
         room.close()
-    served_mb = f"; {bundle[0].served_bytes / 1e6:,.1f} MB of bundle served" if bundle else ""
+    served_mb = f"; {served_bytes / 1e6:,.1f} MB of bundle served" if bundle else ""
     ui.say(f"Stopped. {reports} report(s) kept in {directory / 'room.db'}{served_mb}.")
 
 
@@ -112,20 +117,31 @@ def join(c, url, code="", name=""):
         ui.say(f"The room also serves the bundle: invoke bundle.fetch --from {joined['bundle']}")
 
 
-@labtask(name="send")
-def send_queued(c):
-    """Send the reports queued while the room was not reachable (doctor and verify also do it each run)."""
+@labtask(name="send", help={"report": "also send this acceptance report (the acceptance-report-….md file "
+                                        "invoke acceptance wrote): the instructor's laptops view"})
+def send_queued(c, report=None):
+    """Send the reports queued while the room was not reachable (doctor and verify also do it each run);
+    with --report, also an acceptance report for the instructor's laptops view."""
+    from pathlib import Path
+
     from labkit import ui
     from labkit.errors import LabkitError
-    from labkit.room import client
+    from labkit.room import client, laptops
 
     joined = client.record(project_root(c))
     if joined is None:
         raise LabkitError("this laptop has not joined a room", 'run invoke class.join URL --code CODE --name "Ana"')
-    sent, left, refused = client.flush(project_root(c), joined)
-    if not sent and not left and not refused:
+    if report:
+        try:
+            acceptance = laptops.from_markdown(Path(report).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise LabkitError(f"{report} is not an acceptance report ({exc})",
+                              "pass the acceptance-report-….md file that invoke acceptance wrote") from None
+        client.enqueue(project_root(c), joined, "acceptance", acceptance)
+    done = client.flush(project_root(c), joined)
+    if not done.sent and not done.left and not done.refused:
         ui.say("Nothing queued: every report has reached the room.")
         return
-    ui.say(client.line(joined, sent, left, refused))
-    if left:
-        raise LabkitError(f"{left} report(s) still queued", "run it again when the room answers")
+    ui.say(client.line(joined, done))
+    if done.left:
+        raise LabkitError(f"{done.left} report(s) still queued", "run it again when the room answers")

@@ -2,6 +2,7 @@
 import datetime
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -164,12 +165,32 @@ def test_the_database_is_wal_and_survives_reopening(room, tmp_path):
 
 
 def test_class_code_and_token_are_made_once_and_kept_private(tmp_path):
-    first = store.class_secrets(tmp_path)
-    assert len(first["code"]) == 6 and set(first["code"]) <= set(store.CODE_ALPHABET)
-    assert store.class_secrets(tmp_path) == first
-    assert (tmp_path / "class.json").stat().st_mode & 0o777 == 0o600
-    (tmp_path / "class.json").write_text("{not json")
-    assert store.class_secrets(tmp_path)["code"] != ""  # a damaged file is replaced, not a crash
+    directory = tmp_path / "class"
+    first, changed = store.class_secrets(directory)
+    assert len(first["code"]) == 6 and set(first["code"]) <= set(store.CODE_ALPHABET) and changed
+    assert store.class_secrets(directory) == (first, "")
+    assert (directory / "class.json").stat().st_mode & 0o777 == 0o600
+    assert directory.stat().st_mode & 0o777 == 0o700
+    renewed, changed = store.class_secrets(directory, new_code=True)  # --new-code: the token (page URL) stays
+    assert renewed["code"] != first["code"] and renewed["token"] == first["token"] and "new class code" in changed
+    assert store.class_secrets(directory) == (renewed, "")
+
+
+@pytest.mark.parametrize("damage", ["{not json", "[]", '{"code": 1}'])
+def test_a_damaged_class_file_is_never_silently_replaced(tmp_path, damage):
+    store.class_secrets(tmp_path)
+    (tmp_path / "class.json").write_text(damage)
+    with pytest.raises(store.Damaged):
+        store.class_secrets(tmp_path)
+    assert (tmp_path / "class.json").read_text() == damage
+    fresh, changed = store.class_secrets(tmp_path, new_code=True)
+    assert "damaged" in changed and len(fresh["token"]) > 20
+
+
+def test_seat_keys_depend_on_token_and_seat():
+    key = store.seat_key("token-1", SEAT)
+    assert len(key) == 32 and key == store.seat_key("token-1", SEAT)
+    assert key != store.seat_key("token-2", SEAT) and key != store.seat_key("token-1", "f" * 16)
 
 
 def test_csv_has_a_row_per_seat_and_defuses_formulas(room):
@@ -192,7 +213,7 @@ def test_flood_limit_allows_a_burst_then_one_per_second():
 
 
 def joined(tmp_path, url="http://127.0.0.1:9"):
-    data = {"url": url, "code": "ABCDEF", "name": "Ana", "seat": SEAT}
+    data = {"url": url, "code": "ABCDEF", "name": "Ana", "seat": SEAT, "key": "k" * 32}
     (tmp_path / ".labkit").mkdir(exist_ok=True)
     (tmp_path / ".labkit" / client.RECORD).write_text(json.dumps(data))
     return data
@@ -211,7 +232,8 @@ def test_unreachable_room_queues_with_one_quiet_line(tmp_path, capsys):
     assert out == "" and err.splitlines()[-1].startswith("class: room not reachable at http://127.0.0.1:9; 2 report(s)")
     queued = sorted((tmp_path / ".labkit" / client.QUEUE).glob("*.json"))
     assert [json.loads(q.read_text())["report"][0]["status"] for q in queued] == ["fail", "ok"]
-    assert schema.problem(dict(json.loads(queued[0].read_text()), sent=1.0)) is None
+    first = json.loads(queued[0].read_text())
+    assert schema.problem(dict(first, sent=first["taken"] + 5)) is None
 
 
 def test_the_queue_is_capped(tmp_path, monkeypatch):
@@ -252,3 +274,208 @@ def test_a_report_sent_twice_is_stored_once(room):
     again = room.add(envelope("doctor", doctor_report("fail"), taken=100, sent=103), received=1003)
     assert again == first and room.count() == 1
     assert room.add(envelope("doctor", doctor_report("ok"), taken=101, sent=103), received=1003) != first
+
+
+# --- hostile input (issue 25) ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body, why", [
+    (b'{"sent": 1e400}', "too large a number"),
+    (b'{"sent": Infinity}', "Infinity is not a number JSON allows"),
+    (b'{"sent": -Infinity}', "-Infinity is not a number JSON allows"),
+    (b'{"sent": NaN}', "NaN is not a number JSON allows"),
+    (b"[" * 100_000, "nested too deeply"),
+    (b'{"name": "\xff"}', "not UTF-8"),
+])
+def test_parse_refuses_what_python_json_would_take(body, why):
+    with pytest.raises(ValueError, match=why):
+        schema.parse(body)
+
+
+def test_parse_keeps_ordinary_numbers():
+    assert schema.parse(b'{"a": 1.5, "b": 10000000000000000000000, "c": -2e3}') == {
+        "a": 1.5, "b": 10 ** 22, "c": -2000.0}
+
+
+@pytest.mark.parametrize("change, where", [
+    ({"taken": 10 ** 22}, "taken"),
+    ({"sent": -1}, "sent"),
+    ({"name": "\ud800"}, "the report: text with a lone surrogate"),
+    ({"host": "a\udfffb"}, "the report: text with a lone surrogate"),
+    ({"name": "\u200b\u202e \t"}, "name: needs a letter"),
+    ({"sent": 100.0 + 31 * 86400}, "sent: "),    # queued longer than a month
+    ({"sent": 100.0 - 3600}, "sent: "),          # sent an hour before it was taken
+    ({"report": [{"name": "ram", "status": "ok", "extra": {"a": 1}}]}, "report/0"),  # nested objects are closed
+    ({"report": [{"name": "ram", "status": "ok", "detail": float("inf")}]}, "the report: a number that is not finite"),
+])
+def test_hostile_envelopes_are_named(change, where):
+    found = schema.problem(dict(envelope("doctor", doctor_report("ok")), **change))
+    assert found is not None and found.startswith(where), found
+
+
+def test_deep_nesting_is_refused_without_recursion():
+    deep = []
+    for _ in range(900):
+        deep = [deep]
+    found = schema.problem(dict(envelope("doctor", doctor_report("ok")), report=deep))
+    assert found == f"the report: nested deeper than {schema.MAX_DEPTH} levels"
+
+
+def test_every_nested_object_of_verify_and_progress_is_closed(lab):
+    rep = verify_report(lab, [result("net.route", 5, ROUTE)])
+    old = json.loads((Path(__file__).parent / "verify_report_v1.json").read_text(encoding="utf-8"))  # labkit-verify/1
+    for report_, path in [(rep, ()), (rep, ("lab",)), (rep, ("summary",)), (rep, ("checks", 0)), (old, ()),
+                          (old, ("checks", 1)), (old, ("checks", 1, "hint"))]:
+        assert schema.problem(envelope("verify", report_)) is None
+        bad = json.loads(json.dumps(report_))
+        target = bad
+        for p in path:
+            target = target[p]
+        target["smuggled"] = {"x": [1, 2]}
+        assert schema.problem(envelope("verify", bad)) is not None, path
+    progress = {"sections": [{"section": 1, "status": "in progress", "first_failure": {"check": "c", "x": 1}}]}
+    assert schema.problem(envelope("progress", progress)) is not None
+
+
+@pytest.mark.parametrize("raw, shown", [
+    ("  Ana\t\tLima ", "Ana Lima"),
+    ("Jose\u0301", "Jos\u00e9"),              # NFC: one é
+    ("\u202eAna\u202c", "Ana"),              # a right-to-left override is dropped
+    ("A\u200bna\u0007", "Ana"),              # zero-width space and BEL
+    ("\u05e9\u05e8\u05d4 1", "\u05e9\u05e8\u05d4 1"),  # Hebrew stays (the page isolates it)
+])
+def test_names_are_normalised(raw, shown):
+    assert schema.clean_text(raw) == shown
+    assert schema.problem_of_name(raw) is None
+
+
+def test_a_store_written_before_numbers_were_checked_still_answers(tmp_path):
+    """The old version stored "sent": 1e400 as at = -inf, and bodies holding Infinity."""
+    old = store.Room(tmp_path / "room.db")
+    old.add(envelope("doctor", doctor_report("fail")), received=1000)
+    old.close()
+    db = sqlite3.connect(tmp_path / "room.db")
+    db.execute("UPDATE cells SET at = ?, since = ?", (float("-inf"), float("inf")))  # NaN: SQLite keeps NULL
+    db.execute("UPDATE seats SET last_seen = ?", (float("inf"),))
+    db.execute("UPDATE reports SET at = ?, body = ?", (float("-inf"), '[{"name": "x", "status": "ok", "t": Infinity}]'))
+    db.commit()
+    db.close()
+    room = store.Room(tmp_path / "room.db")
+    view, history = room.view(), room.history(SEAT)
+    json.dumps(view, allow_nan=False)  # what Starlette's JSONResponse does: raises on any Infinity/NaN
+    json.dumps(history, allow_nan=False)
+    cell = view["seats"][0]["cells"]["doctor"]
+    assert cell["state"] == "fail" and cell["at"] is None and cell["since"] is None
+    assert history[0]["at"] is None and history[0]["report"][0]["t"] is None
+    assert store.csv_text(view).splitlines()[1].startswith("Ana,laptop-7,,fail")
+    room.close()
+
+
+def test_room_files_are_private(tmp_path):
+    directory = tmp_path / "class"
+    directory.mkdir(mode=0o755)
+    (directory / "room.db").touch(mode=0o644)  # made by an older labkit
+    room = store.Room(directory / "room.db")
+    room.add(envelope("doctor", doctor_report("ok")), received=1000)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in directory.iterdir()}
+    assert directory.stat().st_mode & 0o777 == 0o700
+    assert modes == {"room.db": 0o600, "room.db-wal": 0o600, "room.db-shm": 0o600}
+    room.close()
+
+
+def test_seats_and_bytes_per_seat_are_capped(room, monkeypatch):
+    monkeypatch.setattr(store, "MAX_SEATS", 2)
+    room.add(envelope("doctor", doctor_report("ok"), seat="a" * 16), received=1000)
+    room.add(envelope("doctor", doctor_report("ok"), seat="b" * 16), received=1000)
+    with pytest.raises(store.Refused) as full:
+        room.add(envelope("doctor", doctor_report("ok"), seat="c" * 16), received=1000)
+    assert full.value.status == 409 and room.full()
+    size = len(json.dumps(doctor_report("ok")))
+    monkeypatch.setattr(store, "MAX_SEAT_BYTES", 2 * size)
+    room.add(envelope("doctor", doctor_report("ok"), seat="a" * 16, taken=101, sent=101), received=1001)
+    with pytest.raises(store.Refused) as over:
+        room.add(envelope("doctor", doctor_report("ok"), seat="a" * 16, taken=102, sent=102), received=1002)
+    assert over.value.status == 413 and room.count() == 3
+
+
+def test_duplicate_names_are_flagged(room):
+    room.add(envelope("doctor", doctor_report("ok"), seat="a" * 16, name="Ana"), received=1000)
+    room.add(envelope("doctor", doctor_report("ok"), seat="b" * 16, name="ana"), received=1000)
+    room.add(envelope("doctor", doctor_report("ok"), seat="c" * 16, name="Bo"), received=1000)
+    assert [(s["name"], s["duplicate"]) for s in room.view()["seats"]] == [("Ana", True), ("ana", True), ("Bo", False)]
+
+
+def test_each_cell_names_the_report_that_decided_it(room):
+    first = room.add(envelope("doctor", doctor_report("fail"), taken=100, sent=100), received=1000)
+    second = room.add(envelope("doctor", doctor_report("ok"), taken=160, sent=160), received=1060)
+    assert first != second and room.view()["seats"][0]["cells"]["doctor"]["report"] == second
+
+
+def test_the_posts_bucket_peeks_without_taking():
+    bucket = appmod.Bucket(burst=2, per=10.0)
+    assert not bucket.empty("x", 0.0) and bucket.take("x", 0.0) and bucket.take("x", 0.0)
+    assert bucket.empty("x", 1.0) and bucket.wait("x", 1.0) == 9
+    assert not bucket.empty("x", 10.5)
+
+
+def test_the_queue_skips_damaged_entries_and_keeps_reports_on_403(tmp_path):
+    """A real room (uvicorn in a thread) with a changed class code: the queue stays, the line says join again."""
+    import threading
+
+    import uvicorn
+
+    from labkit.room import server as roomserver
+
+    room = store.Room(tmp_path / "class" / "room.db")
+    app = appmod.create_app(room, "NEWCDE", "tok")
+    sock = __import__("socket").create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    web = uvicorn.Server(roomserver.config(app))
+    thread = threading.Thread(target=web.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        data = joined(tmp_path, url=f"http://127.0.0.1:{port}")  # joined with the old code ABCDEF
+        queue = tmp_path / ".labkit" / client.QUEUE
+        queue.mkdir()
+        (queue / "0-bad.json").write_text("[1, 2]")       # JSON, but not a report
+        (queue / "1-bad.json").write_text("{not json")
+        client.enqueue(tmp_path, data, "doctor", doctor_report("ok"))
+        import time as t
+        deadline = t.monotonic() + 10
+        while not web.started:
+            assert t.monotonic() < deadline
+            t.sleep(0.05)
+        done = client.flush(tmp_path, client.record(tmp_path))
+        assert done.sent == 0 and done.left == 1 and done.stopped.startswith("403 wrong class code")
+        assert [p.name.endswith("-doctor.json") for p in queue.iterdir()] == [True]  # bad ones skipped, report kept
+        told = client.line(client.record(tmp_path), done)
+        assert "answered 403 wrong class code; 1 report(s) queued. Join again" in told
+        assert 'invoke class.join http://127.0.0.1:' in told and '--name "Ana"' in told
+    finally:
+        web.should_exit = True
+        thread.join(10)
+        room.close()
+
+
+def checks_report(*statuses):
+    """labkit.checks.as_json, the shape doctor sends once it runs on labkit/checks.py (issue 24)."""
+    from labkit import checks
+
+    results = [checks.Checked(checks.Check(f"c{i}", f"title {i}", lambda t: None),
+                              checks.Result(s, f"detail {i}", fix="fix" if s != "pass" else ""))
+               for i, s in enumerate(statuses)]
+    return json.loads(json.dumps(checks.as_json(results, kind="doctor", host="laptop", time="2026-12-07T08:00:00+00:00")))
+
+
+def test_labkit_checks_reports_are_read_and_closed():
+    rep = checks_report("pass", "warn", "fail", "skip")
+    assert schema.problem(envelope("doctor", rep)) is None
+    assert schema.cells("doctor", rep)["doctor"] == ("fail", {"check": "title 2", "detail": "detail 2", "hint": "fix"})
+    smuggled = dict(rep, extra={"deep": [1]})
+    assert schema.problem(envelope("doctor", smuggled)) is not None  # a sender's own fields are scalars only
+    assert schema.problem(envelope("doctor", dict(rep, node="master"))) is None
+    bad = json.loads(json.dumps(rep))
+    bad["checks"][0]["x"] = 1
+    assert schema.problem(envelope("doctor", bad)) is not None
+    bad = json.loads(json.dumps(rep))
+    bad["checks"][0]["status"] = "ok"
+    assert schema.problem(envelope("doctor", bad)) is not None

@@ -6,13 +6,15 @@ import socket
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
 from labkit.room import client
 from tests.t1.bundle_support import file_entry, invoke, write_lock
-from tests.t1.room_support import DOCTOR_FAIL, ClassServe, envelope, seat
+from labkit.room.store import seat_key
+from tests.t1.room_support import DOCTOR_FAIL, ClassServe, envelope, from_address, seat
 
 pytestmark = pytest.mark.t1
 
@@ -91,8 +93,10 @@ def test_every_answer_forbids_inline_script(room):
 
 
 def test_a_flood_from_one_seat_is_limited_and_others_go_through(room):
+    started = time.monotonic()
     codes = [room.post(envelope(seat(7))).status_code for _ in range(15)]
-    assert codes[:10] == [201] * 10 and set(codes[10:]) == {429}
+    refilled = time.monotonic() - started  # one a second
+    assert codes[:10] == [201] * 10 and codes.count(429) >= 5 - refilled - 1 and set(codes[10:]) <= {201, 429}, codes
     assert room.post(envelope(seat(8))).status_code == 201
     time.sleep(1.1)
     assert room.post(envelope(seat(7))).status_code == 201
@@ -116,12 +120,12 @@ def test_sigkill_in_a_burst_loses_no_answered_report(tmp_path):
     srv = ClassServe(tmp_path / "class", "--no-bundle").start()
     answered, stop = [], threading.Event()
 
-    def student(n):
-        with requests.Session() as s:
+    def student(n):  # twelve laptops: each from an address of its own
+        with from_address(f"127.0.0.{10 + n}") as s:
             while not stop.is_set():
                 try:
-                    r = s.post(srv.url + "/api/reports", json=envelope(seat(n)), headers={"X-Class-Code": srv.code},
-                               timeout=5)
+                    r = s.post(srv.url + "/api/reports", json=envelope(seat(n)), timeout=5,
+                               headers={"X-Class-Code": srv.code, "X-Seat-Key": seat_key(srv.token, seat(n))})
                 except requests.RequestException:
                     return
                 if r.status_code == 201:
@@ -159,7 +163,7 @@ def test_a_report_sent_while_the_room_is_down_arrives_when_it_is_back(tmp_path):
     assert len(list((student / ".labkit" / client.QUEUE).glob("*.json"))) == 1
     srv.start()
     try:
-        assert client.flush(student, joined) == (1, 0, [])
+        assert client.flush(student, joined) == (1, 0, [], "")
         [s] = srv.get("/api/room").json()["seats"]
         assert s["name"] == "Ana Lima" and s["cells"]["doctor"]["state"] == "fail"
     finally:
@@ -172,6 +176,9 @@ def test_cli_join_send_and_stop(tmp_path):
     assert srv.token not in "".join(srv.lines)  # the projector never shows the instructor's token
     assert srv.page_url().endswith(f"#token={srv.token}")
     assert (srv.dir / "page-url").stat().st_mode & 0o777 == 0o600
+    assert srv.dir.stat().st_mode & 0o777 == 0o700
+    assert {p.name: p.stat().st_mode & 0o777 for p in srv.dir.iterdir()} == dict.fromkeys(
+        ["class.json", "page-url", "room.db", "room.db-wal", "room.db-shm"], 0o600)
     wrong = invoke("class.join", srv.url, "--code", "ZZZZZZ", "--name", "Ana")
     assert wrong.returncode == 1 and wrong.stderr.strip() == (
         f"labkit: the room at {srv.url} refuses the code ZZZZZZ. Fix: copy the class code from the projector")
@@ -211,6 +218,42 @@ def test_class_serve_serves_the_verified_bundle_like_bundle_serve(tmp_path):
     finally:
         code, out, err = srv.stop()
     assert code == 0 and "MB of bundle served" in out, err
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+
+
+def test_the_bundle_has_a_process_of_its_own_and_dies_with_class_serve(tmp_path):
+    """Downloads never take the room's GIL (Linux: a forked child); a SIGKILL of class.serve leaves no bundle serving."""
+    from tests.conftest import free_port
+    from tests.t1.bundle_support import start_server
+
+    data = b"node tarball " * 1000
+    origin = start_server()
+    try:
+        lock_file = write_lock(tmp_path / "lock.yaml", [
+            file_entry("kubernetes-node", "k8s/node.tgz", [origin.add("/node.tgz", data)], data)])
+        assert invoke("bundle.fetch", "--lock", lock_file, "--dest", tmp_path / "instructor").returncode == 0
+    finally:
+        origin.shutdown()
+        origin.server_close()
+    port = free_port()
+    srv = ClassServe(tmp_path / "class", "--lock", str(lock_file), "--dest", str(tmp_path / "instructor"),
+                     "--port", str(port)).start()
+    children = [int(p) for p in Path(f"/proc/{srv.proc.pid}/task/{srv.proc.pid}/children").read_text().split()]
+    assert len(children) == 1  # the bundle's process
+    assert requests.get(f"http://127.0.0.1:{port}/k8s/node.tgz", timeout=5).content == data
+    srv.kill()
+    deadline = time.monotonic() + 5
+    while alive(children[0]):
+        assert time.monotonic() < deadline, "the bundle's process outlived class.serve"
+        time.sleep(0.1)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/k8s/node.tgz", timeout=5)
 
 
 def test_invoke_doctor_on_a_joined_laptop_sends_its_report(tmp_path):

@@ -4,7 +4,9 @@ Set LABKIT_ROOM_SCREENSHOT=docs/room-page.png to refresh README's screenshot fro
 """
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -83,9 +85,16 @@ def test_the_page_shows_the_room_live_escaped_and_exports_csv(browser, tmp_path)
         assert doctor.get_attribute("title") == "memory — 3.1 GiB available — close other programs"
         doctor.click()
         assert browser.find_element(By.ID, "detail-hint").text == "close other programs"
+        first_report = browser.find_element(By.ID, "detail-report").text
+        assert first_report.startswith("report #1 of ") and ", fail since " in first_report
 
         assert srv.post(envelope(seat(1), name=XSS, report=DOCTOR_OK)).status_code == 201
         wait_for(lambda: cell(browser, seat(1), "doctor") == "cell pass", timeout=2.0)  # changes colour
+        # the open panel follows the cell: the report that decided it now, and when (issue 25, defect 8)
+        wait_for(lambda: browser.find_element(By.ID, "detail-title").text.endswith("doctor: pass"))
+        assert browser.find_element(By.ID, "detail-report").text.startswith("report #2 of ")
+        assert browser.find_element(By.ID, "detail-check").text == "— (nothing failed)"
+        assert browser.find_element(By.ID, "detail-found").text == "—"
         colours = {c: browser.execute_script("return getComputedStyle(arguments[0]).backgroundColor",
                                              browser.find_element(By.CSS_SELECTOR, f'td[data-col="doctor"].{c}'))
                    for c in ("pass",)}
@@ -110,6 +119,10 @@ def test_the_page_shows_the_room_live_escaped_and_exports_csv(browser, tmp_path)
         if shot:
             assert browser.save_screenshot(str(REPO / shot))
 
+        # the token is in the fragment only: no link, no attribute carries it (exports are fetched with a header)
+        assert srv.token not in browser.execute_script(
+            "return [...document.querySelectorAll('[href],[src]')].map(e => e.getAttribute('href') || "
+            "e.getAttribute('src')).join(' ')")
         browser.find_element(By.ID, "export-csv").click()
         csv = wait_for(lambda: [p for p in (tmp_path / "downloads").glob("room*.csv")])[0]
         lines = wait_for(lambda: Path(csv).read_text().splitlines())
@@ -129,7 +142,76 @@ def test_the_page_without_the_token_shows_nobody(browser, tmp_path):
     try:
         srv.post(envelope(seat(1), name="Ana"))
         browser.get(srv.url + "/")
-        wait_for(lambda: "class.serve printed" in browser.find_element(By.ID, "status").text)
+        alert = wait_for(lambda: browser.find_element(By.ID, "alert").text)
+        assert "open the page URL that class.serve wrote" in alert and "Stopped asking" in alert
         assert browser.find_elements(By.CSS_SELECTOR, "#seats tr") == []
+    finally:
+        srv.stop()
+
+
+class Answer500(http.server.BaseHTTPRequestHandler):
+    """Stands in for a room that breaks (what a store with Infinity did before issue 25): every GET is 500."""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.send_response(500)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_page_says_when_a_poll_fails(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    srv = ClassServe(tmp_path / "class", "--no-bundle").start()
+    try:
+        assert srv.post(envelope(seat(1), report=DOCTOR_FAIL)).status_code == 201
+        browser.get(srv.page_url())
+        wait_for(lambda: cell(browser, seat(1), "doctor") == "cell fail")
+        alert = browser.find_element(By.ID, "alert")
+        assert not alert.is_displayed()
+
+        srv.kill()  # the room is gone: the page says so, and how old its grid is
+        wait_for(lambda: alert.is_displayed(), timeout=3)
+        assert alert.text.startswith("The room is not reachable") and "the grid below is from" in alert.text
+        assert alert.value_of_css_property("background-color") == "rgba(179, 38, 30, 1)"  # the red bar
+
+        broken = http.server.ThreadingHTTPServer(("127.0.0.1", srv.room_port), Answer500)
+        threading.Thread(target=broken.serve_forever, daemon=True).start()
+        try:
+            wait_for(lambda: "answered 500" in alert.text, timeout=3)
+            assert cell(browser, seat(1), "doctor") == "cell fail"  # the last view stays, marked stale
+            assert "stale" in browser.find_element(By.TAG_NAME, "body").get_attribute("class")
+        finally:
+            broken.shutdown()
+            broken.server_close()
+
+        srv.start()  # back: the bar goes, the grid is live again
+        wait_for(lambda: not alert.is_displayed(), timeout=5)
+        assert srv.post(envelope(seat(1), report=DOCTOR_OK)).status_code == 201
+        wait_for(lambda: cell(browser, seat(1), "doctor") == "cell pass", timeout=3)
+    finally:
+        srv.stop()
+
+
+def test_names_are_isolated_and_duplicates_flagged(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    srv = ClassServe(tmp_path / "class", "--no-bundle").start()
+    try:
+        hebrew = "\u05e9\u05e8\u05d4 (2)"
+        for n, name in ((1, "Ana"), (2, "ana"), (3, hebrew), (4, "\u202eevil\u202c")):
+            assert srv.post(envelope(seat(n), name=name), source=f"127.0.9.{n}").status_code == 201
+        browser.get(srv.page_url())
+        wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#seats tr")) == 4)
+        names = {row.get_attribute("data-seat"): row.find_element(By.CSS_SELECTOR, "th.name bdi")
+                 for row in browser.find_elements(By.CSS_SELECTOR, "#seats tr")}
+        assert names[seat(4)].text == "evil"  # the override was dropped by the room
+        assert names[seat(3)].text == hebrew
+        assert {n.value_of_css_property("unicode-bidi") for n in names.values()} == {"isolate"}
+        flagged = {row.get_attribute("data-seat") for row in browser.find_elements(By.CSS_SELECTOR, "#seats tr")
+                   if row.find_elements(By.CSS_SELECTOR, "th.name .dup")}
+        assert flagged == {seat(1), seat(2)}
     finally:
         srv.stop()
