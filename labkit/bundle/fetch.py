@@ -268,7 +268,7 @@ def _image(a, target: Path, opts: Options, sessions: Sessions, on_bytes, cancel)
 
     client = registry.Client(sessions, opts.timeout)
     ref = registry.parse_ref(a.ref)
-    image = client.resolve(ref, a.digest, a.platform_arch)
+    image = client.resolve(ref, a.digest, a.platform_arch, a.child)
     blobs = target.with_name(target.name + ".blobs" + download.PART)  # *.part: rsync and serve skip it
     unique = {d["digest"]: d for d in (image.config, *image.layers)}
     if on_bytes:

@@ -72,6 +72,7 @@ class Artifact:
     member: Optional[str] = None     # image: the `docker save` tarball's path inside that source
     id: Optional[str] = None         # image taken from a source: its image ID (sha256 of its config), the pin
     arch: Optional[str] = None       # only this guest architecture needs it (None: every one)
+    child: Optional[str] = None      # image with arch: the digest its list's entry for arch must have
 
     @property
     def platform_arch(self) -> str:
@@ -233,6 +234,11 @@ def _artifact(lock_name: str, index: int, entry) -> Artifact:
         digest = entry.get("digest")
         if digest is not None and not (isinstance(digest, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", digest)):
             raise LockError(f"{where}: digest must look like sha256:<64 hex>", "copy the manifest digest exactly")
+        child = entry.get("child")
+        if child is not None and not (isinstance(child, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", child)
+                                      and digest and entry.get("arch")):
+            raise LockError(f"{where}: child must be a sha256:<64 hex> manifest digest, beside digest: and arch:",
+                            "copy the architecture's manifest digest from the list the digest pins")
     size = entry.get("size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
         raise LockError(f"{where}: size must be a whole number of bytes", "remove size or correct it")
@@ -252,11 +258,12 @@ def _artifact(lock_name: str, index: int, entry) -> Artifact:
         raise LockError(f"{where}: provenance {provenance!r} is not one of {', '.join(PROVENANCE)}",
                         "say where the pin came from with one of those words")
     known = {"name", "kind", "path", "urls", "sha256", "sha512", "size", "ref", "digest", "box", "provider",
-             "tag", "published", "provenance", "source", "member", "id", "arch"}
+             "tag", "published", "provenance", "source", "member", "id", "arch", "child"}
     return Artifact(name=name, kind=kind, path=path, urls=tuple(urls), sha256=entry.get("sha256"),
                     sha512=entry.get("sha512"), size=size, ref=entry.get("ref"), digest=entry.get("digest"),
                     box=box, provider=provider, tag=entry.get("tag"), published=published, provenance=provenance,
                     source=entry.get("source"), member=entry.get("member"), id=entry.get("id"), arch=arch,
+                    child=entry.get("child"),
                     extra={k: v for k, v in entry.items() if k not in known})
 
 

@@ -202,8 +202,9 @@ class Client:
                                 "network if it asks, or fetch from another mirror")
         return body, _document(body, ref).get("mediaType") or media, digest
 
-    def resolve(self, ref: ImageRef, pinned: Optional[str] = None, arch: str = "amd64") -> Image:
-        """Follow ref (or its pinned digest) to the linux/<arch> manifest."""
+    def resolve(self, ref: ImageRef, pinned: Optional[str] = None, arch: str = "amd64",
+                child: Optional[str] = None) -> Image:
+        """Follow ref (or its pinned digest) to the linux/<arch> manifest (`child`: the digest it must have)."""
         body, media, digest = self.manifest(ref, pinned or ref.digest or ref.tag or "latest")
         top, documents = digest, (body,)
         if media in LISTS:
@@ -211,6 +212,9 @@ class Client:
             if not DIGEST.match(str(entry.get("digest", ""))):
                 raise RegistryError(f"{ref}: the manifest list names its linux/{arch} entry without a sha256 digest",
                                     "pin another image")
+            if child and entry["digest"] != child:
+                raise RegistryError(f"{ref}: the list's linux/{arch} entry is {entry['digest'][:19]}…, the lock "
+                                    f"records {child[:19]}…", "check the lock's digest and child against their source")
             body, media, digest = self.manifest(ref, entry["digest"])
             documents += (body,)
         if media in SCHEMA1:

@@ -113,6 +113,11 @@ def test_needed_takes_the_guest_architectures_artifacts_and_the_shared_ones(tmp_
     assert lk.get("arm").platform_arch == "arm64" and lk.get("a").platform_arch == "amd64"
     with pytest.raises(LockError, match="arch 'x86_64' is not one of amd64, arm64"):
         load_text(tmp_path, "artifacts:\n" + entry(arch="x86_64"))
+    image = dict(kind="image", urls=None, sha256=None, ref="docker.io/library/nginx:1.17.1", digest="sha256:" + HEX64,
+                 path="arm64/images/nginx.tar", child="sha256:" + "b" * 64)
+    assert load_text(tmp_path, "artifacts:\n" + entry(**image, arch="arm64")).get("a").child == "sha256:" + "b" * 64
+    with pytest.raises(LockError, match="child must be a sha256:<64 hex> manifest digest, beside digest: and arch:"):
+        load_text(tmp_path, "artifacts:\n" + entry(**image))  # no arch: which child would it be?
 
 
 # --- the committed lock ------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import yaml
 from tests.t1.bundle_support import invoke, write_lock
 from tests.conftest import free_port, need_binary, need_root, stop_process
 from labkit.bundle import fetch, lock
+from labkit.bundle import archive
 from labkit.bundle.archive import MANIFESTS_DIR
 
 pytestmark = pytest.mark.t1
@@ -238,7 +239,8 @@ def test_each_architecture_takes_its_child_of_the_list(dockerd, registry, pushed
     ref, tag = f"{pushed}:multi-both", "registry.example/tiny:both"
     lock_file = write_lock(tmp_path / "bundle.lock.yaml", [
         image_entry("tiny", ref, tag, "images/tiny.tar", digest=list_digest) + "\n  arch: amd64",
-        image_entry("tiny-arm64", ref, tag, "arm64/images/tiny.tar", digest=list_digest) + "\n  arch: arm64"])
+        image_entry("tiny-arm64", ref, tag, "arm64/images/tiny.tar", digest=list_digest)
+        + f"\n  arch: arm64\n  child: {arm_digest}"])
     pc = invoke("bundle.fetch", "--lock", lock_file, "--dest", tmp_path / "pc")  # this x86-64 machine: arch auto
     assert pc.returncode == 0, pc.stdout + pc.stderr
     assert "Skipping tiny-arm64" in pc.stdout + pc.stderr
@@ -270,6 +272,16 @@ def test_each_architecture_takes_its_child_of_the_list(dockerd, registry, pushed
         assert docker(dockerd, "image", "inspect", "--format", "{{.Architecture}}", tag).stdout.strip() == "arm64"
     finally:
         docker(dockerd, "rmi", "-f", tag)
+
+    # a list whose arm64 entry is not the child the lock records (here: amd64's digest): nothing saved
+    wrong = write_lock(tmp_path / "wrong-child.yaml", [
+        image_entry("tiny-arm64", ref, tag, "arm64/images/tiny.tar", digest=list_digest)
+        + f"\n  arch: arm64\n  child: {amd_digest}"])
+    proc = invoke("bundle.fetch", "--lock", wrong, "--dest", tmp_path / "wrong", "--arch", "arm64")
+    assert proc.returncode == 1 and "the lock records" in proc.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "wrong/arm64/images/tiny.tar").exists()
+    assert "not the child the lock records" in archive.check(instructor / "arm64/images/tiny.tar", list_digest, tag,
+                                                             "arm64", amd_digest)
 
     # an image without an arm64 child: one line naming what it has
     amd_only = write_lock(tmp_path / "amd-only.yaml", [
