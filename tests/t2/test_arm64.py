@@ -6,7 +6,7 @@ arm64 .debs and an arm64 busybox image under arm64/, as the real lock keeps the 
 The instructor's bundle is served and a "Mac" fetches it with LABKIT_ARCH=arm64; `invoke vm.up`
 adds the box from the bundle, boots it offline (isolated management network) and provisions it
 (base, docker); `invoke vm.provision` then runs the same steps again and must change nothing.
-One VM for the module (about 3-4 min with the box cached, README "Tests").
+One VM for the module: about 5 min with the box cached on the loaded 2-core test machine (README).
 """
 from __future__ import annotations
 
