@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Docker from the bundle's .deb files (offline, dpkg), configured with the cgroup driver the
 # kubelet is given (provision/files/docker-daemon.json, read by labkit/cluster/kubeadm.py too),
-# usable by the vagrant user, and the bundle's images loaded (never pulled).
+# usable by the vagrant user, the bundle's images loaded (never pulled), and served to Docker as a
+# registry mirror for the lab's untagged pulls (labkit-mirror).
 set -euo pipefail
 if ! declare -F labkit_init >/dev/null; then
   # shellcheck source=provision/lib.sh
@@ -93,3 +94,30 @@ for file in "${image_files[@]}"; do
   done
   say "loaded ${missing[*]} from $rel"
 done
+
+# --- the lab's untagged pulls: `kubectl run web --image nginx` ---------------------------------
+# Untagged means :latest, which Kubernetes pulls on every start, and the VM is offline. Docker asks
+# its registry mirror first (docker-daemon.json): labkit-mirror serves the bundle's Docker Hub images
+# there, read-only, on 127.0.0.1 only, each also as :latest when the bundle has one tag of it.
+MIRROR_SCRIPT=/usr/local/lib/labkit/labkit-mirror.py
+MIRROR_UNIT=/etc/systemd/system/labkit-mirror.service
+if ! command -v python3 >/dev/null 2>&1; then
+  skip "registry mirror" "this box has no python3: the lab's untagged images need the tags section.show names"
+else
+  mirror_changed=0
+  if install_file "$labkit_files/labkit-mirror.py" "$MIRROR_SCRIPT" 644; then mirror_changed=1; fi
+  if sed "s|@BUNDLE@|$LABKIT_BUNDLE|g" "$labkit_files/labkit-mirror.service" | put_file "$MIRROR_UNIT" 644; then
+    say "wrote $MIRROR_UNIT"
+    systemctl daemon-reload
+    mirror_changed=1
+  else
+    skip "$MIRROR_UNIT" "already up to date"
+  fi
+  ensure_enabled labkit-mirror
+  if [[ $mirror_changed -eq 1 ]] || ! systemctl is-active --quiet labkit-mirror; then
+    systemctl restart labkit-mirror
+    say "started labkit-mirror (the bundle's Docker Hub images on 127.0.0.1:5000)"
+  else
+    skip "start labkit-mirror" "already running"
+  fi
+fi

@@ -79,8 +79,9 @@ def repo() -> Path:
 class Dockerd:
     """A private dockerd: own socket, data and exec roots; no bridge or iptables changes on the host."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, extra: tuple = ()):
         self.workdir = workdir
+        self.extra = tuple(extra)  # more dockerd flags (e.g. --registry-mirror)
         self.socket = workdir / "docker.sock"
         self.url = f"unix://{self.socket}"
         self.proc: subprocess.Popen | None = None
@@ -91,7 +92,7 @@ class Dockerd:
         self.proc = subprocess.Popen(
             ["dockerd", "--host", self.url, "--data-root", str(self.workdir / "data"),
              "--exec-root", str(self.workdir / "exec"), "--pidfile", str(self.workdir / "dockerd.pid"),
-             "--bridge=none", "--iptables=false", "--ip-masq=false", "--ip-forward=false"],
+             "--bridge=none", "--iptables=false", "--ip-masq=false", "--ip-forward=false", *self.extra],
             stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -3,16 +3,28 @@ who ran what), so it is right whether the student or the kit did the work.
 
 Sections are evaluated in order; the first one that is not done stops the evaluation: the sections
 after it are "not started" and are not checked (a failure there would only repeat the cause).
+Each section's checks are `labkit.checks.Checked`; its status is the section's summary:
+
+    done         every check passed
+    not started  the first problem says nothing of the section is there yet (a key in
+                 checks.ABSENT) and no check the student's work satisfies has passed
+    in progress  anything else: a check of the student's passed, or an attempt went wrong
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from labkit.student.checks import Finding, Want
-from labkit.student.sections import SECTIONS, SectionOutcome, run_node_checks
+from labkit import checks as model
+from labkit.student.checks import ABSENT, Want
+from labkit.student.sections import SECTIONS, run_node_checks
 
 DONE, IN_PROGRESS, NOT_STARTED = "done", "in progress", "not started"
+
+# Checks that pass before the student does anything in their section (the kit's provisioning,
+# kubeadm's kube-dns Service, the kubelet's resolv.conf in the client pod, the node's `curl inv`
+# failing as the lab says it does): their passing says nothing of progress.
+KIT_CHECKS = ("repo", "dns.service", "dns.resolvconf", "svc.node.name")
 
 
 @dataclass
@@ -20,61 +32,48 @@ class SectionState:
     number: int
     title: str
     status: str
-    outcomes: list = field(default_factory=list)  # SectionOutcome...; empty when not checked
+    outcomes: list = field(default_factory=list)  # labkit.checks.Checked...; empty when not checked
     blocked_by: Optional[int] = None  # an earlier section that is not done (then nothing was checked)
 
     @property
-    def failure(self) -> Optional[SectionOutcome]:
-        return next((o for o in self.outcomes if not o.ok), None)
+    def failure(self) -> Optional[model.Checked]:
+        """What the student should look at: the first failed check, else the first skipped one
+        (whose result carries the cause and fix of the check that failed first)."""
+        return model.first_problem(self.outcomes)
 
 
-def status_of(outcomes: list, kit_checks: tuple = ()) -> str:
-    """done if every check passed; in progress if one the student does passed; else not started."""
-    if outcomes and all(o.ok for o in outcomes):
+def status_of(outcomes: list, kit_checks: tuple = KIT_CHECKS) -> str:
+    if outcomes and all(o.result.ok for o in outcomes):
         return DONE
-    student_passed = [o for o in outcomes if o.ok and o.check not in kit_checks]
-    return IN_PROGRESS if student_passed else NOT_STARTED
+    evidence = [o for o in outcomes if o.result.ok and o.check.id not in kit_checks]
+    problem = model.first_problem(outcomes)
+    if not evidence and (problem is None or problem.result.key in ABSENT):
+        return NOT_STARTED
+    return IN_PROGRESS
 
 
-# Checks the kit's provisioning satisfies before the student starts: they say nothing of progress.
-KIT_CHECKS = ("repo",)
-
-
-def verify_outcomes(results: list, section: int) -> list[SectionOutcome]:
-    """`invoke verify`'s results (checks.Checked) for one section (5-8) as outcomes: a failed check's cause
-    and fix are the finding."""
-    out = []
-    for r in results:
-        if r.check.section != section:
-            continue
-        if r.status == "fail":
-            finding = Finding(r.result.cause or r.result.detail, r.result.fix or "invoke verify")
-        elif r.status == "skip":
-            finding = Finding(f"not checked: {r.result.detail or 'a check it needs failed'}", "invoke verify")
-        else:
-            finding = None
-        out.append(SectionOutcome(r.check.id, r.check.title, finding))
-    return out
-
-
-def evaluate(upto: int, node, want: Want, verify_results: Callable[[], list]) -> list[SectionState]:
+def evaluate(upto: int, node, want: Want, verify_results: Callable[[], object]) -> list[SectionState]:
     """Sections 1..upto on the live lab. `verify_results()` is called at most once, when sections
-    1-4 are done and a section from 5 on must be judged."""
+    1-4 are done and a section from 5 on must be judged; it returns verify's results, or a pair
+    (results, the API snapshot they were judged from) so the lab's next command can be precise."""
+    from labkit.student import labnext
+
     states: list[SectionState] = []
     blocked: Optional[int] = None
-    results = None
+    verified = None
     for n in range(1, upto + 1):
         sec = SECTIONS[n]
         if blocked is not None:
             states.append(SectionState(n, sec.title, NOT_STARTED, blocked_by=blocked))
             continue
         if sec.uses_verify:
-            if results is None:
-                results = verify_results()
-            outcomes = verify_outcomes(results, n)
+            if verified is None:
+                got = verify_results()
+                verified = got if isinstance(got, tuple) else (got, None)
+            outcomes = labnext.section_checks(n, verified[0], verified[1], want)
         else:
             outcomes = run_node_checks(sec, node, want)
-        state = SectionState(n, sec.title, status_of(outcomes, KIT_CHECKS), outcomes)
+        state = SectionState(n, sec.title, status_of(outcomes), outcomes)
         states.append(state)
         if state.status != DONE:
             blocked = n
@@ -82,12 +81,13 @@ def evaluate(upto: int, node, want: Want, verify_results: Callable[[], list]) ->
 
 
 def as_json(states: list[SectionState], node: str) -> dict:
-    """The instructor's view of one laptop (collected from a room by class.*)."""
+    """The instructor's view of one laptop (collected from a room by class.*); labkit/room/schema.py
+    PROGRESS reads it. `next` is the fix of the check that failed first."""
     def one(st: SectionState) -> dict:
         f = st.failure
         return {"section": st.number, "title": st.title, "status": st.status,
-                "first_failure": ({"check": f.check, "title": f.title, "cause": f.finding.cause, "next": f.finding.next}
-                                  if f else None),
+                "first_failure": ({"check": f.check.id, "title": f.check.title, "cause": f.result.cause,
+                                   "next": f.result.fix} if f else None),
                 "blocked_by": st.blocked_by}
 
     return {"node": node, "sections": [one(st) for st in states],

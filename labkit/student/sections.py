@@ -1,7 +1,9 @@
 """The lab's eight sections as data: what must be true after each, and how the kit does it.
 
-    SECTIONS[n].checks  node commands (run with sudo over SSH) and the checks.py function that
-                        reads their output; sections 5-8 use `invoke verify`'s checks instead
+    SECTIONS[n].checks  node commands (run with sudo over SSH) and the student/checks.py function
+                        that reads their output, run as labkit.checks Checks (SectionCheck) in order,
+                        each needing the one before; sections 5-8 use `invoke verify`'s checks
+                        instead, told by student/labnext.py
     SECTIONS[n].solve   how the kit does the section: a command on the node, a provision step, or
                         the bring-up task that covers it (cluster.init covers 3-5, app.deploy 6-8)
 
@@ -14,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from labkit import checks as model
 from labkit.student import checks
-from labkit.student.checks import Finding, Want
+from labkit.student.checks import Want
 
 SOURCE_FILE = "/etc/apt/sources.list.d/kubernetes.list"
 PACKAGES = ("kubelet", "kubeadm", "kubectl", "kubernetes-cni", "cri-tools")
+ADMIN = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,14 @@ class NodeCheck:
     id: str
     title: str
     command: Callable[[Want], str]  # shell, run as root on the node
-    decide: Callable  # (Result, Want) -> Optional[Finding]
+    decide: Callable  # (CommandResult, Want) -> Optional[checks.Result]: None when it passed
+
+
+@dataclass(frozen=True)
+class SectionCheck(model.Check):
+    """A check of the lab by hand: labkit.checks.Check plus the lab's section it belongs to."""
+
+    section: int = 0
 
 
 @dataclass(frozen=True)
@@ -51,7 +62,7 @@ class Section:
     number: int
     title: str  # the lab's heading
     short: str  # for the progress table
-    checks: tuple = ()  # NodeCheck...; empty: `invoke verify --section N` decides
+    checks: tuple = ()  # NodeCheck...; empty: `invoke verify`'s checks of this section decide (student/labnext.py)
     solve: Solve = Solve()
 
     @property
@@ -71,7 +82,7 @@ SECTIONS = {s.number: s for s in (
         NodeCheck("repo", "local Kubernetes repository present",
                   lambda w: f"test -f {shlex.quote(w.repo_dir)}/dists/{shlex.quote(w.suite)}/Release", checks.repository),
         NodeCheck("source", "package source configured",
-                  lambda w: "grep -hs '^[[:space:]]*deb' /etc/apt/sources.list /etc/apt/sources.list.d/*.list; true",
+                  lambda w: "grep -Hs '^[[:space:]]*deb' /etc/apt/sources.list /etc/apt/sources.list.d/*.list; true",
                   checks.sources),
         NodeCheck("lists", "apt has read it (apt-get update)", lambda w: "apt-cache policy kubeadm", checks.candidate),
     ), Solve(node=_local_update)),
@@ -89,18 +100,20 @@ SECTIONS = {s.number: s for s in (
                   checks.manifests),
         NodeCheck("static-pods", "control plane static pods running", lambda w: "docker ps --format '{{.Names}}'",
                   checks.static_pods),
-        NodeCheck("node", "node registered",
-                  lambda w: "kubectl --kubeconfig /etc/kubernetes/admin.conf get nodes", checks.node_registered),
+        NodeCheck("node", "node registered", lambda w: f"{ADMIN} get nodes", checks.node_registered),
+        NodeCheck("advertise", "API server advertises the host-only address",
+                  lambda w: f"{ADMIN} get endpoints kubernetes -o jsonpath='{{.subsets[*].addresses[*].ip}}'",
+                  checks.advertised),
         NodeCheck("address", "node registered at its host-only address",
-                  lambda w: f"kubectl --kubeconfig /etc/kubernetes/admin.conf get node {shlex.quote(w.node)} -o "
+                  lambda w: f"{ADMIN} get node {shlex.quote(w.node)} -o "
                             "jsonpath='{.status.addresses[?(@.type==\"InternalIP\")].address}'", checks.node_address),
     ), Solve(task="cluster.init")),
     Section(4, "Exploring the cluster", "kubectl, taint", (
         NodeCheck("kubeconfig", "kubectl configured for the VM user",
-                  lambda w: f"stat -c '%U' ~{w.user}/.kube/config", checks.user_kubeconfig),
+                  lambda w: f"stat -c '%U' ~{w.user}/.kube/config && (cmp -s /etc/kubernetes/admin.conf "
+                            f"~{w.user}/.kube/config && echo same || echo differs)", checks.user_kubeconfig),
         NodeCheck("taint", "master taint removed",
-                  lambda w: "kubectl --kubeconfig /etc/kubernetes/admin.conf describe nodes | grep -i taints",
-                  checks.untainted),
+                  lambda w: f"{ADMIN} get node {shlex.quote(w.node)} -o json", checks.untainted),
     ), Solve(task="cluster.init")),
     Section(5, "Enable networking and related features", "networking", (), Solve(task="cluster.init")),
     Section(6, "Run a container", "a pod", (), Solve(task="app.deploy")),
@@ -111,34 +124,31 @@ SECTIONS = {s.number: s for s in (
 
 def want_for(settings) -> Want:
     """The expected values, from settings and provision/files/kubernetes.list (the one source line)."""
+    from labkit.app.build import images
+    from labkit.cluster.actions.weave import guest_manifest
+
     line = (Path(settings.root) / "provision" / "files" / "kubernetes.list").read_text().strip()
     k8s = str(settings.versions["kubernetes"]).lstrip("v") + "-00"
     versions = {"kubelet": k8s, "kubeadm": k8s, "kubectl": k8s,
                 "kubernetes-cni": f"{settings.versions['cni']}-00", "cri-tools": f"{settings.versions['crictl']}-00"}
-    return Want(source_line=line, versions=versions, node=settings.master.name, node_ip=settings.master.ip)
+    named = images(settings)
+    return Want(source_line=line, versions=versions, node=settings.master.name, node_ip=settings.master.ip,
+                weave_manifest=guest_manifest(settings),
+                images={k: named[k] for k in ("web", "client", "inv", "inv_base")})
 
 
-@dataclass(frozen=True)
-class SectionOutcome:
-    """One check of a section on the live VM."""
-
-    check: str
-    title: str
-    finding: Optional[Finding]
-
-    @property
-    def ok(self) -> bool:
-        return self.finding is None
+def node_check(chk: NodeCheck, node, want: Want, needs: tuple, section: int, timeout: float = 30) -> SectionCheck:
+    def run(t: float) -> model.Result:
+        res = node.run(["sudo", "-n", "sh", "-c", chk.command(want)], timeout=t)
+        return chk.decide(res, want) or model.passed()
+    return SectionCheck(chk.id, chk.title, run, needs=needs, timeout=timeout, section=section)
 
 
-def run_node_checks(section: Section, node, want: Want, timeout: float = 30) -> list[SectionOutcome]:
-    """Every check of a node-checked section (1-4), in order; after the first failure the rest are
-    not run (each stands on the one before), so the student sees one cause, not a cascade."""
-    out = []
+def run_node_checks(section: Section, node, want: Want, timeout: float = 30) -> list[model.Checked]:
+    """Every check of a node-checked section (1-4), in order; each stands on the one before, so after
+    the first failure the rest are skipped naming it: the student sees one cause, not a cascade."""
+    planned, before = [], ()
     for chk in section.checks:
-        res = node.run(["sudo", "-n", "sh", "-c", chk.command(want)], timeout=timeout)
-        finding = chk.decide(res, want)
-        out.append(SectionOutcome(chk.id, chk.title, finding))
-        if finding:
-            break
-    return out
+        planned.append(node_check(chk, node, want, before, section.number, timeout))
+        before = (chk.id,)
+    return model.run(planned, workers=1)

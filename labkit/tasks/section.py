@@ -73,7 +73,8 @@ class _Lab:
             write_private(path, text)
             ui.say(f"Read the cluster's admin credentials from the VM ({ADMIN_CONF}) into {path} (0600, not shown).")
 
-    def verify_results(self) -> list:
+    def verify_results(self) -> tuple:
+        """verify's results and the API snapshot they were judged from (student/labnext.py reads both)."""
         from labkit.verify import from_api, run_lab, where_for
         from labkit.verify.model import Lab
 
@@ -81,15 +82,19 @@ class _Lab:
         lab = Lab.from_settings(self.s)
         where = where_for(self.s)
         try:
-            return run_lab(lab, from_api.fetch(self.s, lab), where)
+            snap = from_api.fetch(self.s, lab)
+            return run_lab(lab, snap, where), snap
         finally:
             where.node.close()
 
     def evaluate(self, upto: int):
         from labkit.student import progress
 
-        if not self.running():
-            raise LabkitError(f"the VM {self.master.name} is not running", "start it: invoke vm.up (or invoke section.start 1)")
+        state = self.vg.status(self.master.name)
+        if state == "not_created":
+            raise LabkitError(f"the VM {self.master.name} does not exist", "create it for the lab by hand: invoke section.start 1")
+        if state != "running":  # stopped or saved: vm.up starts it where it was (section.start 1 would start over)
+            raise LabkitError(f"the VM {self.master.name} is not running ({state})", "start it where it was: invoke vm.up")
         return progress.evaluate(upto, self.node, self.want, self.verify_results)
 
     def close(self) -> None:
@@ -100,7 +105,8 @@ class _Lab:
 def _show_section(state) -> None:
     """Each check run, passed or failed (the cause of a failure follows the table, in full)."""
     marks = ui.marks()
-    rows = [[o.title, marks["ok"] if o.ok else marks["failed"]] for o in state.outcomes]
+    mark = {"pass": marks["ok"], "warn": marks["ok"], "fail": marks["failed"], "skip": marks["skipped"]}
+    rows = [[o.check.title, mark[o.status]] for o in state.outcomes]
     ui.table(f"Section {state.number}: {state.title}", ["check", "result"], rows)
 
 
@@ -118,9 +124,9 @@ def _states(c, upto: int):
     return lab, states
 
 
-def _tell(section: int, finding) -> None:
-    ui.say(f"  Cause: {finding.cause}")
-    ui.say(f"  Next:  {finding.next}")
+def _tell(section: int, failure) -> None:
+    ui.say(f"  Cause: {failure.result.cause}")
+    ui.say(f"  Next:  {failure.result.fix}")
     ui.say(f"  Or let the kit do it: invoke section.solve {section}")
 
 
@@ -138,14 +144,14 @@ def check(c, n=None):
         earlier = states[last.blocked_by - 1]
         _show_section(earlier)
         ui.say(f"Section {number} cannot be checked yet: section {earlier.number} ({earlier.title}) is not done.")
-        _tell(earlier.number, earlier.failure.finding)
+        _tell(earlier.number, earlier.failure)
         raise Exit(code=1)
     _show_section(last)
     if last.status == DONE:
         ui.say(f"Section {number} is done." + (f" Next: section {number + 1}." if number < 8 else " That was the last one."))
         return
     ui.say(f"Section {number} is not done yet.")
-    _tell(number, last.failure.finding)
+    _tell(number, last.failure)
     raise Exit(code=1)
 
 
@@ -161,12 +167,12 @@ def progress(c, json=None):
     for st in states:
         f = st.failure
         rows.append([str(st.number), SECTIONS[st.number].short, st.status,
-                     f"(after section {st.blocked_by})" if st.blocked_by is not None else (f.title if f else "")])
+                     f"(after section {st.blocked_by})" if st.blocked_by is not None else (f.check.title if f else "")])
     ui.table("Lab progress", ["#", "section", "status", "first failing check"], rows)
     current = next((st for st in states if st.status != prog.DONE), None)
     if current and current.failure:
-        ui.say(f"Section {current.number}: {current.failure.finding.cause}")
-        ui.say(f"Next: {current.failure.finding.next}")
+        ui.say(f"Section {current.number}: {current.failure.result.cause}")
+        ui.say(f"Next: {current.failure.result.fix}")
     if json:
         write_atomic(__import__("pathlib").Path(json), jsonlib.dumps(prog.as_json(states, lab.master.name), indent=2) + "\n")
         ui.say(f"Progress written to {json}")
@@ -209,8 +215,8 @@ def _solve_through(lab: _Lab, number: int, say_done: bool) -> None:
         after = lab.evaluate(todo.number)[-1]
         if after.status != DONE:
             f = after.failure
-            raise LabkitError(f"section {todo.number} is still not done after solving it: {f.finding.cause}",
-                              f.finding.next)
+            raise LabkitError(f"section {todo.number} is still not done after solving it: {f.result.cause}",
+                              f.result.fix)
         first = todo.number + 1
 
 
@@ -247,6 +253,7 @@ def start(c, n=None, fresh=False):
                 raise LabkitError(why, f"delete it (invoke vm.snapshot --delete {name}), then invoke section.start "
                                        f"{number} builds it again")
             vm.snapshot(c, restore=name)
+            _show_commands(lab.want, number)
             ui.say(f"The VM is at the start of section {number}. When you are done: invoke section.check {number}")
             return
         if state == "not_created":
@@ -260,13 +267,46 @@ def start(c, n=None, fresh=False):
         if number <= 4 and lab.evaluate(number)[-1].status == "done":
             ui.warn(f"section {number} is already done on this VM (the kit's full provisioning does sections 1-2): "
                     f"for a VM at its start, invoke vm.destroy, then invoke section.start {number}")
+        _prepare_vm(lab)
         lab.close()
         vm.snapshot(c, save=name)
         snapshots.record(lab.s, number)
+        _show_commands(lab.want, number)
         ui.say(f"The VM is at the start of section {number} (saved as snapshot {name}). "
                f"When you are done: invoke section.check {number}")
     finally:
         lab.close()
+
+
+def _prepare_vm(lab: _Lab) -> None:
+    """What the kit puts on a student's VM besides the lab (student/workdir.py): left alone if there."""
+    from labkit.student import workdir
+
+    for title, put, fix in workdir.preparations(lab.node, lab.s, lab.want):
+        with ui.step(title) as st:
+            res = put()
+            if not res.ok:
+                raise LabkitError(f"{title} failed on the VM: {(res.stderr or res.stdout).strip()[-200:]}", fix)
+            if "kept" in res.stdout:
+                st.skip("already there (left as it is)")
+
+
+def _show_commands(want, number: int) -> None:
+    """Section N's commands as the student types them on this VM (student/commands.py), one per line."""
+    from labkit.student import commands
+
+    for line in commands.lines(number, want):
+        ui.say(line)
+
+
+@labtask(positional=["n"], help={"n": N_HELP})
+def show(c, n=None):
+    """Print section N's commands as you type them in this VM, with this VM's substitutions (changes nothing)."""
+    from labkit.student.sections import want_for
+
+    number = _number(n, "show", c)
+    _show_commands(want_for(settings(c)), number)
+    ui.say(f"When you are done: invoke section.check {number}")
 
 
 def _create_student_vm(lab: _Lab) -> None:

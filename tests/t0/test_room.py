@@ -252,14 +252,13 @@ def test_send_never_raises(tmp_path, capsys):
 
 def test_section_progress_reports_fill_their_sections(tmp_path):
     """What section.check/progress send: labkit/student/progress.as_json of real SectionStates."""
+    from labkit import checks
     from labkit.student import progress as prog
-    from labkit.student.checks import Finding
-    from labkit.student.sections import SectionOutcome
 
     states = [prog.SectionState(1, "VM", prog.DONE), prog.SectionState(2, "Docker", prog.IN_PROGRESS),
               prog.SectionState(3, "kubeadm", prog.NOT_STARTED, blocked_by=2)]
-    states[1].outcomes = [SectionOutcome("docker", "docker runs", Finding("docker is not installed",
-                                                                          "sudo apt-get install docker.io"))]
+    states[1].outcomes = [checks.Checked(checks.Check("docker", "docker runs", None), checks.failed(
+        "no docker", "docker is not installed", "sudo apt-get install docker.io"))]
     rep = json.loads(json.dumps(prog.as_json(states, "master")))
     assert schema.problem(envelope("progress", rep)) is None
     cells = schema.cells("progress", rep)

@@ -33,7 +33,7 @@ def lab(monkeypatch):
 
 
 def test_check_names_the_earlier_section_that_is_not_done_and_checks_nothing_after_it(lab, capsys):
-    lab.answers = {"test -f": out(""), "grep -hs": out("")}
+    lab.answers = {"test -f": out(""), "grep -Hs": out("")}
     with pytest.raises(Exit) as done:
         section.check(Context(), n="3")
     assert done.value.code == 1

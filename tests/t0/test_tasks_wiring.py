@@ -12,7 +12,7 @@ EXPECTED = {
     "vm.up", "vm.halt", "vm.destroy", "vm.ssh", "vm.status", "vm.snapshot", "vm.provision",
     "cluster.init", "cluster.join", "cluster.status", "cluster.reset",
     "app.build", "app.deploy", "app.delete",
-    "section.start", "section.check", "section.solve", "section.progress",
+    "section.start", "section.show", "section.check", "section.solve", "section.progress",
     "bundle.fetch", "bundle.verify", "bundle.serve", "bundle.status", "bundle.lock",
     "class.serve", "class.join", "class.send",
 }

@@ -254,14 +254,14 @@ def test_section_checks_and_solve_1_on_a_real_debian_system(chroot):
                 versions={"kubelet": "1.15.12-00", "kubeadm": "1.15.12-00", "kubectl": "1.15.12-00",
                           "kubernetes-cni": "0.7.5-00", "cri-tools": "1.13.0-00"})
     before = progress.evaluate(2, node, want, verify_results=list)
-    assert [(s.status, s.failure.check if s.failure else None) for s in before] == [
+    assert [(s.status, s.failure.check.id if s.failure else None) for s in before] == [
         ("not started", "source"), ("not started", None)]
     solved = node.run(["sh", "-c", sections.SECTIONS[1].solve.node(want)], timeout=120)
     assert solved.ok, solved.stderr
     after_1 = progress.evaluate(2, node, want, verify_results=list)
     assert after_1[0].status == "done"
-    assert after_1[1].failure.finding.cause == "kubelet, kubeadm, kubectl, kubernetes-cni, cri-tools are not installed"
-    assert chroot(after_1[1].failure.finding.next.removeprefix("sudo ")).returncode == 0  # the next command, as told
+    assert after_1[1].failure.result.cause == "kubelet, kubeadm, kubectl, kubernetes-cni, cri-tools are not installed"
+    assert chroot(after_1[1].failure.result.fix.removeprefix("sudo ")).returncode == 0  # the next command, as told
     after_2 = progress.evaluate(2, node, want, verify_results=list)
     # packages and the enabled kubelet pass; swap and sysctl are this machine's own state
-    assert [o.ok for o in after_2[1].outcomes[:2]] == [True, True]
+    assert [o.result.ok for o in after_2[1].outcomes[:2]] == [True, True]

@@ -23,6 +23,7 @@ BUNDLE = "/tmp/labkit-student-bundle"
 CLEANUP = f"""
 DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq kubelet kubeadm kubectl kubernetes-cni cri-tools >/dev/null 2>&1 || true
 rm -rf {BUNDLE} /opt/labkit/apt /etc/apt/sources.list.d/kubernetes.list /etc/default/kubelet /etc/crictl.yaml \\
+       /home/vagrant/trash-can \\
        /var/lib/apt/lists/_opt_labkit_apt_*
 systemctl daemon-reload
 """
@@ -73,7 +74,7 @@ def test_sections_1_and_2_by_hand_from_the_local_repository_offline(lab_vm, gues
         assert "built the local package repository /opt/labkit/apt (kubernetes-xenial main)" in built.stdout
 
         before = states(guest, s, 2)
-        assert before[0].status == "not started" and before[0].failure.check == "source"
+        assert before[0].status == "not started" and before[0].failure.check.id == "source"
         assert before[1].status == "not started" and before[1].blocked_by == 1
 
         # Section 1, as docs/student.md gives it, then the lab's apt-get update (every source: the
@@ -81,14 +82,14 @@ def test_sections_1_and_2_by_hand_from_the_local_repository_offline(lab_vm, gues
         line = (REPO / "provision/files/kubernetes.list").read_text().strip()
         added = as_student(guest, f'echo "{line}" | sudo tee -a /etc/apt/sources.list.d/kubernetes.list')
         assert added.ok and added.stdout.strip() == line
-        assert states(guest, s, 1)[0].failure.check == "lists"  # not read yet: apt-get update is next
+        assert states(guest, s, 1)[0].failure.check.id == "lists"  # not read yet: apt-get update is next
         update = as_student(guest, "sudo apt-get update")
         print(update.stdout, update.stderr, f"apt-get update took {update.seconds:.1f}s")
         assert re.search(r"file:/opt/labkit/apt kubernetes-xenial Release", update.stdout)
         assert "deb.debian.org" in update.stdout + update.stderr and re.search(r"^(Err|Ign):", update.stdout, re.M)
         after_1 = states(guest, s, 2)
         assert after_1[0].status == "done"
-        assert after_1[1].failure.finding.next == "sudo apt-get install -y kubelet kubeadm kubectl kubernetes-cni"
+        assert after_1[1].failure.result.fix == "sudo apt-get install -y kubelet kubeadm kubectl kubernetes-cni"
 
         # Section 2 with the version pinned, offline.
         install = as_student(guest, "sudo apt-get install -y kubelet=1.15.12-00 kubeadm=1.15.12-00 kubectl=1.15.12-00")
@@ -98,7 +99,7 @@ def test_sections_1_and_2_by_hand_from_the_local_repository_offline(lab_vm, gues
             assert f"Setting up {pkg} ..." in install.stdout
         after_2 = states(guest, s, 3)
         assert [st.status for st in after_2[:2]] == ["done", "done"], after_2[1].failure
-        assert after_2[2].failure.check == "manifests"  # next: kubeadm init
+        assert after_2[2].failure.check.id == "manifests"  # next: kubeadm init
         unit = sh(guest, "systemctl show -p FragmentPath,DropInPaths,UnitFileState kubelet").stdout
         assert "FragmentPath=/lib/systemd/system/kubelet.service" in unit and "UnitFileState=enabled" in unit
         assert "/etc/systemd/system/kubelet.service.d/10-kubeadm.conf" in unit
@@ -138,6 +139,12 @@ def test_section_start_saves_a_section_snapshot_then_restores_it(lab_vm, guest, 
         assert "Solving section 1" in first.stdout and "saved as snapshot section-2" in first.stdout
         assert (s.state_dir / "sections" / "section-2.json").is_file()
         assert [st.status for st in states(guest, s, 2)] == ["done", "not started"]
+        # what section.start puts on the VM besides the lab: the kubelet's flags, the inventory sources
+        from labkit.student.sections import want_for
+
+        assert sh(guest, "cat /etc/default/kubelet").stdout == want_for(s).kubelet_args + "\n"
+        assert sh(guest, "test -f /home/vagrant/trash-can/inv/Dockerfile && stat -c %U /home/vagrant/trash-can/inv/app.py"
+                  ).stdout == "vagrant\n"
 
         assert sh(guest, "rm /etc/apt/sources.list.d/kubernetes.list").ok  # the student undoes section 1
         again = lab_vm.invoke("section.start", "2", timeout=900)
@@ -152,3 +159,28 @@ def test_section_start_saves_a_section_snapshot_then_restores_it(lab_vm, guest, 
         sh(fresh, CLEANUP)
         if fresh is not guest:
             fresh.close()
+
+
+def test_section_3s_advertise_address_is_the_nodes_host_only_one_and_not_the_default_routes(lab_vm):
+    """Issue 23 item 1, visible in the VM: kubeadm 1.15 without the flag advertises the address of the
+    default route's interface (docs/student.md, section 3); here that is not the host-only interface,
+    so the flag section.show prints is needed, and its value is this node's host-only address."""
+    from labkit.backends import get_backend
+    from labkit.student import commands
+    from labkit.student.sections import want_for
+
+    s = lab_vm.settings
+    want = want_for(s)
+    typed = [st.typed for st in commands.steps(3, want)]
+    assert f"sudo kubeadm init --apiserver-advertise-address={s.master.ip}" in typed
+    node = get_backend(f"node:{s.master.name}", s, lab_vm.env)  # its own connection (a restore may precede)
+    try:
+        addrs = sh(node, "ip -4 -o addr show")  # "N: IFACE    inet A.B.C.D/NN ..."
+        assert addrs.ok, addrs.stderr
+        host_only = [line.split()[1] for line in addrs.stdout.splitlines() if f" {s.master.ip}/" in line]
+        assert len(host_only) == 1, addrs.stdout
+        default = sh(node, "ip -4 route show default")
+        assert default.ok and default.stdout.strip(), default.stderr
+        assert f" dev {host_only[0]} " not in default.stdout + " ", default.stdout
+    finally:
+        node.close()
