@@ -106,7 +106,8 @@ if ! command -v python3 >/dev/null 2>&1; then
 else
   mirror_changed=0
   if install_file "$labkit_files/labkit-mirror.py" "$MIRROR_SCRIPT" 644; then mirror_changed=1; fi
-  if sed "s|@BUNDLE@|$LABKIT_BUNDLE|g" "$labkit_files/labkit-mirror.service" | put_file "$MIRROR_UNIT" 644; then
+  # the guest architecture's images: an arm64 guest's are under arm64/ of the bundle
+  if sed "s|@IMAGES@|$LABKIT_BUNDLE/${ARCH_DIR}images|g" "$labkit_files/labkit-mirror.service" | put_file "$MIRROR_UNIT" 644; then
     say "wrote $MIRROR_UNIT"
     systemctl daemon-reload
     mirror_changed=1
