@@ -225,6 +225,14 @@ def machine_id(root: Path, node: str, env: Optional[dict] = None) -> Optional[st
     return None
 
 
+def created_machines(root: Path, env: Optional[dict] = None) -> list[str]:
+    """The machines of this checkout that Vagrant created and has not destroyed: those with an id in
+    .vagrant/machines (`vagrant destroy` removes the id, not the folder)."""
+    dotfile = Path(root, (os.environ if env is None else env).get("VAGRANT_DOTFILE_PATH") or ".vagrant")
+    names = sorted(p.name for p in (dotfile / "machines").glob("*") if p.is_dir())
+    return [name for name in names if machine_id(root, name, env)]
+
+
 def box_installed(name: str, provider: str, env: dict | None = None) -> bool:
     """Is box `name` installed for `provider`? Reads Vagrant's box directory: no 1.5 s `vagrant box list`.
 

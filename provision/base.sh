@@ -78,6 +78,29 @@ resolved=$(getent hosts "$LABKIT_NODE_NAME" | awk '{ print $1; exit }')
 [[ $resolved == "$LABKIT_NODE_IP" ]] || die "$LABKIT_NODE_NAME resolves to '$resolved', not $LABKIT_NODE_IP, even after fixing /etc/hosts" \
   "check /etc/nsswitch.conf on the node (hosts: files first), then invoke vm.provision --step base"
 
+# --- machine-id: each VM its own ------------------------------------------------------------------
+# A box that ships a filled /etc/machine-id gives every VM made from it the same one, and Weave Net derives
+# its peer name from the machine's identity (two nodes, one peer name: "peer names collision"). A box that
+# ships it empty gets a new one at first boot; from inside the two cannot be told apart, so each VM gets a
+# new one once, before it is part of a cluster (a stamp records which). A node already in a cluster keeps
+# its own: cluster.join checks that no two nodes share one (labkit/cluster/nodeset.py).
+MACHINE_ID_STAMP=/var/lib/labkit/machine-id
+if [[ -s $MACHINE_ID_STAMP && $(cat "$MACHINE_ID_STAMP") == "$(cat /etc/machine-id 2>/dev/null)" ]]; then
+  skip "machine-id" "this VM's own already"
+elif [[ -e /etc/kubernetes/kubelet.conf || -e /etc/kubernetes/admin.conf ]]; then
+  skip "machine-id" "the node is in a cluster: kept (cluster.join checks that no two nodes share one)"
+else
+  rm -f /etc/machine-id
+  systemd-machine-id-setup >/dev/null 2>&1 || die "systemd-machine-id-setup could not make a machine-id" \
+    "check the VM's systemd (journalctl -b), then invoke vm.provision --step base"
+  if [[ -f /var/lib/dbus/machine-id && ! -L /var/lib/dbus/machine-id ]]; then
+    ln -sf /etc/machine-id /var/lib/dbus/machine-id  # D-Bus's copy, where the box has one of its own
+  fi
+  mkdir -p "${MACHINE_ID_STAMP%/*}"
+  cp /etc/machine-id "$MACHINE_ID_STAMP"
+  say "gave this VM its own machine-id (a box's may be shared by every VM made from it)"
+fi
+
 # --- a default route: Service IPs (10.96.0.1, the API for weave-net) need one -------------------
 # The kernel routes a connection before kube-proxy's DNAT rewrites its address, so a node without
 # any default route (vm.libvirt_management_network: none) cannot reach a Service at all. A dummy

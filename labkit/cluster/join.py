@@ -151,11 +151,14 @@ def usable_token(facts: str) -> Optional[str]:
 SKIP, JOIN, RESET_JOIN = "skip", "join", "reset and join"
 
 
-def join_action(facts, registered: bool, version: str, node: str) -> str:
-    """What to do with a worker, from its Facts and whether the API server lists a Node of its name.
+def join_action(facts, registered: bool, version: str, node: str, same_ca: Optional[bool] = None) -> str:
+    """What to do with a worker, from its Facts, whether the API server lists a Node of its name, and whether
+    its CA (/etc/kubernetes/pki/ca.crt) is the master's (None: not compared).
 
-    joined (kubelet.conf) and listed        → skip
-    joined but not listed (the master was reset since), or leftovers of a join → reset, then join
+    joined (kubelet.conf), listed, same CA  → skip
+    joined but not listed (the master was reset since), joined to another CA (a restored or re-initialized
+    master), or any file of a half-finished join (node.KUBEADM_FILES: kubeadm's preflight refuses them)
+                                            → reset, then join
     clean (new, reset or recreated VM)      → join (a stale Node object of that name is deleted first)
     """
     if not facts.docker:
@@ -167,11 +170,21 @@ def join_action(facts, registered: bool, version: str, node: str) -> str:
     if facts.admin_conf:
         raise LabkitError(f"{node} holds a control plane (admin.conf) but is a worker in settings",
                           f"run invoke cluster.reset, then invoke cluster.init")
-    if facts.kubelet_conf and registered:
+    if facts.kubelet_conf and registered and same_ca is not False:
         return SKIP
     if facts.traces:
         return RESET_JOIN
     return JOIN
+
+
+def why_reset(facts, registered: bool, same_ca: Optional[bool]) -> str:
+    """The line cluster.join shows before it resets a worker (RESET_JOIN)."""
+    if facts.kubelet_conf and same_ca is False:
+        return "is joined to another cluster (its CA is not the master's: a restored or re-initialized master)"
+    if facts.kubelet_conf and not registered:
+        return ("has a kubelet.conf but the API server lists no Node of its name (a join stopped before the kubelet "
+                "registered, or the master was reset since)")
+    return f"holds what a failed or interrupted kubeadm join left ({', '.join(facts.leftovers)})"
 
 
 def upload_argv() -> list[str]:
@@ -213,8 +226,27 @@ def path_problem(result, source: str, target, port: int) -> Optional[str]:
 
 # --- running it ------------------------------------------------------------------------------------
 
-def discovery_from(master) -> tuple[Discovery, str]:
-    """The token (reused while it has time left, else a new one) and the CA pin, from the master.
+def master_ca_hash(master) -> str:
+    """The master's CA pin (ca_cert_hash of its /etc/kubernetes/pki/ca.crt)."""
+    ca = master.run(["sudo", "-n", "cat", CA_CERT], timeout=30)
+    if not ca.ok:
+        raise LabkitError(f"cannot read {CA_CERT} on {master.name}", "run invoke cluster.init first")
+    return ca_cert_hash(ca.stdout)
+
+
+def worker_ca_hash(backend) -> Optional[str]:
+    """The pin of the CA a joined worker trusts; None if it has none that parses."""
+    ca = backend.run(["sudo", "-n", "cat", CA_CERT], timeout=30)
+    if not ca.ok:
+        return None
+    try:
+        return ca_cert_hash(ca.stdout)
+    except LabkitError:
+        return None
+
+
+def discovery_from(master, ca_hash: str) -> tuple[Discovery, str]:
+    """The token (reused while it has time left, else a new one) from the master, with its CA pin.
     Returns (discovery, how) with how 'reused' or 'new'. Token output is never shown or logged."""
     from labkit.cluster.node import ADMIN_CONF
 
@@ -229,10 +261,7 @@ def discovery_from(master) -> tuple[Discovery, str]:
         if not found:
             raise LabkitError(f"kubeadm token create failed on {master.name} (is {ADMIN_CONF} there?)", fix)
         token, how = found[-1], "new"
-    ca = master.run(["sudo", "-n", "cat", CA_CERT], timeout=30)
-    if not ca.ok:
-        raise LabkitError(f"cannot read {CA_CERT} on {master.name}", "run invoke cluster.init first")
-    return Discovery(token, ca_cert_hash(ca.stdout)), how
+    return Discovery(token, ca_hash), how
 
 
 def registered_argv(name: str) -> list[str]:
@@ -260,10 +289,11 @@ def check_paths(settings, master, worker, worker_backend) -> list[str]:
     return problems
 
 
-def ensure_joined(settings, master, worker, backend, discovery, show) -> str:
+def ensure_joined(settings, master, worker, backend, master_pin, discovery, show) -> str:
     """Join `worker` (its backend `backend`) unless it already is; returns the step's note.
 
-    `discovery()` gives the Discovery (called only when a join is needed; cache it across workers).
+    `master_pin()` gives the master's CA pin, `discovery()` the Discovery (called only when needed; cache
+    them across workers).
     """
     from labkit.cluster import node as nodeops
 
@@ -274,7 +304,10 @@ def ensure_joined(settings, master, worker, backend, discovery, show) -> str:
         raise LabkitError(f"cannot ask the master about node {worker.name}: {listed.stderr.strip()[:160]}",
                           "run invoke cluster.init first")
     registered = bool(listed.stdout.strip())
-    action = join_action(facts, registered, version, worker.name)
+    same_ca = None
+    if facts.kubelet_conf and registered:
+        same_ca = worker_ca_hash(backend) == master_pin()
+    action = join_action(facts, registered, version, worker.name, same_ca)
     if action == SKIP:
         return "already joined"
     blocked = check_paths(settings, master, worker, backend)
@@ -285,7 +318,7 @@ def ensure_joined(settings, master, worker, backend, discovery, show) -> str:
                                       "laptop or in the VMs blocks 192.168.56.0/21 (TCP 6783, UDP 6783-6784, TCP 6443)")
     show(f"{worker.name} reaches {settings.master.name} on TCP {WEAVE_TCP} and {kubeadm.API_PORT}, and back")
     if action == RESET_JOIN:
-        show(f"{worker.name} holds state from an earlier cluster: kubeadm reset first")
+        show(f"{worker.name} {why_reset(facts, registered, same_ca)}: kubeadm reset first")
         reset = backend.run(nodeops.sudo_sh(nodeops.RESET_SCRIPT), timeout=300)
         if not reset.ok:
             raise LabkitError(f"kubeadm reset failed on {worker.name}: {reset.stderr.strip()[:160]}",
@@ -300,5 +333,5 @@ def ensure_joined(settings, master, worker, backend, discovery, show) -> str:
     result = nodeops.run_logged(backend, join_argv(), JOIN_LOG, show, timeout=600)
     if not result.ok:
         raise LabkitError(f"kubeadm join failed on {worker.name} (output above; full log {JOIN_LOG} on the node)",
-                          f"fix the cause it names, then invoke cluster.join (it resets {worker.name} first if needed)")
+                          f"fix the cause it names, then invoke cluster.join (it resets {worker.name} first)")
     return "joined" if action == JOIN else "reset and joined again"

@@ -24,20 +24,51 @@ WEAVE_MANIFEST_PREFIX = "manifests/weave"
 WEAVE_MANIFEST_DEFAULT = "manifests/weave-daemonset-k8s-1.11.yaml"  # its name in the bundle contract
 TOKEN = re.compile(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b")  # kubeadm bootstrap token: a credential
 
-# One round trip tells us what state the node is in. Each line: key=value.
-FACTS_SCRIPT = r"""
-printf 'kubeadm=%s\n' "$(kubeadm version -o short 2>/dev/null)"
-printf 'docker=%s\n' "$(docker version --format '{{.Server.Version}}' 2>/dev/null)"
-printf 'admin_conf=%s\n' "$(test -f /etc/kubernetes/admin.conf && echo yes)"
-printf 'kubelet_conf=%s\n' "$(test -f /etc/kubernetes/kubelet.conf && echo yes)"
-printf 'manifests=%s\n' "$(ls /etc/kubernetes/manifests 2>/dev/null | wc -l)"
-printf 'etcd_data=%s\n' "$(test -d /var/lib/etcd/member && echo yes)"
-printf 'cni_conf=%s\n' "$(ls /etc/cni/net.d 2>/dev/null | wc -l)"
-"""
+# Every file kubeadm 1.15 leaves on a node (Kubernetes v1.15 sources):
+#  * cmd/kubeadm/app/cmd/phases/join/kubelet.go, runKubeletStartJoinPhase: writes bootstrap-kubelet.conf
+#    (removed by a `defer` when the phase returns, so it stays only when kubeadm is killed: Ctrl-C, a
+#    dropped SSH session, a timeout), pki/ca.crt (kept), /var/lib/kubelet/config.yaml and kubeadm-flags.env,
+#    starts the kubelet, and only then waits (TLSBootstrapTimeout) for the kubelet to write kubelet.conf.
+#  * cmd/kubeadm/app/preflight/checks.go, RunJoinNodeChecks: refuses a non-empty manifests/, kubelet.conf,
+#    bootstrap-kubelet.conf, and the CA file (cfg.CACertPath) when joining as a worker; its common checks
+#    refuse port 10250 in use (by the kubelet that config.yaml lets start).
+# So a join stopped anywhere after kubelet-start began leaves files that fail every rerun in preflight.
+KUBEADM_FILES = {  # fact name → path; each one is a trace of kubeadm init or join
+    "admin_conf": "/etc/kubernetes/admin.conf",
+    "kubelet_conf": "/etc/kubernetes/kubelet.conf",
+    "bootstrap_kubelet_conf": "/etc/kubernetes/bootstrap-kubelet.conf",
+    "ca_crt": "/etc/kubernetes/pki/ca.crt",
+    "kubelet_config": "/var/lib/kubelet/config.yaml",
+    "kubeadm_flags": "/var/lib/kubelet/kubeadm-flags.env",
+}
+MACHINE_ID, PRODUCT_UUID = "/etc/machine-id", "/sys/class/dmi/id/product_uuid"
 
-RESET_SCRIPT = r"""
+
+def facts_script(root: str = "") -> str:
+    """One round trip tells us what state the node is in: key=value lines. `root` prefixes every path
+    (tests run this very script against a directory laid out the way kubeadm leaves a node)."""
+    def line(key: str, command: str) -> str:
+        return "printf '%s=%%s\\n' \"$(%s)\"" % (key, command)
+
+    lines = [line("kubeadm", "kubeadm version -o short 2>/dev/null"),
+             line("docker", "docker version --format '{{.Server.Version}}' 2>/dev/null")]
+    lines += [line(key, f"test -f {root}{path} && echo yes") for key, path in KUBEADM_FILES.items()]
+    lines += [line("manifests", f"ls {root}/etc/kubernetes/manifests 2>/dev/null | wc -l"),
+              line("etcd_data", f"test -d {root}/var/lib/etcd/member && echo yes"),
+              line("cni_conf", f"ls {root}/etc/cni/net.d 2>/dev/null | wc -l"),
+              # Weave Net derives its peer name from these; kubeadm's install guide wants each node's unique
+              line("machine_id", f"cat {root}{MACHINE_ID} 2>/dev/null"),
+              line("product_uuid", f"cat {root}{PRODUCT_UUID} 2>/dev/null")]
+    return "\n" + "\n".join(lines) + "\n"
+
+
+FACTS_SCRIPT = facts_script()
+
+RESET_SCRIPT = (r"""
 set -e
 kubeadm reset --force
+# What an interrupted join leaves (KUBEADM_FILES), gone whatever this kubeadm's reset removes itself
+rm -f """ + " ".join(KUBEADM_FILES.values()) + r"""
 # What kubeadm reset leaves behind (it says so itself): CNI config, Weave's state and links,
 # kube-proxy's and Weave's iptables rules. Docker recreates its own chains on restart.
 rm -rf /etc/cni/net.d /var/lib/weave
@@ -46,7 +77,7 @@ iptables -F && iptables -t nat -F && iptables -t mangle -F && iptables -X
 systemctl restart docker
 rm -f /etc/labkit/kubeadm.yaml
 rm -f "$(getent passwd vagrant | cut -d: -f6)/.kube/config"
-"""
+""")
 
 # The VM user's kubeconfig: a copy of admin.conf, only rewritten when it differs, always 0600 (the admin key).
 USER_KUBECONFIG_SCRIPT = r"""
@@ -122,26 +153,44 @@ class Facts:
     docker: str = ""
     admin_conf: bool = False
     kubelet_conf: bool = False
+    bootstrap_kubelet_conf: bool = False
+    ca_crt: bool = False
+    kubelet_config: bool = False
+    kubeadm_flags: bool = False
     manifests: int = 0
     etcd_data: bool = False
     cni_conf: int = 0
+    machine_id: str = ""
+    product_uuid: str = ""
 
     @classmethod
     def parse(cls, text: str) -> "Facts":
-        raw = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
-        return cls(kubeadm=raw.get("kubeadm", "").strip(), docker=raw.get("docker", "").strip(),
-                   admin_conf=raw.get("admin_conf") == "yes", kubelet_conf=raw.get("kubelet_conf") == "yes",
+        raw = {k: v.strip() for k, v in (line.split("=", 1) for line in text.splitlines() if "=" in line)}
+        return cls(kubeadm=raw.get("kubeadm", ""), docker=raw.get("docker", ""),
+                   **{key: raw.get(key) == "yes" for key in KUBEADM_FILES},
                    manifests=_int(raw.get("manifests")), etcd_data=raw.get("etcd_data") == "yes",
-                   cni_conf=_int(raw.get("cni_conf")))
+                   cni_conf=_int(raw.get("cni_conf")), machine_id=raw.get("machine_id", ""),
+                   product_uuid=raw.get("product_uuid", "").lower())
 
     @property
     def initialized(self) -> bool:
         return self.admin_conf
 
     @property
+    def leftovers(self) -> list[str]:
+        """What kubeadm init/join left on the node (even a half-finished run), by path."""
+        found = [path for key, path in KUBEADM_FILES.items() if getattr(self, key)]
+        if self.manifests:
+            found.append("/etc/kubernetes/manifests/*")
+        if self.etcd_data:
+            found.append("/var/lib/etcd/member")
+        if self.cni_conf:
+            found.append("/etc/cni/net.d/*")
+        return found
+
+    @property
     def traces(self) -> bool:
-        """Anything kubeadm init/join leaves behind (even a half-finished run)."""
-        return self.admin_conf or self.kubelet_conf or self.manifests > 0 or self.etcd_data or self.cni_conf > 0
+        return bool(self.leftovers)
 
 
 def _int(value: Optional[str]) -> int:
@@ -175,13 +224,14 @@ def init_action(facts: Facts, version: str, node: str) -> str:
     return "init"
 
 
-def reset_action(facts: Facts) -> str:
+def reset_action(facts: Facts, node: str = "the node") -> str:
     """'reset' if kubeadm left anything on the node, else 'skip'."""
     if not facts.traces:
         return "skip"
     if not facts.kubeadm:
-        raise LabkitError("the node has cluster files but no kubeadm to remove them",
-                          "run invoke vm.provision --step kubernetes, then invoke cluster.reset")
+        where = f" --node {node}" if node != "the node" else ""
+        raise LabkitError(f"{node} has kubeadm's files ({', '.join(facts.leftovers)}) but no kubeadm to remove them",
+                          f"run invoke vm.provision{where} --step kubernetes, then invoke cluster.reset")
     return "reset"
 
 

@@ -50,9 +50,10 @@ def init(c, dry_run=False, timeout=WAIT_TIMEOUT):
 
 # --- join ------------------------------------------------------------------------------------
 
-@labtask(help={"dry_run": DRY_RUN_HELP, "node": "only this worker (default: every worker in settings)"})
-def join(c, dry_run=False, node=None):
-    """Join the worker nodes with kubeadm join (token and CA pin from the master, never shown). Safe to re-run."""
+@labtask(help={"dry_run": DRY_RUN_HELP, "node": "only this worker (default: every worker in settings)",
+               "timeout": f"seconds to wait for the API server first (default {WAIT_TIMEOUT})"})
+def join(c, dry_run=False, node=None, timeout=WAIT_TIMEOUT):
+    """Join the worker nodes with kubeadm join (the token never shown; the CA pin, a public-key hash, shown). Safe to re-run."""
     from labkit.cluster.actions import join_plan
 
     s = settings(c)
@@ -62,7 +63,7 @@ def join(c, dry_run=False, node=None):
     if not workers:
         ui.say("No worker nodes in settings: nothing to join (LABKIT_WORKERS=2 adds two).")
         return
-    if perform(join_plan(s, workers), context(s), dry_run):
+    if perform(join_plan(s, workers), context(s, timeout), dry_run):
         ui.say("Joined. invoke cluster.status shows the nodes; they turn Ready once weave-net runs on each.")
 
 

@@ -16,7 +16,9 @@ SNAPSHOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
 def _targets(s, node):
-    return [s.node(node)] if node else s.nodes
+    from labkit.cluster import nodeset
+
+    return [s.node(node)] if node else nodeset.every_node(s)
 
 
 def _forget_ssh(s, node: str) -> None:

@@ -26,6 +26,11 @@ def failed(detail: str, hint: Hint) -> Result:
     return checks.failed(detail, hint.cause, hint.fix, hint.key)
 
 
+def warned(detail: str, hint: Hint) -> Result:
+    """A warning: the lab works, but not the way the check wants to see it; the catalogue's cause and fix."""
+    return checks.warned(detail, hint.cause, hint.fix, hint.key)
+
+
 @dataclass(frozen=True, kw_only=True)
 class LabCheck(checks.Check):
     """One line of the lab's checklist: a checks.Check with what the table shows and where it probes.

@@ -1,6 +1,7 @@
 """The verdict: one table, a summary line, the hints for what failed, and the JSON report.
 
-Results are labkit.checks' (statuses pass | fail | skip; verify has no warnings); the JSON is
+Results are labkit.checks' (statuses pass | fail | skip, and warn: a lab that works but not as the check wants
+to see it, listed under "What to do" without failing verify; svc.nodes); the JSON is
 `checks.as_json` with kind "verify" and, per check, its section and from → to (docs/verify.md).
 """
 from __future__ import annotations
@@ -17,12 +18,12 @@ from typing import Optional
 from labkit import checks, ui
 from labkit.errors import LabkitError
 from labkit.fsutil import write_atomic
-from labkit.checks import FAIL, PASS, SKIP, Checked
+from labkit.checks import FAIL, PASS, SKIP, WARN, Checked
 from labkit.text import short
 from labkit.verify.model import SECTION_LABEL, Lab
 
 COLUMNS = ["section", "check", "from → to", "result", "time"]
-MARK = {PASS: "ok", FAIL: "failed", SKIP: "skipped"}  # ui.marks()'s name for each status
+MARK = {PASS: "ok", WARN: "ok", FAIL: "failed", SKIP: "skipped"}  # ui.marks()'s name for each status
 
 
 def all_passed(results: list[Checked]) -> bool:
@@ -45,18 +46,18 @@ def rows(results: list[Checked]) -> list[list[str]]:
 def summary_line(results: list[Checked], seconds: float) -> str:
     n = checks.counts(results)
     if all_passed(results):
-        return f"{len(results)} checks: all pass in {ui.fmt_seconds(seconds)}."
+        warned = f", {n[WARN]} with a warning" if n[WARN] else ""
+        return f"{len(results)} checks: all pass{warned} in {ui.fmt_seconds(seconds)}."
     return f"{len(results)} checks: {n[PASS]} pass, {n[FAIL]} fail, {n[SKIP]} skip in {ui.fmt_seconds(seconds)}."
 
 
 def hint_lines(results: list[Checked]) -> list[str]:
+    """What failed, then what passed with a warning, each with its cause and fix."""
     mark = ui.marks()["failed"]
     lines = []
-    for r in results:
-        if r.status != FAIL:
-            continue
+    for r in [r for r in results if r.status == FAIL] + [r for r in results if r.status == WARN]:
         c, o = r.check, r.result
-        lines.append(f"{mark} {c.title}  ({c.source} → {c.target})")
+        lines.append(f"{mark if r.status == FAIL else '! warning:'} {c.title}  ({c.source} → {c.target})")
         lines.append(f"    found: {o.detail}")
         if o.cause:
             lines.append(f"    cause: {o.cause}")

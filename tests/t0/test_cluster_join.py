@@ -97,6 +97,25 @@ def test_only_workers_join(s):
         join.render(s, s.master)
 
 
+def make_ca_pem() -> str:
+    """A self-signed CA certificate like kubeadm's (CN kubernetes, RSA 2048, ten years), as PEM."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+CA_PEM = make_ca_pem()
+
+
 def test_ca_hash_is_sha256_over_the_public_key_info():
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -240,7 +259,8 @@ JOINED_FACTS = FRESH.replace("kubelet_conf=", "kubelet_conf=yes").replace("cni_c
 
 def test_a_recreated_worker_replaces_its_stale_node_and_joins_with_the_real_token(s):
     master, worker, shown = master_node(registered=True), worker_node(FRESH), []
-    note = join.ensure_joined(s, master, s.node("worker-1"), worker, lambda: join.Discovery(TOKEN, HASH), shown.append)
+    note = join.ensure_joined(s, master, s.node("worker-1"), worker, lambda: HASH, lambda: join.Discovery(TOKEN, HASH),
+                              shown.append)
     assert note == "joined"
     assert any("delete node worker-1" in cmd for cmd, _ in master.seen)
     [config] = [stdin for cmd, stdin in worker.seen if join.GUEST_JOIN_CONFIG in cmd and stdin]
@@ -253,14 +273,17 @@ def test_a_joined_worker_is_skipped_without_asking_for_a_token(s):
     def no_token():
         raise AssertionError("a joined worker needs no token")
 
-    got = join.ensure_joined(s, master_node(True), s.node("worker-1"), worker_node(JOINED_FACTS), no_token, print)
+    worker = worker_node(JOINED_FACTS)
+    worker.answers.append((f"cat {join.CA_CERT}", ok(CA_PEM)))
+    got = join.ensure_joined(s, master_node(True), s.node("worker-1"), worker, lambda: join.ca_cert_hash(CA_PEM),
+                             no_token, print)
     assert got == "already joined"
 
 
 def test_a_blocked_weave_port_stops_the_join_naming_both_nodes(s):
     worker, shown = worker_node(FRESH, refused=False), []
     with pytest.raises(LabkitError) as info:
-        join.ensure_joined(s, master_node(False), s.node("worker-1"), worker, lambda: join.Discovery(TOKEN, HASH),
-                           shown.append)
+        join.ensure_joined(s, master_node(False), s.node("worker-1"), worker, lambda: HASH,
+                           lambda: join.Discovery(TOKEN, HASH), shown.append)
     assert info.value.line().startswith("labkit: worker-1 cannot reach ubuntu (192.168.56.10) on TCP 6783: no answer")
     assert not any("kubeadm join" in cmd for cmd, _ in worker.seen)

@@ -21,7 +21,8 @@ def test_facts_script_answers_are_parsed_from_a_real_shell_run(tmp_path):
     # The script itself, run by a real sh on this machine (no kubeadm here): every key answers.
     out = subprocess.run(["sh", "-c", nodeops.FACTS_SCRIPT], capture_output=True, text=True, check=True).stdout
     keys = {line.split("=", 1)[0] for line in out.splitlines()}
-    assert keys == {"kubeadm", "docker", "admin_conf", "kubelet_conf", "manifests", "etcd_data", "cni_conf"}
+    assert keys == {"kubeadm", "docker", *nodeops.KUBEADM_FILES, "manifests", "etcd_data", "cni_conf", "machine_id",
+                    "product_uuid"}
     facts = nodeops.Facts.parse(out)
     assert facts.admin_conf is False and facts.kubeadm == ""
 
@@ -185,3 +186,12 @@ def test_a_weave_manifest_as_a_yaml_stream_works_too_and_one_without_the_daemons
     assert _weave_env(nodeops.weave_with_range(stream, "10.32.0.0/12"), "weave")[-1]["value"] == "10.32.0.0/12"
     with pytest.raises(LabkitError, match="no weave-net DaemonSet"):
         nodeops.weave_with_range("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: weave-net}\n", "10.32.0.0/12")
+
+
+def test_reset_without_kubeadm_names_the_node_and_what_it_holds():
+    half_join = "kubeadm=\ndocker=18.09.9\nbootstrap_kubelet_conf=yes\nca_crt=yes\n"
+    with pytest.raises(LabkitError) as err:
+        nodeops.reset_action(nodeops.Facts.parse(half_join), "worker-1")
+    assert err.value.message == ("worker-1 has kubeadm's files (/etc/kubernetes/bootstrap-kubelet.conf, "
+                                 "/etc/kubernetes/pki/ca.crt) but no kubeadm to remove them")
+    assert err.value.fix == "run invoke vm.provision --node worker-1 --step kubernetes, then invoke cluster.reset"

@@ -26,7 +26,8 @@ def project(tmp_path):
 
 def invoke(project, *args, env=None):
     # PATH holds only the venv: no vagrant, ssh or kubectl, so a dry run provably needs no VM.
-    run_env = {"PATH": str(BIN), "HOME": str(project), "LANG": "C.UTF-8", **(env or {})}
+    # PYTHONPATH: this checkout's labkit, not the one the venv was installed from (its editable finder)
+    run_env = {"PATH": str(BIN), "HOME": str(project), "LANG": "C.UTF-8", "PYTHONPATH": str(REPO), **(env or {})}
     return subprocess.run([str(BIN / "invoke"), *args], cwd=project, env=run_env,
                           capture_output=True, text=True, timeout=60)
 
@@ -53,7 +54,7 @@ def test_init_dry_run_follows_overrides_and_a_multi_node_setup(project):
     out = invoke(project, "cluster.init", "--dry-run", env={"LABKIT_NETWORK__SERVICE_CIDR": "10.100.0.0/16"})
     assert out.returncode == 0, out.stderr
     assert "advertiseAddress: 192.168.56.21" in out.stdout
-    assert "keep the master taint (worker nodes run the pods)" in out.stdout
+    assert "put the taint node-role.kubernetes.io/master:NoSchedule back on master if it is gone" in out.stdout
     assert "kube-dns has ClusterIP 10.100.0.10" in out.stdout
 
 
@@ -115,18 +116,22 @@ def test_a_good_timeout_reaches_the_plan(project):
 
 def test_with_workers_the_master_keeps_its_taint_unless_settings_say_otherwise(project):
     kept = invoke(project, "cluster.init", "--dry-run", env={"LABKIT_WORKERS": "1"})
-    assert "keep the master taint (worker nodes run the pods)" in kept.stdout
+    assert "Keeping the master taint on ubuntu (workers run the pods)" in dryrun.planned(kept.stdout)
+    assert "put the taint node-role.kubernetes.io/master:NoSchedule back on ubuntu if it is gone" in kept.stdout
     removed = invoke(project, "cluster.init", "--dry-run", env={"LABKIT_WORKERS": "1", "LABKIT_MASTER_RUNS_PODS": "true"})
     assert removed.returncode == 0, removed.stderr
     assert "remove the taint node-role.kubernetes.io/master:NoSchedule" in removed.stdout
-    assert "keep the master taint" not in removed.stdout
+    assert "Removing the master taint from ubuntu" in dryrun.planned(removed.stdout)
+    assert "back on ubuntu" not in removed.stdout
 
 
 def test_join_dry_run_shows_each_workers_config_with_the_token_masked(project):
     out = invoke(project, "cluster.join", "--dry-run", env={"LABKIT_WORKERS": "2"})
     assert out.returncode == 0, out.stderr
+    assert dryrun.planned(out.stdout)[:2] == ["Waiting for the API server", "Checking the nodes against the settings"]
+    assert "wait up to 600s for the API server" in out.stdout
     configs = [yaml.safe_load(dryrun.described(out.stdout, title).split("removed after the join):\n")[1].split("\nworker-")[0])
-               for title in dryrun.planned(out.stdout)]
+               for title in dryrun.planned(out.stdout) if title.startswith("Joining")]
     assert [c["nodeRegistration"]["kubeletExtraArgs"]["node-ip"] for c in configs] == ["192.168.56.11", "192.168.56.12"]
     assert all(c["discovery"]["bootstrapToken"]["token"] == "******.****************" for c in configs)
     assert "kubeadm join --config /etc/labkit/kubeadm-join.yaml" in out.stdout
@@ -141,3 +146,12 @@ def test_join_without_workers_or_on_the_master(project):
     master = invoke(project, "cluster.join", "--node", "ubuntu", env={"LABKIT_WORKERS": "1"})
     assert master.returncode == 1
     assert master.stderr.strip() == "labkit: ubuntu is the master, not a worker. Fix: name a node with role: worker"
+
+
+def test_join_waits_for_the_api_server_within_its_timeout(project):
+    out = invoke(project, "cluster.join", "--dry-run", "--timeout", "42", env={"LABKIT_WORKERS": "1"})
+    assert out.returncode == 0, out.stderr
+    assert "wait up to 42s for the API server" in out.stdout
+    bad = invoke(project, "cluster.join", "--timeout", "soon", env={"LABKIT_WORKERS": "1"})
+    assert bad.returncode == 1 and bad.stderr.strip().splitlines() == [
+        "labkit: --timeout 'soon' is not a positive whole number of seconds. Fix: give one like --timeout 600"]

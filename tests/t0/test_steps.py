@@ -17,6 +17,7 @@ from labkit.backends import CommandResult
 from labkit.cluster import actions, join as joinmod, node as nodeops
 from tests import dryrun
 from tests.t0 import cluster_objects as objs
+from tests.t0.test_cluster_join import CA_PEM
 from tests.t0.test_cluster_kubeconfig import ADMIN_CONF
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,6 +50,8 @@ class Node:
             return CommandResult(0, "unchanged\n", "", 0.1)
         if argv[-1] == nodeops.ADMIN_CONF:
             return CommandResult(0, ADMIN_CONF, "", 0.1)
+        if argv == ["sudo", "-n", "cat", joinmod.CA_CERT]:  # one cluster: every node has the master's CA
+            return CommandResult(0, CA_PEM, "", 0.1)
         if argv == joinmod.registered_argv(argv[-4]):
             return CommandResult(0, f"node/{argv[-4]}\n", "", 0.1)
         raise AssertionError(f"unexpected command on {self.name}: {text}")
@@ -56,7 +59,10 @@ class Node:
 
 class Api:
     def __init__(self, s):
-        self.nodes_ = [objs.node(name=n.name, ip=n.ip, master=n.role == "master") for n in s.nodes]
+        # a ready cluster: the master taint gone on one node, kept with workers
+        taint = [objs.MASTER_TAINT] if s.workers else None
+        self.nodes_ = [objs.node(name=n.name, ip=n.ip, master=n.role == "master",
+                                 taints=taint if n.role == "master" else None) for n in s.nodes]
         self.pods_ = objs.ready()[1] + [objs.weave(f"w{i}", node_name=n.name) for i, n in enumerate(s.workers)]
 
     def nodes(self):
@@ -74,9 +80,15 @@ class Api:
         return {"kind": kind, "metadata": {"name": name}}
 
 
+def identity(i: int) -> str:
+    """Each VM's own machine-id (32 hex digits, machine-id(5)) and product_uuid (a DMI UUID)."""
+    return f"machine_id={i:x}c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f\nproduct_uuid=4a5b6c7d-1e2f-3a4b-5c6d-7e8f9a0b1c{i:02d}\n"
+
+
 def plan_and_run(tmp_path, capsys, env, plan_of, facts=None):
     s = load(tmp_path, env)
-    nodes = {n.name: Node(n.name, facts or (INITIALIZED if n.role == "master" else JOINED)) for n in s.nodes}
+    nodes = {n.name: Node(n.name, (facts or (INITIALIZED if n.role == "master" else JOINED)) + identity(i))
+             for i, n in enumerate(s.nodes)}
     ctx = steps.Context(s, 60, reach=nodes.__getitem__, open_api=lambda: Api(s), vm_state=lambda name: "running")
     steps.dry_run(plan_of(s), ctx)
     dry = capsys.readouterr().out
@@ -88,14 +100,15 @@ def plan_and_run(tmp_path, capsys, env, plan_of, facts=None):
 def test_init_dry_run_lists_exactly_the_steps_the_run_executes(tmp_path, capsys, env):
     dry, run, _nodes = plan_and_run(tmp_path, capsys, env, actions.init_plan)
     assert dryrun.planned(dry) == dryrun.ran(run)
-    assert len(dryrun.planned(dry)) == 6 + int(env.get("LABKIT_WORKERS", 0))
+    assert len(dryrun.planned(dry)) == 7 + int(env.get("LABKIT_WORKERS", 0))
     assert ("Joining worker-2 (192.168.56.12) to the cluster" in dryrun.planned(dry)) == bool(env)
 
 
 def test_join_and_reset_dry_runs_list_exactly_the_steps_the_runs_execute(tmp_path, capsys):
     dry, run, nodes = plan_and_run(tmp_path, capsys, {"LABKIT_WORKERS": "1"},
                                    lambda s: actions.join_plan(s, s.workers))
-    assert dryrun.planned(dry) == dryrun.ran(run) == ["Joining worker-1 (192.168.56.11) to the cluster"]
+    assert dryrun.planned(dry) == dryrun.ran(run) == ["Waiting for the API server", "Checking the nodes against the settings",
+                                                      "Joining worker-1 (192.168.56.11) to the cluster"]
     assert [argv for argv in nodes["worker-1"].sent if "join" in " ".join(argv)] == []  # joined: skipped
     (tmp_path / "again").mkdir()
     dry, run, nodes = plan_and_run(tmp_path / "again", capsys, {"LABKIT_WORKERS": "1"}, actions.reset_plan, CLEAN)

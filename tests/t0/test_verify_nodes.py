@@ -7,8 +7,8 @@ from tests import multinode_cluster as mc
 from tests import verify_transcript as tx
 from labkit import settings as settings_mod
 from labkit.backends import Local, CommandResult
-from labkit.checks import FAIL, PASS, SKIP
-from labkit.verify import plan, run_lab
+from labkit.checks import FAIL, PASS, SKIP, WARN
+from labkit.verify import plan, report, run_lab
 from labkit.verify import run as verify_run
 from labkit.verify.checks import Inputs, multinode, s3
 from labkit.verify.model import Lab
@@ -153,8 +153,12 @@ def test_cross_node_sources_and_targets_come_from_where_pods_run(lab):
     assert from_worker.source == "client" and from_worker.target == "10.32.0.2:8080"  # CoreDNS's health port
     assert {"weave.peers.ubuntu", "weave.peers.worker-1"} <= set(from_worker.needs)
     assert checks["dns.worker-1"].source == "client" and checks["dns.worker-1"].skip is None
-    # one worker under a tainted master: the replicas cannot spread, said as a skip
-    assert "only 1 node can run the replicas" in checks["svc.nodes"].skip
+    # one worker under a tainted master: the replicas cannot spread; a warning (verify still passes), not a skip
+    spread = checks["svc.nodes"]
+    assert spread.skip is None
+    found = spread.run(5)
+    assert found.status == "warn" and found.detail == "only 1 node can run the replicas"
+    assert "LABKIT_WORKERS=2" in found.fix and found.ok
 
 
 def test_cross_node_failure_names_both_nodes(lab):
@@ -215,7 +219,10 @@ def test_service_answered_from_both_nodes_or_the_silent_one_named(lab3):
     assert local.status == FAIL and local.key == "svc-remote-silent"
     assert "never by those on worker-2" in local.cause and "--node worker-2" in local.fix
     together = multinode.decide_spread(res(out=served(tx.INV_A, tx.INV_B)), lab3, mc.snapshot(tainted=False), 2)
+    # a healthy lab whose replicas share a node (the anti-affinity is only preferred): a warning with the fix
+    assert together.status == WARN and together.detail == "every ready replica runs on worker-1"
     assert together.key == "svc-one-node" and "runs on worker-1" in together.cause
+    assert "kubectl delete pod -l app=inv" in together.fix
     assert by_id(lab3, snap)["svc.nodes"].skip is None
 
 
@@ -230,8 +237,8 @@ def test_the_deployment_spreads_its_replicas_with_what_1_15_accepts(repo):
     assert term["podAffinityTerm"]["labelSelector"]["matchLabels"] == deploy["spec"]["selector"]["matchLabels"]
 
 
-def test_healthy_two_node_run_skips_nothing_but_the_spread(lab):
-    """Every node check passes on healthy answers; only svc.nodes is skipped (nowhere to spread)."""
+def test_healthy_two_node_run_skips_nothing_and_only_warns_of_the_spread(lab):
+    """Every node check passes on healthy answers; svc.nodes warns (nowhere to spread), and the run is ok."""
     weave = {mc.MASTER: mc.weave_connections([mc.established(mc.WORKER_IP, mc.WORKER)]),
              mc.WORKER: mc.weave_connections([mc.established(mc.MASTER_IP, mc.MASTER, outbound=False)])}
 
@@ -256,7 +263,8 @@ def test_healthy_two_node_run_skips_nothing_but_the_spread(lab):
     # the node checks alone (the runner ignores prerequisites outside the list it is given)
     results = {r.check.id: r for r in verify_run(multinode.checks(Inputs(lab, mc.snapshot(), w)))}
     assert len(results) == 12
-    assert {k: r.status for k, r in results.items() if r.status != PASS} == {"svc.nodes": SKIP}
+    assert {k: r.status for k, r in results.items() if r.status != PASS} == {"svc.nodes": WARN}
+    assert report.all_passed(list(results.values()))
 
 
 def test_readme_memory_per_node_count_is_doctors_rule(repo):
@@ -290,3 +298,17 @@ def test_single_node_probes_that_cross_nodes_wait_for_weaves_peers(lab, single):
     sections = [c.section for c in plan.build(lab, mc.snapshot(), where())]
     assert sections == sorted(sections)  # the node checks sit in their sections
     assert not any("weave.peers" in n for c in plan.build(single, tx.snapshot(), where()) for n in c.needs)
+
+
+def test_replicas_sharing_a_node_are_a_warning_that_keeps_verify_passing(lab3):
+    from labkit.checks import Checked
+    from labkit.verify import report
+
+    together = multinode.decide_spread(res(out=served(tx.INV_A, tx.INV_B)), lab3, mc.snapshot(tainted=False), 2)
+    result = Checked(by_id(lab3, spread_snapshot())["svc.nodes"], together, 0.4)
+    assert report.all_passed([result])
+    assert report.summary_line([result], 1.0).startswith("1 checks: all pass, 1 with a warning in ")
+    lines = report.hint_lines([result])
+    assert lines[0].startswith("! warning: the Service is answered by replicas on different nodes")
+    assert lines[-1].startswith("    fix:   ") and "kubectl delete pod -l app=inv" in lines[-1]
+    assert report.rows([result])[0][3].endswith("warn: every ready replica runs on worker-1")

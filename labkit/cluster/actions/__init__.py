@@ -9,6 +9,7 @@ from labkit.cluster.actions.api_wait import WaitForApi
 from labkit.cluster.actions.join import join_steps
 from labkit.cluster.actions.kubeadm_init import KubeadmInit
 from labkit.cluster.actions.kubeconfig import ExportKubeconfig
+from labkit.cluster.actions.nodes import CheckNodes
 from labkit.cluster.actions.ready import WaitReady
 from labkit.cluster.actions.reset import ForgetKubeconfig, ResetNode
 from labkit.cluster.actions.taint import MasterTaint
@@ -16,12 +17,12 @@ from labkit.cluster.actions.weave import InstallWeave
 
 
 def init_plan(settings) -> list:
-    return [KubeadmInit(settings), ExportKubeconfig(settings), WaitForApi(), MasterTaint(settings),
+    return [KubeadmInit(settings), ExportKubeconfig(settings), WaitForApi(), CheckNodes(), MasterTaint(settings),
             InstallWeave(settings), *join_steps(settings, settings.workers), WaitReady()]
 
 
 def join_plan(settings, workers) -> list:
-    return join_steps(settings, workers)
+    return [WaitForApi(settings.master.name), CheckNodes(), *join_steps(settings, workers)]
 
 
 def reset_plan(settings) -> list:

@@ -13,8 +13,8 @@ class ResetNode(Step):
         self.title = f"Resetting Kubernetes on {node.name}"
 
     def describe(self, ctx) -> list[str]:
-        return [f"{self.node.name}: only if the VM exists and kubeadm left files there ({nodeops.ADMIN_CONF}, "
-                "manifests, etcd data, CNI config):",
+        return [f"{self.node.name}: only if the VM exists and kubeadm left files there (even a half-finished init or "
+                f"join: {', '.join(nodeops.KUBEADM_FILES.values())}, manifests, etcd data, CNI config):",
                 f"  sudo -n sh -c '{nodeops.RESET_SCRIPT.strip()}'".replace("\n", "\n    ")]
 
     def run(self, ctx, st) -> None:
@@ -22,9 +22,11 @@ class ResetNode(Step):
             st.skip("the VM does not exist")
             return
         ssh = ctx.node(self.node.name)
-        if nodeops.reset_action(nodeops.gather(ssh)) == "skip":
+        facts = nodeops.gather(ssh)
+        if nodeops.reset_action(facts, self.node.name) == "skip":
             st.skip("no kubeadm state on the node")
             return
+        st.log(f"kubeadm left: {', '.join(facts.leftovers)}")
         result = ssh.run(nodeops.sudo_sh(nodeops.RESET_SCRIPT), timeout=300)
         for line in (result.stdout + result.stderr).splitlines()[-15:]:
             st.log(line)
