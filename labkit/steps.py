@@ -27,7 +27,7 @@ class Step:
     def describe(self, ctx: "Context") -> list[str]:
         return []
 
-    def run(self, ctx: "Context", st: ui.Step) -> None:
+    def run(self, ctx: "Context", st: ui.StatusLine) -> None:
         raise NotImplementedError
 
 
@@ -40,9 +40,11 @@ class Context:
     reach: Optional[Callable[[str], Any]] = None      # node name → Backend (labkit.backends.get_backend)
     open_api: Optional[Callable[[], Any]] = None      # → labkit.kube.Api
     vm_state: Optional[Callable[[str], str]] = None   # node name → Vagrant's state ("running", "not_created", ...)
+    open_vagrant: Optional[Callable[[], Any]] = None  # → labkit.vagrant.Vagrant (the VM steps' door to Vagrant)
     started: float = field(default_factory=time.monotonic)
     _nodes: dict = field(default_factory=dict)
     _api: Any = None
+    _vagrant: Any = None
 
     def node(self, name: str):
         """The backend of node `name`, opened once per run (every caller gets the same VM-down line)."""
@@ -60,6 +62,13 @@ class Context:
             self._api = self.open_api()
         return self._api
 
+    @property
+    def vagrant(self):
+        """The project's Vagrant, made on first use (python-vagrant loads only for a step that needs it)."""
+        if self._vagrant is None:
+            self._vagrant = self.open_vagrant()
+        return self._vagrant
+
     def open(self) -> "Context":
         """Open the API door now: a task that cannot do anything without the cluster fails before its first step."""
         _ = self.api
@@ -74,6 +83,38 @@ class Context:
             if hasattr(backend, "close"):
                 backend.close()
         self._nodes.clear()
+
+
+def context(s, timeout: float = 0, open_vagrant: Optional[Callable[[], Any]] = None) -> Context:
+    """The Context of a real run: nodes through labkit.backends, the API through labkit.kube, Vagrant for the
+    VM steps and states (`open_vagrant()`, default labkit.vagrant.Vagrant of the project, made on first use)."""
+    def project_vagrant():
+        from labkit.vagrant import Vagrant
+
+        return Vagrant(s.root)
+
+    def reach(name):
+        from labkit.backends import get_backend
+
+        return get_backend(f"node:{name}", s)
+
+    def open_api():
+        from labkit import kube
+
+        return kube.Api(s)
+
+    ctx = Context(s, timeout, reach=reach, open_api=open_api, open_vagrant=open_vagrant or project_vagrant)
+    ctx.vm_state = lambda name: ctx.vagrant.status(name)
+    return ctx
+
+
+def perform(steps: list[Step], ctx: Context, only_describe: bool) -> bool:
+    """A task's --dry-run (only_describe): describe the plan; else run it. True if it ran."""
+    if only_describe:
+        dry_run(steps, ctx)
+        return False
+    run(steps, ctx)
+    return True
 
 
 def describe(steps: list[Step], ctx: Context) -> list[str]:

@@ -102,7 +102,7 @@ def fmt_seconds(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s"
 
 
-class Step:
+class StatusLine:
     """Handle passed to the body of `step()`: log subprocess lines, or finish early with a note."""
 
     def __init__(self, title: str):
@@ -136,7 +136,7 @@ def _print(text: str, style: str | None = None) -> None:
 
 
 @contextmanager
-def _spinner(title: str, current: "Step") -> Iterator[None]:
+def _spinner(title: str, current: "StatusLine") -> Iterator[None]:
     """On a terminal: a spinner with the elapsed time under the streamed lines (quiet steps still move)."""
     if not sys.stdout.isatty() or getattr(_LIVE, "status", None) is not None:
         yield
@@ -160,9 +160,9 @@ def _spinner(title: str, current: "Step") -> Iterator[None]:
 
 
 @contextmanager
-def step(title: str) -> Iterator[Step]:
+def step(title: str) -> Iterator[StatusLine]:
     m = marks()
-    current = Step(title)
+    current = StatusLine(title)
     _print(f"{m['start']} {title}")
     try:
         with _spinner(title, current):

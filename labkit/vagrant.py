@@ -125,7 +125,7 @@ class Vagrant:
 
     # --- actions (streamed) -----------------------------------------------------------------
 
-    def stream(self, step: "ui.Step", *args: str) -> None:
+    def stream(self, step: "ui.StatusLine", *args: str) -> None:
         """Run `vagrant ARGS`, showing each line under the step; raise LabkitError on failure."""
         cmd = self.command(*args)
         tail: list[str] = []
@@ -146,7 +146,7 @@ class Vagrant:
             raise explain(self.last_output, args[0] if args else "")
 
     @staticmethod
-    def _pump(proc: subprocess.Popen, step: "ui.Step", tail: list[str]) -> None:
+    def _pump(proc: subprocess.Popen, step: "ui.StatusLine", tail: list[str]) -> None:
         assert proc.stdout is not None
         for raw in iter(proc.stdout.readline, b""):
             line = raw.decode("utf-8", "replace")

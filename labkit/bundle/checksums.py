@@ -34,6 +34,24 @@ def write(lock, bundle_dir: Path) -> Path:
     return target
 
 
+def write_or_warn(lock, bundle_dir: Path) -> bool:
+    """CHECKSUMS for the VM; a read-only bundle (a USB stick) keeps the one it has, with a warning."""
+    from labkit import ui
+
+    try:
+        write(lock, bundle_dir)
+        return True
+    except OSError as exc:
+        try:
+            current = (bundle_dir / FILE_NAME).read_text() == render(lock, bundle_dir)
+        except OSError:
+            current = False
+        ui.warn(f"CHECKSUMS not rewritten ({exc.strerror or exc}: {bundle_dir})" + (
+            "; the one there matches the lock" if current else "; the one there is missing or does not match the "
+            "lock, so the VM may refuse artifacts: copy the bundle somewhere writable and run bundle.verify there"))
+        return False
+
+
 @dataclass(frozen=True)
 class Checksum:
     name: str

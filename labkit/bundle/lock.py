@@ -138,6 +138,11 @@ class Lock:
         return tuple(a for a in self.artifacts if a.name in wanted)
 
 
+def load_for(settings, lock: Optional[str] = None, dest: Optional[str] = None) -> tuple["Lock", Path]:
+    """The lock a task works on (--lock, else settings' bundle.lock) and its bundle directory (--dest, else bundle.dir)."""
+    return load(Path(lock) if lock else settings.lock_file), Path(dest).resolve() if dest else settings.bundle_dir
+
+
 def load(path: Path | str) -> Lock:
     import yaml
 

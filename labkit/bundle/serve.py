@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 
 from labkit.bundle.lock import CHECKSUMS_FILE
 
+PORT = 8787
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -154,8 +155,71 @@ def lan_addresses() -> list[str]:
     return unique or ["127.0.0.1"]
 
 
-def start(files: dict, host: str = "0.0.0.0", port: int = 8787, quiet: bool = True) -> BundleServer:
+def start(files: dict, host: str = "0.0.0.0", port: int = PORT, quiet: bool = True) -> BundleServer:
     """A running server (serve_forever in a daemon thread): for tests and the benchmark."""
     server = BundleServer((host, port), files, quiet)
     threading.Thread(target=server.serve_forever, name="bundle-serve", daemon=True).start()
     return server
+
+
+def warn_unpinned(artifacts) -> None:
+    """The loud warning for --allow-unpinned, if any of these artifacts has no hash."""
+    from labkit import ui
+    from labkit.bundle.fetch import unpinned_warning
+
+    text = unpinned_warning(artifacts)
+    if text:
+        ui.warn(text)
+
+
+def verified_server(s, lock, dest, port, host, allow_unpinned):
+    """What bundle.serve (and class.serve) do before serving: verify, then listen. (server, served, dest).
+
+    s: the settings (the lock and bundle directory when --lock/--dest are not given)."""
+    from labkit import ui
+    from labkit.bundle import checksums
+    from labkit.bundle import lock as lockmod
+    from labkit.bundle import verify as verifymod
+    from labkit.errors import LabkitError
+
+    if not 1 <= port <= 65535:
+        raise LabkitError(f"--port {port} is not a TCP port", f"pass one from 1 to 65535, like --port {PORT}")
+    lk, dest = lockmod.load_for(s, lock, dest)
+    offered = lk.needed(None)  # every box, never a source: laptops take the images, not the server tarball
+    if allow_unpinned:
+        warn_unpinned(offered)
+    with ui.step(f"Verifying {len(offered)} artifacts before serving them") as st:
+        findings = verifymod.verify(offered, dest, allow_unpinned)
+        # missing artifacts only mean "not found" for students; damaged or unchecked ones must not spread
+        bad = [f for f in findings if not f.ok and f.problem != "missing"]
+        if bad:
+            ui.table("Not served: bundle problems", ["artifact", "problem", "fix"],
+                     [[f.name, f.problem, f.fix] for f in bad])
+            raise LabkitError(f"the bundle has {len(bad)} damaged or unpinned artifact(s), so it is not served",
+                              "run the fixes in the table above, then serve again")
+        missing = [f.name for f in findings if f.problem == "missing"]
+        if len(missing) == len(findings):
+            raise LabkitError(f"{dest} holds none of the lock's artifacts", "run invoke bundle.fetch first")
+        checksums.write_or_warn(lk, dest)
+        st.note = f"{len(findings) - len(missing)} intact" + (f", {len(missing)} missing" if missing else "")
+    if missing:
+        ui.warn(f"not serving {len(missing)} missing artifact(s): {', '.join(missing)}; students fetching "
+                "them get 'not found' (invoke bundle.fetch --all-boxes fills the bundle)")
+    served = [a for a in offered if a.name not in missing]
+    server = listening(lambda: BundleServer((host, port), files_of(served, dest)), host, port)
+    return server, served, dest
+
+
+def listening(make, host, port, option="--port"):
+    """make() binds a server to host:port; a port in use or an address not ours is one line with the fix."""
+    import errno
+
+    from labkit.errors import LabkitError
+
+    try:
+        return make()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise LabkitError(f"port {port} is already in use", f"pass another one: {option} {port + 1}") from None
+        raise LabkitError(f"cannot listen on {host}:{port} ({exc.strerror})", f"pass --host and {option} that this "
+                          "machine can listen on") from None

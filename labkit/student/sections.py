@@ -5,7 +5,7 @@
                         each needing the one before; sections 5-8 use `invoke verify`'s checks
                         instead, told by student/labnext.py
     SECTIONS[n].solve   how the kit does the section: a command on the node, a provision step, or
-                        the bring-up task that covers it (cluster.init covers 3-5, app.deploy 6-8)
+                        the bring-up steps of exactly that section (labkit/student/actions/)
 
 Section numbers and titles follow the lab (docs/student.md maps each to the lab's text).
 """
@@ -43,17 +43,17 @@ class SectionCheck(model.Check):
 @dataclass(frozen=True)
 class Solve:
     """How the kit does a section: exactly one of `node` (shell as root), `provision` (a provision/
-    step), `task` (a labkit task covering it, named as on the command line)."""
+    step), `kit` (what the section's own bring-up steps do; the steps are in labkit/student/actions/)."""
 
     node: Optional[Callable[[Want], str]] = None
     provision: Optional[str] = None
-    task: Optional[str] = None
+    kit: Optional[str] = None
 
     def describe(self) -> str:
         if self.provision:
             return f"the kit's provision step '{self.provision}'"
-        if self.task:
-            return f"invoke {self.task}"
+        if self.kit:
+            return f"the kit's steps: {self.kit}"
         return "the lab's commands, run by the kit on the VM"
 
 
@@ -107,18 +107,19 @@ SECTIONS = {s.number: s for s in (
         NodeCheck("address", "node registered at its host-only address",
                   lambda w: f"{ADMIN} get node {shlex.quote(w.node)} -o "
                             "jsonpath='{.status.addresses[?(@.type==\"InternalIP\")].address}'", checks.node_address),
-    ), Solve(task="cluster.init")),
+    ), Solve(kit="kubeadm init")),
     Section(4, "Exploring the cluster", "kubectl, taint", (
         NodeCheck("kubeconfig", "kubectl configured for the VM user",
                   lambda w: f"stat -c '%U' ~{w.user}/.kube/config && (cmp -s /etc/kubernetes/admin.conf "
                             f"~{w.user}/.kube/config && echo same || echo differs)", checks.user_kubeconfig),
         NodeCheck("taint", "master taint removed",
                   lambda w: f"{ADMIN} get node {shlex.quote(w.node)} -o json", checks.untainted),
-    ), Solve(task="cluster.init")),
-    Section(5, "Enable networking and related features", "networking", (), Solve(task="cluster.init")),
-    Section(6, "Run a container", "a pod", (), Solve(task="app.deploy")),
-    Section(7, "Run a deployment", "a deployment", (), Solve(task="app.deploy")),
-    Section(8, "Run a service", "a service", (), Solve(task="app.deploy")),
+    ), Solve(kit="the VM user's kubeconfig, the master taint removed")),
+    Section(5, "Enable networking and related features", "networking", (), Solve(kit="Weave Net from the bundle")),
+    Section(6, "Run a container", "a pod", (), Solve(kit="the pods web and client, unless they exist")),
+    Section(7, "Run a deployment", "a deployment", (),
+            Solve(kit="the inv image, the Deployment unless it exists")),
+    Section(8, "Run a service", "a service", (), Solve(kit="the Service, unless it exists")),
 )}
 
 

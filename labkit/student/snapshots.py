@@ -29,14 +29,23 @@ def fingerprint(settings) -> dict:
     return {"bundle": bundle, "settings": hashlib.sha256(data).hexdigest()}
 
 
-def record(settings, section: int, now: Optional[datetime.datetime] = None) -> None:
+def record(settings, section: int, now: Optional[datetime.datetime] = None, machine: Optional[str] = None) -> None:
+    """machine: Vagrant's id of the VM the snapshot belongs to (a rebuilt VM has another id and not the snapshot)."""
     from labkit.fsutil import write_atomic
 
     meta = {**fingerprint(settings), "saved": (now or datetime.datetime.now(datetime.timezone.utc)).isoformat(
-        timespec="seconds")}
+        timespec="seconds"), **({"machine": machine} if machine else {})}
     path = meta_file(settings, section)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(meta, indent=2) + "\n")
+
+
+def machine(settings, section: int) -> Optional[str]:
+    """The VM id recorded with snapshot section-N, if any."""
+    try:
+        return json.loads(meta_file(settings, section).read_text()).get("machine")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def refusal(settings, section: int) -> Optional[str]:

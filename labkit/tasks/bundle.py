@@ -16,12 +16,9 @@ SERVE_PORT = 8787
 
 
 def _open(c, lock, dest):
-    from pathlib import Path
-
     from labkit.bundle import lock as lockmod
 
-    s = settings(c)
-    return lockmod.load(Path(lock) if lock else s.lock_file), Path(dest).resolve() if dest else s.bundle_dir
+    return lockmod.load_for(settings(c), lock, dest)
 
 
 def _archs(c, arch):
@@ -59,47 +56,27 @@ def _chosen(c, lk, only, all_boxes, arch=None):
     return chosen
 
 
-def _write_checksums(lk, dest) -> bool:
-    """CHECKSUMS for the VM; a read-only bundle (a USB stick) keeps the one it has, with a warning."""
-    from labkit import ui
-    from labkit.bundle import checksums
-
-    try:
-        checksums.write(lk, dest)
-        return True
-    except OSError as exc:
-        try:
-            current = (dest / checksums.FILE_NAME).read_text() == checksums.render(lk, dest)
-        except OSError:
-            current = False
-        ui.warn(f"CHECKSUMS not rewritten ({exc.strerror or exc}: {dest})" + (
-            "; the one there matches the lock" if current else "; the one there is missing or does not match the "
-            "lock, so the VM may refuse artifacts: copy the bundle somewhere writable and run bundle.verify there"))
-        return False
-
-
 def _loud_unpinned(artifacts) -> None:
-    from labkit import ui
-    from labkit.bundle.fetch import unpinned_warning
+    from labkit.bundle.serve import warn_unpinned
 
-    text = unpinned_warning(artifacts)
-    if text:
-        ui.warn(text)
+    warn_unpinned(artifacts)
 
 
 @labtask(help={"lock": LOCK_HELP, "dest": DEST_HELP, "from": "fetch from a classroom mirror (the URL bundle.serve "
                "prints) instead of the internet", "only": ONLY_HELP, "allow-unpinned": UNPINNED_HELP,
-               "workers": WORKERS_HELP, "all-boxes": ALL_BOXES_HELP, "arch": ARCH_HELP})
-def fetch(c, lock=None, dest=None, from_=None, only=None, allow_unpinned=False, workers=4, all_boxes=False, arch=None):
+               "workers": WORKERS_HELP, "all-boxes": ALL_BOXES_HELP, "arch": ARCH_HELP,
+               "dry-run": "list the artifacts and where they would come from, download nothing"})
+def fetch(c, lock=None, dest=None, from_=None, only=None, allow_unpinned=False, workers=4, all_boxes=False,
+          dry_run=False, arch=None):
     """Download the lock's artifacts into the bundle: parallel, resumable, each verified before use."""
     import re
-    import sys
 
     from invoke import Exit
 
-    from labkit import ui
     from labkit.bundle import fetch as fetchmod
+    from labkit.bundle.actions import fetch_plan
     from labkit.errors import LabkitError
+    from labkit.steps import context, perform
 
     lk, dest = _open(c, lock, dest)
     artifacts = _chosen(c, lk, only, all_boxes, arch)
@@ -109,27 +86,11 @@ def fetch(c, lock=None, dest=None, from_=None, only=None, allow_unpinned=False, 
     if allow_unpinned:
         _loud_unpinned(artifacts)
     opts = fetchmod.Options(from_url=from_, allow_unpinned=allow_unpinned, workers=max(1, workers))
-    source = f" from {from_}" if from_ else ""
-    with ui.step(f"Fetching {len(artifacts)} artifacts into {dest}{source}") as st:
-        try:
-            outcomes = fetchmod.fetch(lk, artifacts, dest, opts, st)
-        except KeyboardInterrupt:
-            raise Exit("labkit: interrupted. Finished files were kept, and so were partial downloads (*.part): "
-                       "run the same command again to resume.", code=130) from None
-        failed = [o for o in outcomes if o.error]
-        fetched = [o for o in outcomes if not o.error and not o.skipped]
-        if len(failed) == 1:
-            raise failed[0].error
-        if failed:
-            for o in failed:
-                print(o.error.line(), file=sys.stderr, flush=True)
-            raise LabkitError(f"{len(failed)} of {len(outcomes)} artifacts could not be fetched: "
-                              f"{', '.join(o.name for o in failed)} (one line each above)",
-                              "fix those causes and run the same command again (finished files are kept)")
-        if not fetched:
-            st.skip(f"all {len(outcomes)} artifacts already present and intact")
-        else:
-            st.note = f"{len(fetched)} fetched, {len(outcomes) - len(fetched)} already there"
+    try:
+        perform(fetch_plan(lk, artifacts, dest, opts), context(settings(c)), dry_run)
+    except KeyboardInterrupt:
+        raise Exit("labkit: interrupted. Finished files were kept, and so were partial downloads (*.part): "
+                   "run the same command again to resume.", code=130) from None
 
 
 @labtask(help={"lock": LOCK_HELP, "dest": DEST_HELP, "allow-unpinned": "do not count unpinned artifacts as problems",
@@ -137,6 +98,7 @@ def fetch(c, lock=None, dest=None, from_=None, only=None, allow_unpinned=False, 
 def verify(c, lock=None, dest=None, allow_unpinned=False, only=None, all_boxes=False, arch=None):
     """Hash every artifact against the lock (in parallel); list missing, corrupt and unpinned ones with the fix."""
     from labkit import ui
+    from labkit.bundle import checksums
     from labkit.bundle import verify as verifymod
     from labkit.errors import LabkitError
 
@@ -153,7 +115,7 @@ def verify(c, lock=None, dest=None, allow_unpinned=False, only=None, all_boxes=F
             kinds = sorted({f.problem.split(" ")[0] for f in bad})
             raise LabkitError(f"{len(bad)} of {len(findings)} artifacts are {' or '.join(kinds)}",
                               "run the fix shown for each artifact in the table above")
-        written = _write_checksums(lk, dest)
+        written = checksums.write_or_warn(lk, dest)
         st.note = f"all {len(findings)} intact" + ("; CHECKSUMS written" if written else "")
 
 
@@ -165,7 +127,7 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, host="0.0.0.0", allow_unpinn
     from labkit import ui
     from labkit.bundle import serve as servemod
 
-    server, served, dest = verified_server(c, lock, dest, port, host, allow_unpinned)
+    server, served, dest = servemod.verified_server(settings(c), lock, dest, port, host, allow_unpinned)
     ui.say(f"Serving {len(served)} artifacts from {dest} on port {port}. Students run:")
     everywhere = host in ("", "0.0.0.0", "::")
     if host in ("localhost", "::1") or host.startswith("127."):
@@ -180,56 +142,6 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, host="0.0.0.0", allow_unpinn
     finally:
         server.server_close()
     ui.say(f"Stopped after serving {server.served_bytes / 1e6:,.1f} MB.")
-
-
-def verified_server(c, lock, dest, port, host, allow_unpinned):
-    """What bundle.serve (and class.serve) do before serving: verify, then listen. (server, served, dest)."""
-    from labkit import ui
-    from labkit.bundle import serve as servemod
-    from labkit.bundle import verify as verifymod
-    from labkit.errors import LabkitError
-
-    if not 1 <= port <= 65535:
-        raise LabkitError(f"--port {port} is not a TCP port", f"pass one from 1 to 65535, like --port {SERVE_PORT}")
-    lk, dest = _open(c, lock, dest)
-    offered = lk.needed(None)  # every box, never a source: laptops take the images, not the server tarball
-    if allow_unpinned:
-        _loud_unpinned(offered)
-    with ui.step(f"Verifying {len(offered)} artifacts before serving them") as st:
-        findings = verifymod.verify(offered, dest, allow_unpinned)
-        # missing artifacts only mean "not found" for students; damaged or unchecked ones must not spread
-        bad = [f for f in findings if not f.ok and f.problem != "missing"]
-        if bad:
-            ui.table("Not served: bundle problems", ["artifact", "problem", "fix"],
-                     [[f.name, f.problem, f.fix] for f in bad])
-            raise LabkitError(f"the bundle has {len(bad)} damaged or unpinned artifact(s), so it is not served",
-                              "run the fixes in the table above, then serve again")
-        missing = [f.name for f in findings if f.problem == "missing"]
-        if len(missing) == len(findings):
-            raise LabkitError(f"{dest} holds none of the lock's artifacts", "run invoke bundle.fetch first")
-        _write_checksums(lk, dest)
-        st.note = f"{len(findings) - len(missing)} intact" + (f", {len(missing)} missing" if missing else "")
-    if missing:
-        ui.warn(f"not serving {len(missing)} missing artifact(s): {', '.join(missing)}; students fetching "
-                "them get 'not found' (invoke bundle.fetch --all-boxes fills the bundle)")
-    served = [a for a in offered if a.name not in missing]
-    server = listening(lambda: servemod.BundleServer((host, port), servemod.files_of(served, dest)), host, port)
-    return server, served, dest
-
-
-def listening(make, host, port, option="--port"):
-    """make() binds a server to host:port; a port in use or an address not ours is one line with the fix."""
-    import errno
-
-    from labkit.errors import LabkitError
-
-    try:
-        return make()
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise LabkitError(f"port {port} is already in use", f"pass another one: {option} {port + 1}") from None
-        raise LabkitError(f"cannot listen on {host}:{port} ({exc.strerror})", f"pass --host and {option} that this "
-                          "machine can listen on") from None
 
 
 @labtask(help={"lock": LOCK_HELP, "dest": DEST_HELP})

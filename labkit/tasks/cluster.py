@@ -7,31 +7,11 @@ from __future__ import annotations
 
 from labkit import ui
 from labkit.errors import LabkitError
-from labkit.tasks._common import labtask, settings, vagrant_for
+from labkit.steps import context, perform
+from labkit.tasks._common import labtask, settings
 
 DRY_RUN_HELP = "print what would be done (rendered config, commands) and change nothing; no VM needed"
 WAIT_TIMEOUT = 600
-
-
-def context(s, timeout: float = 0):
-    """What the steps get: node access, the API door, Vagrant's VM states, one deadline."""
-    from labkit import kube
-    from labkit.backends import get_backend
-    from labkit.steps import Context
-
-    return Context(s, timeout, reach=lambda name: get_backend(f"node:{name}", s),
-                   open_api=lambda: kube.Api(s), vm_state=lambda name: vagrant_for(s).status(name))
-
-
-def perform(plan, ctx, dry_run: bool) -> bool:
-    """--dry-run: describe the plan; else run it. True if it ran."""
-    from labkit import steps
-
-    if dry_run:
-        steps.dry_run(plan, ctx)
-        return False
-    steps.run(plan, ctx)
-    return True
 
 
 # --- init ------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, room_port=ROOM_PORT, host="0
     from labkit.room import app as appmod
     from labkit.room import server as roomserver
     from labkit.room import store
-    from labkit.tasks.bundle import listening, verified_server
+    from labkit.bundle.serve import listening, verified_server
 
     if not 1 <= room_port <= 65535 or room_port == port:
         raise LabkitError(f"--room-port {room_port} is not a free TCP port of its own",
@@ -62,7 +62,7 @@ def serve(c, lock=None, dest=None, port=SERVE_PORT, room_port=ROOM_PORT, host="0
     except (OSError, ValueError, sqlite3.Error) as exc:
         raise LabkitError(f"cannot use the class directory {directory} ({exc})",
                           "pass --dir with a writable directory") from None
-    bundle = None if no_bundle else verified_server(c, lock, dest, port, host, allow_unpinned)
+    bundle = None if no_bundle else verified_server(settings(c), lock, dest, port, host, allow_unpinned)
     sock = listening(lambda: _bind(host, room_port), host, room_port, "--room-port")
     address = host if host not in ("0.0.0.0", "::") else lan_addresses()[0]
     bundle_url = f"http://{address}:{port}" if bundle else ""

@@ -10,6 +10,7 @@ from labkit.app import apply as apply_mod
 from labkit.app import build as build_mod
 from labkit.app import objects
 from labkit.errors import LabkitError
+from tests import dryrun
 from tests.app_helpers import copy_project, invoke
 from tests.app_kube_fake import FakeApiServer
 
@@ -126,8 +127,10 @@ def test_app_delete_removes_everything_waits_and_is_idempotent(project, lab, fak
     fake.linger = 1  # each deleted pod is still there, Terminating, on the next read
     fake.put({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "can-inventory-756c87dc9f-b45ns",
               "labels": {"app": "inv", "pod-template-hash": "756c87dc9f"}}, "spec": {"containers": []}})
+    dry = invoke(project, "app.delete", "--dry-run")
     first = invoke(project, "app.delete")
     assert first.returncode == 0, first.stderr
+    assert dryrun.planned(dry.stdout) == dryrun.ran(first.stdout) == ["Deleting the lab's objects"]
     for name in ("pod/web", "pod/client", "deployment.apps/can-inventory", "service/inv"):
         assert f"{name} deleted" in first.stdout
     assert "waiting for pod/web to terminate" in first.stdout
@@ -144,7 +147,8 @@ def test_app_delete_dry_run_touches_nothing(project, lab, fake):
     fake.requests.clear()
     out = invoke(project, "app.delete", "--dry-run")
     assert out.returncode == 0
-    assert out.stdout.strip() == "would delete: pod/web, pod/client, deployment.apps/can-inventory, service/inv"
+    assert dryrun.described(out.stdout, "Deleting the lab's objects").startswith(
+        "delete pod/web, pod/client, deployment.apps/can-inventory, service/inv (the image stays in the VM)")
     assert fake.requests == [] and len(fake.store) == 4
 
 

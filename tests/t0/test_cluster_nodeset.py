@@ -15,6 +15,7 @@ from labkit.cluster.actions.nodes import CheckNodes
 from labkit.cluster.actions.taint import MasterTaint
 from labkit.errors import LabkitError
 from labkit.tasks import vm
+from labkit.vm.actions import preflight
 from tests.conftest import REPO
 from tests.t0 import cluster_objects as objs
 
@@ -89,7 +90,7 @@ def test_vm_tasks_over_every_node_stop_before_vagrant_when_workers_are_forgotten
         monkeypatch.delenv(key)
     fake = FakeVagrant()
     monkeypatch.setattr(vm, "vagrant_for", lambda s: fake)
-    monkeypatch.setattr(vm, "preflight", lambda s, vg, nodes: {n.name: "running" for n in nodes})
+    monkeypatch.setattr(preflight, "preflight", lambda s, vg, nodes, log: {n.name: "running" for n in nodes})
     with pytest.raises(Exit) as info:
         task(Context(Config(overrides={"labkit": {"root": str(project)}})))
     assert info.value.code == 1 and "\n" not in info.value.message

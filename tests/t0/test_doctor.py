@@ -378,7 +378,7 @@ class RunningVM:
 
 def test_preflight_turns_a_broken_check_into_one_line(s, monkeypatch):
     from labkit.errors import LabkitError
-    from labkit.tasks.vm import preflight
+    from labkit.vm.actions.preflight import preflight
 
     class Stopped(RunningVM):
         def status(self, node):
@@ -394,7 +394,7 @@ def test_preflight_does_not_wait_for_checks_when_every_node_runs(s, monkeypatch)
     import threading
     import time
 
-    from labkit.tasks.vm import preflight
+    from labkit.vm.actions.preflight import preflight
 
     released = threading.Event()
 

@@ -173,7 +173,7 @@ def test_a_section_half_done_is_in_progress():
 def test_every_section_has_a_way_in_and_a_solve():
     assert sorted(sections.SECTIONS) == list(range(1, 9))
     for n, sec in sections.SECTIONS.items():
-        kinds = [k for k in (sec.solve.node, sec.solve.provision, sec.solve.task) if k]
+        kinds = [k for k in (sec.solve.node, sec.solve.provision, sec.solve.kit) if k]
         assert len(kinds) == 1, n
         assert sec.uses_verify == (n >= 5)
     # section 1's solve writes exactly the source line the check looks for

@@ -59,7 +59,7 @@ def test_every_substitution_the_issue_lists_is_there(want):
 
 
 def test_section_show_prints_the_commands_to_type_and_changes_nothing(capsys, monkeypatch):
-    monkeypatch.setattr(section, "_Lab", lambda c: pytest.fail("section.show must not touch the VM"))
+    monkeypatch.setattr(section, "_context", lambda s: pytest.fail("section.show must not touch the VM"))
     section.show(Context(), n="3")
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == "Section 3: Install and start the Kubernetes master components. Type in the VM (invoke vm.ssh):"
@@ -120,11 +120,12 @@ class Vagrant:
     ("not_created", "create it for the lab by hand: invoke section.start 1"),
 ])
 def test_a_vm_that_is_not_running_gets_the_advice_that_keeps_the_students_work(repo, state, fix):
-    lab = object.__new__(section._Lab)
-    lab.s = settings_mod.load(repo, {})
-    lab.master, lab.vg = lab.s.master, Vagrant(state)
+    from labkit import steps
+    from labkit.student import live
+
+    ctx = steps.Context(settings_mod.load(repo, {}), vm_state=Vagrant(state).status)
     with pytest.raises(LabkitError) as err:
-        lab.evaluate(3)
+        live.ensure_running(ctx)
     assert err.value.fix == fix
     assert ("section.start" in fix) == (state == "not_created")
 
@@ -136,10 +137,12 @@ def test_a_preparation_that_fails_on_the_vm_is_one_line_with_its_own_fix(repo, w
         def run(self, argv, timeout=30, stdin=None):
             return CommandResult(1, "", "/etc/labkit/resolv.conf is missing (provision/base.sh writes it)\n", 0.1)
 
-    lab = object.__new__(section._Lab)
-    lab.s, lab.want, lab._node = settings_mod.load(repo, {}), want, NoResolv()
+    from labkit import steps
+    from labkit.student.actions.start import preparations
+
+    s = settings_mod.load(repo, {})  # the steps read the same settings (and so the same `want`)
     with pytest.raises(LabkitError) as err:
-        section._prepare_vm(lab)
+        steps.run(preparations(s), steps.Context(s, reach=lambda name: NoResolv()))
     assert "Writing the kubelet's per-node flags (/etc/default/kubelet) failed on the VM: /etc/labkit/resolv.conf " \
            "is missing" in err.value.message
     assert err.value.fix.startswith("invoke vm.provision --step base")

@@ -9,7 +9,7 @@ import yaml
 from labkit import settings as settings_mod
 from labkit.backends import CommandResult
 from labkit.kube import kubeconfig_path
-from labkit.tasks import section
+from labkit.student import live
 from tests.conftest import REPO
 from tests.t0.test_cluster_kubeconfig import ADMIN_CONF, KEY
 
@@ -23,12 +23,20 @@ class Node:
         return self.result
 
 
+class Lab:
+    """The section tasks' view: settings and the master's backend."""
+
+    def __init__(self, node):
+        self.s, self.node = settings_mod.load(REPO, {}), node
+        self.master = self.s.master
+
+    def laptop_kubeconfig(self):
+        live.laptop_kubeconfig(self.s, self.node)
+
+
 def lab_with(node, tmp_path, monkeypatch):
     monkeypatch.setattr(type(settings_mod.load(REPO, {})), "state_dir", property(lambda s: tmp_path / "state"))
-    lab = object.__new__(section._Lab)
-    lab.s = settings_mod.load(REPO, {})
-    lab.master, lab._node = lab.s.master, node
-    return lab
+    return Lab(node)
 
 
 def test_the_vms_admin_credentials_become_the_laptops_kubeconfig_once(tmp_path, monkeypatch, capsys):

@@ -388,19 +388,12 @@ def test_a_section_verify_has_no_check_for_is_said_not_guessed(want):
 def printed_check(monkeypatch, capsys, lab, want, snap, n) -> str:
     from invoke import Context, Exit
 
+    from labkit import steps
+    from labkit.student import live
     from labkit.tasks import section
 
-    class RecordedLab:
-        def __init__(self, c):
-            self.master = type("M", (), {"name": "ubuntu"})
-
-        def evaluate(self, upto):
-            return judge(UP_TO_4, want, upto, verified(lab, snap))[0]
-
-        def close(self):
-            pass
-
-    monkeypatch.setattr(section, "_Lab", RecordedLab)
+    monkeypatch.setattr(section, "_context", lambda s: steps.Context(s, vm_state=lambda name: "running"))
+    monkeypatch.setattr(live, "evaluate", lambda ctx, upto: judge(UP_TO_4, want, upto, verified(lab, snap))[0])
     monkeypatch.setattr("labkit.room.client.send", lambda *a, **k: None)
     with pytest.raises(Exit):
         section.check(Context(), n=str(n))

@@ -6,6 +6,7 @@ import pytest
 from invoke import Exit
 
 from labkit.errors import LabkitError
+from labkit import vm as vmfacts
 from labkit.tasks import vm
 from labkit import settings as settings_mod
 from tests.t0.test_vm_nodes import FakeVagrant, project, run  # noqa: F401 (fixture)
@@ -46,7 +47,7 @@ def test_a_share_that_does_not_mount_becomes_an_rsync_copy(project, monkeypatch,
     fake = Vagrant({"ubuntu": "not_created"}, MOUNT_FAILED)
     run(project, monkeypatch, fake, vm.up, {})
     assert fake.calls == [("up", "ubuntu", "--provider=virtualbox"), ("rsync", "ubuntu"), ("provision", "ubuntu")]
-    assert vm.bundle_copied(settings_mod.load(project, {}), "ubuntu").exists()  # the Vagrantfile reads it
+    assert vmfacts.bundle_copied(settings_mod.load(project, {}), "ubuntu").exists()  # the Vagrantfile reads it
     out = capsys.readouterr()
     assert "shared folder did not mount" in out.out + out.err and "rsync" in out.out + out.err
 
@@ -57,14 +58,14 @@ def test_other_up_failures_are_not_mistaken_for_it(project, monkeypatch):
         run(project, monkeypatch, fake, vm.up, {})
     assert "Timed out while waiting" in str(info.value.message)
     assert fake.calls == [("up", "ubuntu", "--provider=virtualbox")]
-    assert not vm.bundle_copied(settings_mod.load(project, {}), "ubuntu").exists()
+    assert not vmfacts.bundle_copied(settings_mod.load(project, {}), "ubuntu").exists()
 
 
 @pytest.mark.parametrize("provider, copied, syncs", [("libvirt", False, True), ("virtualbox", False, False),
                                                      ("virtualbox", True, True)])
 def test_provision_refreshes_a_copied_bundle_first(project, monkeypatch, provider, copied, syncs):
     if copied:
-        marker = vm.bundle_copied(settings_mod.load(project, {}), "ubuntu")
+        marker = vmfacts.bundle_copied(settings_mod.load(project, {}), "ubuntu")
         marker.parent.mkdir(parents=True)
         marker.touch()
     fake = Vagrant({"ubuntu": "running"})

@@ -8,6 +8,7 @@ import pytest
 from invoke import Config, Context, Exit
 
 from labkit.tasks import vm
+from labkit.vm.actions import preflight
 from tests.conftest import REPO
 
 
@@ -26,9 +27,14 @@ class FakeVagrant:
 
 
 @pytest.fixture
-def project(tmp_path):
+def project(tmp_path, monkeypatch):
     shutil.copy(REPO / "settings.yaml", tmp_path)
     shutil.copytree(REPO / "provision", tmp_path / "provision")
+    home = tmp_path / "vagrant.d"  # Vagrant's box directory, with the boxes of both providers installed
+    for box, provider in (("ubuntu-VAGRANTSLASH-xenial64", "virtualbox"), ("generic-VAGRANTSLASH-ubuntu1604", "libvirt")):
+        (home / "boxes" / box / "0" / provider).mkdir(parents=True)
+        (home / "boxes" / box / "0" / provider / "metadata.json").write_text(f'{{"provider": "{provider}"}}')
+    monkeypatch.setenv("VAGRANT_HOME", str(home))
     return tmp_path
 
 
@@ -38,8 +44,8 @@ def run(project, monkeypatch, fake, task, env, **kwargs):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(vm, "vagrant_for", lambda s: fake)
-    monkeypatch.setattr(vm, "preflight", lambda s, vg, nodes: {n.name: fake.status(n.name) for n in nodes})
-    monkeypatch.setattr(vm, "ensure_box", lambda s, vg: None)
+    # doctor's checks need VirtualBox, which cannot run here: the states are what preflight returns
+    monkeypatch.setattr(preflight, "preflight", lambda s, vg, nodes, log: {n.name: fake.status(n.name) for n in nodes})
     task(Context(Config(overrides={"labkit": {"root": str(project)}})), **kwargs)
 
 

@@ -215,6 +215,20 @@ def test_cli_second_run_says_it_skipped(srv, tmp_path):
     assert proc.returncode == 0 and "already present and intact" in proc.stdout
 
 
+def test_cli_dry_run_lists_the_step_the_run_executes_and_downloads_nothing(srv, tmp_path):
+    from tests import dryrun
+
+    lock_file = write_lock(tmp_path / "l.yaml", [file_entry("a", "k8s/a.bin", [srv.add("/a", SMALL)], SMALL)])
+    args = ("bundle.fetch", "--lock", str(lock_file), "--dest", str(tmp_path / "b"))
+    dry = invoke(*args, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert srv.seen == [] and not (tmp_path / "b").exists()
+    assert "a: k8s/a.bin" in dryrun.described(dry.stdout, f"Fetching 1 artifacts into {tmp_path / 'b'}")
+    real = invoke(*args)
+    assert real.returncode == 0, real.stderr
+    assert dryrun.planned(dry.stdout) == dryrun.ran(real.stdout) == [f"Fetching 1 artifacts into {tmp_path / 'b'}"]
+
+
 def test_cli_ctrl_c_keeps_the_partial_download_and_exits_130(srv, tmp_path):
     url = srv.add("/slow.bin", DATA)
     srv.fault("/slow.bin", Fault(rate=300_000), times=0)

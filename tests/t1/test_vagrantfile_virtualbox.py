@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from labkit.tasks import vm
+from labkit import vm
 from labkit import settings as settings_mod
 from tests.conftest import REPO, need_binary
 

@@ -1,8 +1,9 @@
-"""The steps of app.build and app.deploy, one file each (labkit.steps.Step); --dry-run prints the same list."""
+"""The steps of app.build, app.deploy and app.delete, one file each (labkit.steps.Step); --dry-run prints the same list."""
 from __future__ import annotations
 
 from labkit.app import build as build_mod
 from labkit.app import objects
+from labkit.app.actions.delete import DeleteObjects
 from labkit.app.actions.image import BuildImage
 from labkit.app.actions.manifests import ApplyManifests
 from labkit.app.actions.wait import WaitRollout
@@ -18,3 +19,8 @@ def deploy_plan(settings) -> list:
     plan, images = build_mod.plan(settings), build_mod.images(settings)
     objs = objects.load(settings, images, plan.digest)
     return [*(BuildImage(plan, n.name) for n in settings.nodes), ApplyManifests(objs), WaitRollout(objs, images)]
+
+
+def delete_plan(settings) -> list:
+    """The lab's objects, last applied first."""
+    return [DeleteObjects(objects.load(settings, build_mod.images(settings), build_mod.plan(settings).digest))]
