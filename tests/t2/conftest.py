@@ -91,12 +91,12 @@ def users_lab_state() -> dict:
     return {"vagrant": tree_state(REPO / ".vagrant"), "labkit": tree_state(REPO / ".labkit"), "domains": domains}
 
 
-def forget_test_box() -> None:
+def forget_test_box(box: str = testbundle.BOX_NAME) -> None:
     """Remove the installed test box and its libvirt base volume, so vm.up must add it from the bundle."""
     # run outside any project: Vagrant writes .vagrant/rgloader/ into the Vagrantfile's directory it runs in
-    subprocess.run(["vagrant", "box", "remove", "--force", "--all", testbundle.BOX_NAME], capture_output=True,
+    subprocess.run(["vagrant", "box", "remove", "--force", "--all", box], capture_output=True,
                    cwd=tempfile.gettempdir())
-    prefix = testbundle.BOX_NAME.replace("/", "-VAGRANTSLASH-")
+    prefix = box.replace("/", "-VAGRANTSLASH-")
     for line in virsh("vol-list", "default").stdout.splitlines()[2:]:
         name = line.split()[0] if line.split() else ""
         if name.startswith(prefix):
@@ -184,8 +184,9 @@ def classroom_fetch(env: dict, lock: Path, staging: Path, bundle: Path, port: in
 def pytest_collection_modifyitems(config, items):
     """The lifecycle test halts and destroys the shared VM: run it after every other T2 test; the
     acceptance run (snapshot, halt, up) just before it, and the two-node test (its own master + worker)
-    after that, once the single VM is gone; the check that the user's own lab is untouched last."""
-    order = ("test_acceptance", "test_vm_lifecycle", "test_multinode", "test_users_lab")
+    after that, once the single VM is gone, then the arm64 guest (its own VM); the check that the user's
+    own lab is untouched last."""
+    order = ("test_acceptance", "test_vm_lifecycle", "test_multinode", "test_arm64", "test_users_lab")
     items.sort(key=lambda item: next((i + 1 for i, name in enumerate(order) if name in item.nodeid), 0))
 
 
