@@ -456,8 +456,8 @@ def host_facts(s) -> dict:
         "virtualbox": _fact(vbox),
         "vagrant": _fact(lambda: _output(["vagrant", "--version"]) or "not found"),
         "provider": s.provider,
-        "architecture": f"{platform.machine()} host" + (" (this Python under Rosetta)" if probe.rosetta() else "")
-                        + f", {s.arch} guest",
+        "architecture": _fact(lambda: f"{platform.machine()} host"
+                              + (" (this Python under Rosetta)" if Probe().rosetta() else "") + f", {s.arch} guest"),
         "nodes": ", ".join(f"{n.name} ({n.role}, {n.ip})" for n in s.nodes),
         "vm memory and CPUs": f"{s.memory} MB, {s.cpus} CPUs per VM",
         "box": _fact(box),

@@ -183,8 +183,8 @@ def test_an_arm64_guest_on_x86_is_emulation_with_libvirt_and_impossible_with_vir
 @pytest.mark.parametrize("vbox, vagrant, status, words", [
     ("7.0.8r156879", "Vagrant 2.4.1", doctor.FAIL, "cannot run the lab's arm64 guest on Apple Silicon"),
     ("7.1.4r165100", "Vagrant 2.4.1", doctor.FAIL, "refuses VirtualBox 7.1.4"),
-    ("7.1.4r165100", "Vagrant 2.4.2", doctor.OK, "supports VirtualBox 7.1"),
-    ("7.2.4r170995", "Vagrant 2.4.9", doctor.OK, "supports VirtualBox 7.2"),
+    ("7.1.4r165100", "Vagrant 2.4.2", doctor.PASS, "supports VirtualBox 7.1"),
+    ("7.2.4r170995", "Vagrant 2.4.9", doctor.PASS, "supports VirtualBox 7.2"),
 ])
 def test_apple_silicon_pairs_virtualbox_7_1_or_newer_with_vagrant_2_4_2_or_newer(mac, vbox, vagrant, status, words):
     r = check(doctor.check_pairing, mac, system="Darwin", machine="arm64",
@@ -196,7 +196,7 @@ def test_apple_silicon_pairs_virtualbox_7_1_or_newer_with_vagrant_2_4_2_or_newer
 
 def test_an_apple_silicon_mac_checks_memory_like_any_laptop(mac):
     assert check(doctor.check_memory, mac, system="Darwin", machine="arm64", total=8 * GIB, available=6 * GIB
-                 ).status == doctor.OK
+                 ).status == doctor.PASS
     assert check(doctor.check_memory, mac, system="Darwin", machine="arm64", total=2 * GIB, available=1 * GIB
                  ).status == doctor.FAIL
 
