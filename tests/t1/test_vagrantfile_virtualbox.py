@@ -78,6 +78,6 @@ def test_an_arm64_guest_gets_the_arm64_box_and_no_x86_serial_port(project, provi
     assert wanted != settings_mod.load(project, {}).data["boxes"][provider]
     if provider == "virtualbox":
         (custom,) = calls(log, "customize", provider)  # COM1 at 0x3F8 is an x86 port: the output only
-        assert custom["args"][0] == ["modifyvm", "id", "--uartmode1", "file", os.devnull]
+        assert custom["args"][0] == ["modifyvm", "id", "--uartmode1", "file", str(project / ".labkit" / "console-ubuntu.log")]
     (step,) = [c for c in log if c["call"] == "provision" and c["args"][0] == "base" and "define(ubuntu)" in c["path"]]
     assert re.search(r'"LABKIT_ARCH"\s*=>\s*"arm64"', step["options"]["env"])  # provision/lib.sh reads it
