@@ -79,6 +79,8 @@ PHASES = [
 # What a failed phase leaves behind in each VM, gathered over `invoke vm.ssh` (each part labelled);
 # the cluster's own views (pods, events) from the master only.
 VM_LOGS = {
+    # the guest as booted: its release and kernel (the arm64 guest differs from amd64's: docs/apple-silicon.md)
+    "guest": ". /etc/os-release; echo \"$PRETTY_NAME\"; uname -srm",
     "kubelet journal": "sudo journalctl -u kubelet -n 60 --no-pager",
     "docker journal": "sudo journalctl -u docker -n 30 --no-pager",
     "dmesg tail": "sudo dmesg | tail -n 30",
@@ -454,6 +456,8 @@ def host_facts(s) -> dict:
         "virtualbox": _fact(vbox),
         "vagrant": _fact(lambda: _output(["vagrant", "--version"]) or "not found"),
         "provider": s.provider,
+        "architecture": _fact(lambda: f"{platform.machine()} host"
+                              + (" (this Python under Rosetta)" if Probe().rosetta() else "") + f", {s.arch} guest"),
         "nodes": ", ".join(f"{n.name} ({n.role}, {n.ip})" for n in s.nodes),
         "vm memory and CPUs": f"{s.memory} MB, {s.cpus} CPUs per VM",
         "box": _fact(box),

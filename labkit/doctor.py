@@ -217,7 +217,7 @@ def _vbox_version(p: Probe) -> Optional[tuple]:
 
 # --- the checks ----------------------------------------------------------------------------
 
-def check_vagrant(s: Settings, p: Probe) -> Check:
+def check_vagrant(s: Settings, p: Probe) -> Result:
     need = shown(laptops.MIN_VAGRANT)
     if not p.which("vagrant"):
         return _fail("Vagrant is not installed (no `vagrant` on PATH)",
@@ -239,7 +239,7 @@ def _install_virtualbox(p: Probe) -> str:
         (", or set LABKIT_PROVIDER=libvirt" if p.system == "Linux" else "")
 
 
-def check_provider(s: Settings, p: Probe) -> Check:
+def check_provider(s: Settings, p: Probe) -> Result:
     if s.provider == "virtualbox":
         exe = p.which("VBoxManage")
         if not exe:
@@ -278,7 +278,7 @@ def check_provider(s: Settings, p: Probe) -> Check:
     return _ok("libvirt with vagrant-libvirt")
 
 
-def check_pairing(s: Settings, p: Probe) -> Check:
+def check_pairing(s: Settings, p: Probe) -> Result:
     """Vagrant refuses a VirtualBox line its driver map does not list (laptops.VAGRANT_FOR_VIRTUALBOX)."""
     name = "vagrant + virtualbox"
     if s.provider != "virtualbox":
@@ -295,6 +295,12 @@ def check_pairing(s: Settings, p: Probe) -> Check:
                      f"(the newest pairing known is VirtualBox {shown(laptops.NEWEST_VIRTUALBOX)})",
                      (other + f" (the newest Vagrant {shown(vagrant)} accepts)") if fits else
                      f"install VirtualBox {shown(laptops.NEWEST_VIRTUALBOX)}")
+    if _host_arch(s, p) == "arm64" and p.system == "Darwin" and laptops.line(vbox) < laptops.APPLE_SILICON_VIRTUALBOX:
+        first = laptops.APPLE_SILICON_VIRTUALBOX
+        return _fail(f"VirtualBox {shown(vbox)} cannot run the lab's arm64 guest on Apple Silicon (VirtualBox "
+                     f"runs there from {shown(first)}, with Vagrant {shown(laptops.vagrant_needed(first))} or newer)",
+                     f"install VirtualBox {shown(laptops.NEWEST_VIRTUALBOX)} (or {shown(first)}) and a Vagrant that accepts "
+                     "it (the table in README, Which laptop)")
     if vagrant < needed:
         return _fail(f"Vagrant {shown(vagrant)} refuses VirtualBox {shown(vbox)} (it is supported from "
                      f"Vagrant {shown(needed)})", f"upgrade Vagrant to {shown(needed)} or newer" + (f", or {other}" if other else ""))
@@ -302,7 +308,7 @@ def check_pairing(s: Settings, p: Probe) -> Check:
     return _ok(f"Vagrant {shown(vagrant)} supports VirtualBox {shown(laptops.line(vbox))}")
 
 
-def check_kvm(s: Settings, p: Probe) -> Check:
+def check_kvm(s: Settings, p: Probe) -> Result:
     """Linux 6.12+: a loaded kvm_intel/kvm_amd holds VT-x; what to do depends on VirtualBox's version."""
     if s.provider != "virtualbox" or p.system != "Linux":
         return _ok("not a Linux host with VirtualBox")
@@ -333,7 +339,7 @@ def check_kvm(s: Settings, p: Probe) -> Check:
                  f"sudo tee {laptops.KVM_MODPROBE_FILE}")
 
 
-def check_nat_dns(s: Settings, p: Probe) -> Check:
+def check_nat_dns(s: Settings, p: Probe) -> Result:
     """VirtualBox 7.2 on Linux passes a host's loopback resolver (127.0.0.53) to the VM as its DNS server."""
     name = "NAT DNS"
     vbox = _vbox_version(p) if s.provider == "virtualbox" and p.system == "Linux" else None
@@ -348,7 +354,7 @@ def check_nat_dns(s: Settings, p: Probe) -> Check:
                  "instead and says so")
 
 
-def check_memory(s: Settings, p: Probe) -> Check:
+def check_memory(s: Settings, p: Probe) -> Result:
     count = len(s.nodes)
     need = s.memory * count * 1024 ** 2  # every node is a VM with vm.memory
     avail, total = p.memory_available(), p.memory_total()
@@ -387,7 +393,7 @@ def machine_folder(s: Settings, p: Probe) -> Path:
     return Path(m.group(1)) if m else p.home() / "VirtualBox VMs"
 
 
-def check_disk(s: Settings, p: Probe) -> Check:
+def check_disk(s: Settings, p: Probe) -> Result:
     """Free space where things really go: the box into VAGRANT_HOME, each VM's disk into the machine folder."""
     places = [("the box", p.vagrant_home(), BOX_GIB), ("the VM disks", machine_folder(s, p), VM_DISK_GIB * len(s.nodes))]
     disks: list[list] = []  # [path, free GiB, need GiB, what]; places on one disk add up
@@ -411,7 +417,7 @@ def check_disk(s: Settings, p: Probe) -> Check:
     return _ok(detail)
 
 
-def check_cpus(s: Settings, p: Probe) -> Check:
+def check_cpus(s: Settings, p: Probe) -> Result:
     have, count = p.cpus(), len(s.nodes)
     total = s.cpus * count
     detail = f"{have} logical CPUs; the VM takes {s.cpus}" if count == 1 else \
@@ -426,7 +432,7 @@ def check_cpus(s: Settings, p: Probe) -> Check:
     return _ok(detail)
 
 
-def check_virtualization(s: Settings, p: Probe) -> Check:
+def check_virtualization(s: Settings, p: Probe) -> Result:
     if s.provider == "libvirt":
         if s.data["vm"]["libvirt_driver"] == "qemu":
             return _ok("software emulation (libvirt driver qemu): slow but needs no VT-x")
@@ -478,14 +484,43 @@ def check_vagrant_home(s: Settings, p: Probe) -> Result:
                  r"setx VAGRANT_HOME C:\vagrant.d, then open a new terminal (boxes are added again there from the bundle)")
 
 
-def check_architecture(s: Settings, p: Probe) -> Check:
-    if p.machine in ("arm64", "aarch64") or p.rosetta():
-        return _fail("this is an ARM (Apple Silicon) machine: the lab's Ubuntu 16.04 box and Kubernetes 1.15 are x86-64 only",
-                     "use an Intel/AMD laptop (or a lab machine provided by the instructor)")
-    return _ok(f"{p.machine or 'unknown'} ({p.system})")
+def _host_arch(s: Settings, p: Probe) -> Optional[str]:
+    """The laptop's CPU as a guest architecture (settings limits.host_cpus); arm64 for an x86 Python under Rosetta."""
+    return "arm64" if p.rosetta() else s.data["limits"]["host_cpus"].get(p.machine)
 
 
-def check_network(s: Settings, p: Probe) -> Check:
+def check_architecture(s: Settings, p: Probe) -> Result:
+    """The guest's architecture (settings arch) must be one this laptop's hypervisor runs: VirtualBox and KVM run
+    guests of the host's own architecture only. Apple Silicon gets the arm64 guest (docs/apple-silicon.md)."""
+    host = _host_arch(s, p)
+    here = f"{p.machine or 'unknown'} ({p.system})"
+    if host is None:
+        return _fail(f"{here}: the lab has guests for x86-64 and arm64 laptops only",
+                     "use an Intel/AMD or an Apple Silicon laptop")
+    if p.rosetta() and s.arch == "amd64":
+        return _fail("this Python runs under Rosetta on Apple Silicon, so labkit took the Mac for an x86-64 "
+                     "laptop and chose the amd64 guest, which VirtualBox there cannot run",
+                     "use a native arm64 Python (python.org's installer, or Homebrew's in /opt/homebrew), or set "
+                     "LABKIT_ARCH=arm64")
+    if host == "arm64" and s.arch == "amd64":
+        return _fail(f"{here} with settings arch amd64: VirtualBox and KVM on ARM run arm64 guests only",
+                     "set arch: auto (remove LABKIT_ARCH, or arch: from settings.local.yaml)")
+    if host == "amd64" and s.arch == "arm64":
+        if s.provider == "virtualbox":
+            return _fail(f"{here} with settings arch arm64: VirtualBox on x86-64 runs x86-64 guests only",
+                         "set arch: auto (remove LABKIT_ARCH, or arch: from settings.local.yaml)")
+        return _warn(f"{here} running the arm64 guest ({s.box}) under QEMU's emulation: several times "
+                     "slower than a native guest; meant for testing the Apple Silicon path",
+                     "for the lab itself set arch: auto")
+    if s.arch == "arm64":
+        where = "Apple Silicon" if p.system == "Darwin" else here
+        return _warn(f"{where}: the lab runs its arm64 guest ({s.box}, Ubuntu 20.04 with the lab's versions); "
+                     "built and tested under emulation, not yet confirmed on real hardware",
+                     "after invoke vm.up, run invoke acceptance and hand its report to the instructor")
+    return _ok(f"{here}, {s.arch} guest")
+
+
+def check_network(s: Settings, p: Probe) -> Result:
     ips = [n.ip for n in s.nodes]
     taken = set(ips) & p.host_addresses()
     if taken:
@@ -515,7 +550,7 @@ def _networks_conf_applies(s: Settings, p: Probe) -> bool:
     return p.system == "Linux" or (_vbox_version(p) or (0,)) < (7,)
 
 
-def check_bundle(s: Settings, p: Probe) -> Check:
+def check_bundle(s: Settings, p: Probe) -> Result:
     from labkit.bundle import lock as lockmod
 
     try:
@@ -528,7 +563,7 @@ def check_bundle(s: Settings, p: Probe) -> Check:
         return _fail(f"settings ask for versions {s.lock_file.name} does not carry: {'; '.join(drift)}",
                      "drop the LABKIT_VERSIONS__* override or the versions: lines of settings.local.yaml; to move "
                      "a version, change the lock's entries too and run invoke bundle.lock online")
-    needed = lock.needed(s.provider)  # other providers' box files are not needed here
+    needed = lock.needed(s.provider, s.arch)  # other providers' boxes, other architectures' artifacts: not needed here
     missing = [a.name for a in needed if not a.present(s.bundle_dir)]
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
@@ -540,7 +575,7 @@ def check_bundle(s: Settings, p: Probe) -> Check:
                  f"pins: {provenance_summary(lock, needed)}")
 
 
-def check_box(s: Settings, p: Probe) -> Check:
+def check_box(s: Settings, p: Probe) -> Result:
     from labkit import vagrant
 
     if vagrant.box_installed(s.box, s.provider):

@@ -33,6 +33,11 @@ OLDEST_VIRTUALBOX = min(VAGRANT_FOR_VIRTUALBOX)  # the box and provisioning are 
 NEWEST_VIRTUALBOX = max(VAGRANT_FOR_VIRTUALBOX)  # newer lines: no released Vagrant knows them yet
 MIN_VAGRANT = VAGRANT_FOR_VIRTUALBOX[OLDEST_VIRTUALBOX][0]
 
+# Apple Silicon: VirtualBox runs there from 7.1 (arm64 guests only; 7.0.x had a developer preview, the
+# last 7.0.8 beta: hashicorp/vagrant#13504; cmsi/MateriAppsLive#330 "VirtualBox 7.1.0 supports Apple
+# Silicon"), so with the table above Vagrant 2.4.2+. The arm64 guest: docs/apple-silicon.md.
+APPLE_SILICON_VIRTUALBOX = (7, 1)
+
 # macOS + VirtualBox 7 has no host-only adapters, only host-only networks; Vagrant uses them from
 # 2.3.3 (CHANGELOG 2.3.3: Fix `:private_network` support for VirtualBox 7 on macOS [GH-12983]).
 # /etc/vbox/networks.conf does not apply to those networks.

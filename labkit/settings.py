@@ -9,6 +9,7 @@ import datetime
 import ipaddress
 import json
 import os
+import platform
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -46,8 +47,13 @@ class Settings:
         return self.data["provider"]
 
     @property
+    def arch(self) -> str:
+        """The guest's architecture, amd64 or arm64 (`arch: auto` resolved to the host's)."""
+        return self.data["arch"]
+
+    @property
     def box(self) -> str:
-        return self.data["boxes"][self.provider]
+        return self.data[boxes_key(self.arch)][self.provider]
 
     @property
     def cpus(self) -> int:
@@ -109,7 +115,13 @@ class Settings:
         return self.root / ".labkit"
 
 
-def load(root: Path | str, env: Mapping[str, str] | None = None) -> Settings:
+def boxes_key(arch: str) -> str:
+    """The settings section naming the boxes for this guest architecture (vagrant/settings.rb boxes_key)."""
+    return "boxes" if arch == "amd64" else f"{arch}_boxes"
+
+
+def load(root: Path | str, env: Mapping[str, str] | None = None, host_cpu: str | None = None) -> Settings:
+    """`host_cpu`: what `arch: auto` reads (default: this machine's, platform.machine())."""
     root = Path(root)
     env = os.environ if env is None else env
     defaults = _read_yaml(root / SETTINGS_FILE, required=True)
@@ -119,7 +131,7 @@ def load(root: Path | str, env: Mapping[str, str] | None = None) -> Settings:
     data = _merge(defaults, local, path=(), source=LOCAL_FILE)
     for key in sorted(k for k in env if k.startswith(ENV_PREFIX)):
         _apply_env(data, key, env[key])
-    _check(data, root, lambda path: _origin(path, env, local))
+    _check(data, root, lambda path: _origin(path, env, local), platform.machine() if host_cpu is None else host_cpu)
     return Settings(root=root, data=data)
 
 
@@ -276,7 +288,7 @@ def _origin(path: tuple, env: Mapping[str, str], local: dict) -> str:
 
 # --- checking ------------------------------------------------------------------------------
 
-def _check(data: dict, root: Path, origin) -> None:
+def _check(data: dict, root: Path, origin, host_cpu: str) -> None:
     limits = data["limits"]
 
     def fail(path: tuple, problem: str, fix: str) -> None:
@@ -285,9 +297,18 @@ def _check(data: dict, root: Path, origin) -> None:
     if data["provider"] not in limits["providers"]:
         fail(("provider",), f"'{data['provider']}' is not supported",
              f"use one of: {', '.join(limits['providers'])}")
-    box = data["boxes"].get(data["provider"])
+    if data["arch"] == "auto":
+        cpu = host_cpu.lower()
+        if cpu not in limits["host_cpus"]:
+            fail(("arch",), f"auto: this computer's CPU '{cpu}' has no guest in the lab",
+                 "use an x86-64 or an Apple Silicon (arm64) laptop")
+        data["arch"] = limits["host_cpus"][cpu]
+    elif data["arch"] not in limits["archs"]:
+        fail(("arch",), f"'{data['arch']}' is not supported", f"use auto or one of: {', '.join(limits['archs'])}")
+    boxes = boxes_key(data["arch"])
+    box = data[boxes].get(data["provider"])
     if not isinstance(box, str) or not box:
-        fail(("boxes", data["provider"]), "is not set", f"name the Vagrant box for {data['provider']}")
+        fail((boxes, data["provider"]), "is not set", f"name the Vagrant box for {data['provider']}")
     vm = data["vm"]
     if vm["cpus"] < limits["min_cpus"]:
         fail(("vm", "cpus"), f"= {vm['cpus']} is too few: kubeadm needs at least {limits['min_cpus']} CPUs",

@@ -5,7 +5,8 @@
 #   $APT_DIR/pool/main/*.deb                         kubelet, kubeadm, kubectl (1.15.12-00),
 #                                                    kubernetes-cni (0.7.5-00), cri-tools (1.13.0-00),
 #                                                    and the bundle's debs/base packages they depend on
-#   $APT_DIR/dists/kubernetes-xenial/main/binary-amd64/Packages(.gz), dists/kubernetes-xenial/Release
+#   $APT_DIR/dists/kubernetes-xenial/main/binary-<arch>/Packages(.gz), dists/kubernetes-xenial/Release
+#   (<arch>: the guest's, amd64 or arm64; the suite keeps the 2019 name the lab's sources line uses)
 #
 # The packages carry what the official 2019 ones did (docs/student.md lists the sources): the release
 # binaries, /lib/systemd/system/kubelet.service, kubeadm's drop-in as a conffile, the CNI plugins in
@@ -23,22 +24,23 @@ labkit_init aptrepo
 read -r _ _ APT_URI SUITE _ <"$labkit_files/kubernetes.list"
 APT_DIR=${LABKIT_APT_DIR:-${APT_URI#file:}}
 FORMAT=1 # bump when the packages' layout below changes: a new format rebuilds the repository
+DEB_ARCH=$(dpkg --print-architecture)
 
 # Everything the packages are made of is checked first.
-bundle_verify_one "Kubernetes node binaries" 'k8s/kubernetes-node-linux-*.tar.gz'
+bundle_verify_one "Kubernetes node binaries" "${ARCH_DIR}k8s/kubernetes-node-linux-*.tar.gz"
 node_tarball=${BUNDLE_FILES[0]}
-bundle_verify_one "CNI plugins" 'cni/cni-plugins-*.tgz'
+bundle_verify_one "CNI plugins" "${ARCH_DIR}cni/cni-plugins-*.tgz"
 cni_tarball=${BUNDLE_FILES[0]}
-bundle_verify_one "crictl" 'k8s/crictl-*.tar.gz'
+bundle_verify_one "crictl" "${ARCH_DIR}k8s/crictl-*.tar.gz"
 crictl_tarball=${BUNDLE_FILES[0]}
-bundle_verify "base packages" 'debs/base/*.deb'
+bundle_verify "base packages" "${ARCH_DIR}debs/base/*.deb"
 base_debs=("${BUNDLE_FILES[@]}")
 
 k8s_version=${LABKIT_K8S_VERSION#v}
 cni_version=$(basename "$cni_tarball" | sed -n 's/^cni-plugins-.*v\([0-9.]*\)\.tgz$/\1/p')
 crictl_version=$(basename "$crictl_tarball" | sed -n 's/^crictl-v\([0-9.]*\)-linux-.*$/\1/p')
 [[ -n $cni_version && -n $crictl_version ]] || die "cannot read the CNI or crictl version from the bundle's file names" \
-  "keep the lock's paths (cni/cni-plugins-amd64-vX.Y.Z.tgz, k8s/crictl-vX.Y.Z-linux-amd64.tar.gz), then invoke vm.provision"
+  "keep the lock's paths (${ARCH_DIR}cni/cni-plugins-$DEB_ARCH-vX.Y.Z.tgz, ${ARCH_DIR}k8s/crictl-vX.Y.Z-linux-$DEB_ARCH.tar.gz), then invoke vm.provision"
 
 # The repository is rebuilt only when what it is made of changed.
 stamp=$({
@@ -83,7 +85,7 @@ deb() {
   {
     echo "Package: $name"
     echo "Version: $version"
-    echo "Architecture: amd64"
+    echo "Architecture: $DEB_ARCH"
     echo "Maintainer: labkit (repackaged Kubernetes release files) <root@localhost>"
     echo "Installed-Size: $size"
     [[ -z $depends ]] || echo "Depends: $depends"
@@ -94,7 +96,7 @@ deb() {
     echo " Rebuilt offline by labkit from the Kubernetes release files in its bundle (provision/aptrepo.sh)."
   } >"$root/DEBIAN/control"
   chmod -R go-w "$root"
-  dpkg-deb -Znone --build "$root" "$work/repo/pool/main/${name}_${version}_amd64.deb" >/dev/null
+  dpkg-deb -Znone --build "$root" "$work/repo/pool/main/${name}_${version}_$DEB_ARCH.deb" >/dev/null
 }
 
 mkdir -p "$work/kubelet/usr/bin" "$work/kubelet/lib/systemd/system" "$work/kubelet/etc/kubernetes/manifests" \
@@ -140,7 +142,7 @@ deb kubeadm "$k8s_version-00" \
 cp "${base_debs[@]}" "$work/repo/pool/main/"
 
 # The index apt reads: each package's control fields plus where it is and its hashes.
-index="$work/repo/dists/$SUITE/main/binary-amd64"
+index="$work/repo/dists/$SUITE/main/binary-$DEB_ARCH"
 mkdir -p "$index"
 for f in "$work"/repo/pool/main/*.deb; do
   dpkg-deb --field "$f"
@@ -157,11 +159,11 @@ gzip -9n <"$index/Packages" >"$index/Packages.gz"
   echo "Suite: $SUITE"
   echo "Codename: $SUITE"
   echo "Date: $(LC_ALL=C date -u '+%a, %d %b %Y %H:%M:%S UTC')"
-  echo "Architectures: amd64"
+  echo "Architectures: $DEB_ARCH"
   echo "Components: main"
   for algo in MD5Sum SHA256; do
     echo "$algo:"
-    for f in main/binary-amd64/Packages main/binary-amd64/Packages.gz; do
+    for f in "main/binary-$DEB_ARCH/Packages" "main/binary-$DEB_ARCH/Packages.gz"; do
       if [[ $algo == MD5Sum ]]; then sum=$(md5sum <"$work/repo/dists/$SUITE/$f"); else sum=$(sha256sum <"$work/repo/dists/$SUITE/$f"); fi
       printf ' %s %s %s\n' "${sum%% *}" "$(stat -c %s "$work/repo/dists/$SUITE/$f")" "$f"
     done

@@ -14,7 +14,7 @@ MODULES_FILE=/etc/modules-load.d/labkit-kubernetes.conf
 SYSCTL_FILE=/etc/sysctl.d/90-labkit-kubernetes.conf
 
 # Everything this step installs is checked first.
-bundle_verify "base packages" 'debs/base/*.deb'
+bundle_verify "base packages" "${ARCH_DIR}debs/base/*.deb"
 base_debs=("${BUNDLE_FILES[@]}")
 
 # socat, conntrack, ebtables, ethtool: kubelet's package dependencies (port-forward, kube-proxy).
@@ -52,6 +52,20 @@ if [[ ${#stale[@]} -gt 0 ]]; then
   say "applied ${stale[*]}"
 else
   skip "sysctl" "${sysctls[*]} already set"
+fi
+
+# --- newer guests (Ubuntu 20.04 on arm64, docs/apple-silicon.md): the iptables backend -----------
+# iptables: kube-proxy 1.15 and Weave write rules with the legacy iptables in their images; a host whose
+# iptables is the nftables backend (Ubuntu 20.10+, Debian 10+) keeps a second, separate rule set they
+# never see. Use the legacy binaries, as kubeadm's docs of that time said.
+if iptables --version 2>/dev/null | grep -q nf_tables; then
+  for tool in iptables ip6tables arptables ebtables; do
+    legacy=$(command -v "$tool-legacy" || true)
+    [[ -n $legacy ]] && update-alternatives --set "$tool" "$legacy" >/dev/null
+  done
+  say "applied the legacy iptables backend (kube-proxy 1.15 and Weave write legacy rules)"
+else
+  skip "iptables backend" "$(iptables --version 2>/dev/null || echo 'no iptables')"
 fi
 
 # --- names: kubeadm advertises whatever the node name resolves to ------------------------------

@@ -14,10 +14,17 @@ DAEMON_JSON=/etc/docker/daemon.json
 DOCKER_USER=vagrant
 
 # Everything this step installs or loads is checked first.
-bundle_verify "Docker packages" 'debs/docker/*.deb'
+bundle_verify "Docker packages" "${ARCH_DIR}debs/docker/*.deb"
 docker_debs=("${BUNDLE_FILES[@]}")
-bundle_verify "container images" 'images/*.tar'
+bundle_verify "container images" "${ARCH_DIR}images/*.tar"
 image_files=("${BUNDLE_FILES[@]}")
+
+# Docker 20.10 brought cgroup v2 support (moby 20.10.0 release notes); 18.09 needs v1.
+if [[ $(printf '%s\n' "$LABKIT_DOCKER_VERSION" 20.10 | sort -V | head -1) != 20.10 ]]; then
+  need_cgroup_v1 "Docker $LABKIT_DOCKER_VERSION"
+else
+  skip "cgroup v1 for Docker" "Docker $LABKIT_DOCKER_VERSION supports cgroup v2"
+fi
 
 # The daemon's configuration goes in before the packages, so the daemon's first start uses it.
 config_changed=0
@@ -99,7 +106,8 @@ if ! command -v python3 >/dev/null 2>&1; then
 else
   mirror_changed=0
   if install_file "$labkit_files/labkit-mirror.py" "$MIRROR_SCRIPT" 644; then mirror_changed=1; fi
-  if sed "s|@BUNDLE@|$LABKIT_BUNDLE|g" "$labkit_files/labkit-mirror.service" | put_file "$MIRROR_UNIT" 644; then
+  # the guest architecture's images: an arm64 guest's are under arm64/ of the bundle
+  if sed "s|@IMAGES@|$LABKIT_BUNDLE/${ARCH_DIR}images|g" "$labkit_files/labkit-mirror.service" | put_file "$MIRROR_UNIT" 644; then
     say "wrote $MIRROR_UNIT"
     systemctl daemon-reload
     mirror_changed=1

@@ -24,6 +24,8 @@ read -r _ _ apt_uri suite _ <"$labkit_files/kubernetes.list"
 [[ -f ${apt_uri#file:}/dists/$suite/Release ]] || die "the local package repository ${apt_uri#file:} is missing" \
   "build it first: invoke vm.provision --step aptrepo"
 
+need_cgroup_v1 "the kubelet ${LABKIT_K8S_VERSION}" # 1.15 predates cgroup v2 support (kubelet 1.25: GA)
+
 # --- the kubelet's per-node flags, in place before the package starts it ----------------------
 # --node-ip: without it the kubelet reports the NAT address (10.0.2.15 on every VirtualBox VM),
 # and kubectl logs/exec break. --resolv-conf: see provision/base.sh.

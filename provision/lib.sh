@@ -38,7 +38,14 @@ labkit_init() {
       "run provisioning through the Vagrantfile (invoke vm.provision), which sets it"
   done
   [[ $EUID -eq 0 ]] || die "provision/$labkit_step.sh must run as root" "run it through invoke vm.provision (or sudo)"
-  say "node $LABKIT_NODE_NAME ($LABKIT_NODE_ROLE, $LABKIT_NODE_IP), bundle $LABKIT_BUNDLE"
+  # The guest's architecture (settings arch): an arm64 guest takes the bundle's arm64/ artifacts.
+  local guest_arch
+  guest_arch=$(dpkg --print-architecture)
+  [[ $guest_arch == "${LABKIT_ARCH:-amd64}" ]] || die "this VM is $guest_arch but settings arch is ${LABKIT_ARCH:-amd64}" \
+    "set LABKIT_ARCH=$guest_arch (or arch: auto), then invoke vm.provision"
+  # shellcheck disable=SC2034  # read by the steps
+  if [[ $guest_arch == amd64 ]]; then ARCH_DIR=""; else ARCH_DIR="$guest_arch/"; fi
+  say "node $LABKIT_NODE_NAME ($LABKIT_NODE_ROLE, $LABKIT_NODE_IP, $guest_arch), bundle $LABKIT_BUNDLE"
   trap 'labkit_done $?' EXIT
 }
 
@@ -57,7 +64,7 @@ fetch_fix() { echo "on the laptop run invoke bundle.fetch --only $1, then invoke
 # --- the bundle ------------------------------------------------------------------------------
 
 # bundle_verify WHAT PATTERN: every bundle artifact whose path matches PATTERN (a glob relative to
-# the bundle, like 'debs/docker/*.deb'), checked against CHECKSUMS. Missing, corrupt or unpinned
+# the bundle, like "${ARCH_DIR}debs/docker/*.deb": arm64 guests' artifacts are under arm64/), checked against CHECKSUMS. Missing, corrupt or unpinned
 # stops the run; none at all stops it too (the step needs them). Sets BUNDLE_FILES.
 bundle_verify() {
   local what=$1 pattern=$2 sums="$LABKIT_BUNDLE/CHECKSUMS"
@@ -293,4 +300,27 @@ kubelet_resolv() {
 image_tags() {
   tar -xOf "$1" manifest.json 2>/dev/null |
     grep -o '"RepoTags":\[[^]]*\]' | grep -o '"[^"]*"' | grep -v '^"RepoTags"$' | tr -d '"' || true
+}
+
+# need_cgroup_v1 WHO: WHO (Docker before 20.10, the kubelet 1.15) knows only cgroup v1, which Ubuntu
+# 21.10+ (and Debian 11+) no longer boot by default. The kernel argument systemd.unified_cgroup_hierarchy=0
+# brings v1 back after a reboot: written here for GRUB, then the step stops with the fix.
+CGROUP_GRUB=/etc/default/grub.d/90-labkit-cgroup-v1.cfg
+need_cgroup_v1() {
+  local fs
+  fs=$(stat -fc %T /sys/fs/cgroup 2>/dev/null || echo "not mounted")
+  if [[ $fs != cgroup2fs ]]; then
+    skip "cgroup v1 for $1" "/sys/fs/cgroup is $fs"
+    return 0
+  fi
+  command -v update-grub >/dev/null || die "this guest boots cgroup v2 only, which $1 cannot use, and has no GRUB to ask for v1" \
+    "use the box settings.yaml names for this architecture (Ubuntu 16.04 and 20.04 boot cgroup v1), then invoke vm.up"
+  # shellcheck disable=SC2016  # GRUB's shell expands it
+  if put_file "$CGROUP_GRUB" 644 <<<'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX systemd.unified_cgroup_hierarchy=0"'; then
+    update-grub >/dev/null 2>&1
+    die "this guest booted with cgroup v2, which $1 cannot use; $CGROUP_GRUB now asks for v1" \
+      "restart the VM to boot with it (invoke vm.halt, then invoke vm.up), which provisions again"
+  fi
+  die "this guest still boots cgroup v2 although $CGROUP_GRUB asks for v1 (it may not boot through GRUB)" \
+    "use the box settings.yaml names for this architecture, then invoke vm.up"
 }

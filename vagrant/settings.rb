@@ -4,6 +4,7 @@
 require "yaml"
 require "ipaddr"
 require "json"
+require "rbconfig"
 
 module LabkitSettings
   class Error < StandardError; end
@@ -15,14 +16,20 @@ module LabkitSettings
 
   module_function
 
-  def load(root, env = ENV)
+  # `host_cpu`: what `arch: auto` reads (labkit/settings.py reads Python's platform.machine()).
+  def load(root, env = ENV, host_cpu = RbConfig::CONFIG["host_cpu"])
     defaults = read(File.join(root, SETTINGS_FILE), true)
     local = read(File.join(root, LOCAL_FILE), false)
     raise Error, "#{LOCAL_FILE} may not change 'limits'. Fix: remove the limits section from it" if local.key?("limits")
     data = merge(defaults, local, [])
     env.keys.select { |k| k.start_with?(PREFIX) }.sort.each { |k| apply_env(data, k, env[k]) }
-    check(data, root, ->(path) { origin(path, env, local) })
+    check(data, root, ->(path) { origin(path, env, local) }, host_cpu)
     data
+  end
+
+  # The settings section naming the boxes for this guest architecture (labkit/settings.py boxes_key).
+  def boxes_key(arch)
+    arch == "amd64" ? "boxes" : "#{arch}_boxes"
   end
 
   def read(path, required)
@@ -158,7 +165,7 @@ module LabkitSettings
     "set #{env_name(path)}=#{value}, or #{dotted(path)}: #{value} in #{LOCAL_FILE}"
   end
 
-  def check(data, root, origin)
+  def check(data, root, origin, host_cpu)
     limits = data["limits"]
     fail_at = lambda do |path, problem, fix|
       raise Error, "#{dotted(path)} #{problem} (from #{origin.call(path)}). Fix: #{fix}"
@@ -167,8 +174,18 @@ module LabkitSettings
     unless limits["providers"].include?(provider)
       fail_at.call(["provider"], "'#{provider}' is not supported", "use one of: #{limits['providers'].join(', ')}")
     end
-    box = data["boxes"][provider]
-    fail_at.call(["boxes", provider], "is not set", "name the Vagrant box for #{provider}") unless box.is_a?(String) && !box.empty?
+    if data["arch"] == "auto"
+      cpu = host_cpu.to_s.downcase
+      unless limits["host_cpus"].key?(cpu)
+        fail_at.call(["arch"], "auto: this computer's CPU '#{cpu}' has no guest in the lab", "use an x86-64 or an Apple Silicon (arm64) laptop")
+      end
+      data["arch"] = limits["host_cpus"][cpu]
+    elsif !limits["archs"].include?(data["arch"])
+      fail_at.call(["arch"], "'#{data['arch']}' is not supported", "use auto or one of: #{limits['archs'].join(', ')}")
+    end
+    boxes = boxes_key(data["arch"])
+    box = data[boxes][provider]
+    fail_at.call([boxes, provider], "is not set", "name the Vagrant box for #{provider}") unless box.is_a?(String) && !box.empty?
     vm = data["vm"]
     if vm["cpus"] < limits["min_cpus"]
       fail_at.call(%w[vm cpus], "= #{vm['cpus']} is too few: kubeadm needs at least #{limits['min_cpus']} CPUs",
@@ -257,10 +274,12 @@ module LabkitSettings
   end
 end
 
-# `ruby vagrant/settings.rb ROOT` prints the resolved settings as JSON (the consistency test uses it).
+# `ruby vagrant/settings.rb ROOT [HOST_CPU]` prints the resolved settings as JSON (the consistency test
+# uses it; HOST_CPU stands in for this machine's CPU, as labkit.settings.load's host_cpu does).
 if $PROGRAM_NAME == __FILE__
   begin
-    puts JSON.generate(LabkitSettings.load(ARGV.fetch(0, File.expand_path("..", __dir__))))
+    root = ARGV.fetch(0, File.expand_path("..", __dir__))
+    puts JSON.generate(ARGV[1] ? LabkitSettings.load(root, ENV, ARGV[1]) : LabkitSettings.load(root))
   rescue LabkitSettings::Error => e
     warn "labkit: #{e.message}"
     exit 1

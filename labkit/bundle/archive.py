@@ -73,17 +73,19 @@ def _docker_manifest(repo_tag: str, config: dict, layers) -> bytes:
 
 
 def write(out: BinaryIO, repo_tag: str, config: dict, layers, blob: Callable[[str], Path],
-          on_bytes: Optional[Callable[[int], None]] = None, documents: tuple = ()) -> tuple[str, int]:
-    """Write the archive to `out`; returns (sha256 hex, size). blob(digest) -> path of a verified blob."""
+          on_bytes: Optional[Callable[[int], None]] = None, documents: tuple = (), arch: str = "amd64"
+          ) -> tuple[str, int]:
+    """Write the archive to `out`; returns (sha256 hex, size). blob(digest) -> path of a verified blob.
+    `arch`: the architecture the image must be built for (the guest's)."""
     config_path = blob(config["digest"])
     config_json = json.loads(config_path.read_bytes())
     diff_ids = (config_json.get("rootfs") or {}).get("diff_ids") or []
     if len(diff_ids) != len(layers):
         raise RegistryError(f"{repo_tag}: the image config lists {len(diff_ids)} layers but the manifest {len(layers)}",
                             "the registry serves an inconsistent image: pin another digest")
-    if config_json.get("os", "linux") != "linux" or config_json.get("architecture", "amd64") != "amd64":
+    if config_json.get("os", "linux") != "linux" or config_json.get("architecture", "amd64") != arch:
         raise RegistryError(f"{repo_tag} is built for {config_json.get('os')}/{config_json.get('architecture')}, "
-                            "not linux/amd64", "pin the linux/amd64 image")
+                            f"not linux/{arch}", f"pin the linux/{arch} image")
     config_name = config["digest"].split(":", 1)[1] + ".json"
     names = [layer_name(d) for d in layers]
     manifest = _docker_manifest(repo_tag, config, layers)
@@ -110,14 +112,14 @@ def check_image(path: Path, artifact) -> Optional[str]:
     """check() or check_taken(), whichever pins the lock's image: None if the archive is that image."""
     if artifact.source:
         return check_taken(path, artifact.id, artifact.image_tag)
-    return check(path, artifact.digest, artifact.image_tag)
+    return check(path, artifact.digest, artifact.image_tag, artifact.platform_arch, artifact.child)
 
 
 TAKEN_LAYER = GZIP_LAYERS[0]  # the media type from_save's layers get (gzip, named by their diff_id)
 
 
 def from_save(save: Path, repo_tag: str, out: BinaryIO, work: Path, expect_name: str,
-              on_bytes: Optional[Callable[[int], None]] = None) -> tuple[str, str, int]:
+              on_bytes: Optional[Callable[[int], None]] = None, arch: str = "amd64") -> tuple[str, str, int]:
     """Rewrite a `docker save` tarball holding one image as labkit's archive named `repo_tag`.
     Returns (image ID, sha256 hex of the archive, size). `expect_name`: the repository's last path
     component the image must carry in save's RepoTags (with or without an architecture suffix), so a
@@ -132,7 +134,7 @@ def from_save(save: Path, repo_tag: str, out: BinaryIO, work: Path, expect_name:
             entry = entries[0]
             tags = entry.get("RepoTags") or []
             names = {t.rsplit(":", 1)[0].rsplit("/", 1)[-1] for t in tags}
-            if not names & {expect_name, f"{expect_name}-amd64"}:
+            if not names & {expect_name, f"{expect_name}-{arch}"}:
                 raise RegistryError(f"is tagged {', '.join(tags) or 'nothing'}, not {expect_name}",
                                     "check member: in the lock")
             config = tar.extractfile(entry["Config"]).read()
@@ -161,7 +163,7 @@ def from_save(save: Path, repo_tag: str, out: BinaryIO, work: Path, expect_name:
     except (tarfile.TarError, KeyError, ValueError, TypeError, AttributeError) as exc:
         raise RegistryError(f"is not a readable docker save tarball ({exc})", "check member: in the lock") from None
     layers = [{"digest": d, "mediaType": TAKEN_LAYER} for d in diff_ids]
-    sha256, size = write(out, repo_tag, {"digest": image_id}, layers, lambda d: work / d.split(":", 1)[1])
+    sha256, size = write(out, repo_tag, {"digest": image_id}, layers, lambda d: work / d.split(":", 1)[1], arch=arch)
     return image_id, sha256, size
 
 
@@ -208,8 +210,8 @@ def check_taken(path: Path, image_id: str, repo_tag: str) -> Optional[str]:
     return None
 
 
-def check(path: Path, digest: str, repo_tag: str) -> Optional[str]:
-    """None if the archive holds exactly the linux/amd64 image that `digest` pins, named `repo_tag`;
+def check(path: Path, digest: str, repo_tag: str, arch: str = "amd64", child: Optional[str] = None) -> Optional[str]:
+    """None if the archive holds exactly the linux/<arch> image that `digest` pins, named `repo_tag`;
     else what is wrong, as a phrase. Reads the whole file once: measured on a 220 MB archive, 1.3 s against
     0.8 s for a plain sha256 of the file (one core; bundle.verify runs several at once)."""
     from labkit.bundle.registry import pick_platform
@@ -234,13 +236,16 @@ def check(path: Path, digest: str, repo_tag: str) -> Optional[str]:
         return "does not carry the manifest of the pinned digest (fetch it again)"
     try:
         manifest = json.loads(top)
-        if "manifests" in manifest:  # a list: its linux/amd64 entry names the manifest
-            manifest = json.loads(docs[pick_platform(manifest)["digest"].split(":", 1)[1]])
+        if "manifests" in manifest:  # a list: its linux/<arch> entry names the manifest
+            entry = pick_platform(manifest, arch=arch)
+            if child and entry["digest"] != child:
+                return f"holds the list's linux/{arch} entry {entry['digest'][:19]}…, not the child the lock records"
+            manifest = json.loads(docs[entry["digest"].split(":", 1)[1]])
         config, layers = manifest["config"], manifest["layers"]
         want = {"manifest.json": None, config["digest"].split(":", 1)[1] + ".json": config["digest"]}
         want.update({layer_name(d): d["digest"] for d in layers})
     except (ValueError, KeyError, TypeError, RegistryError):
-        return "carries a manifest that does not lead to a linux/amd64 image"
+        return f"carries a manifest that does not lead to a linux/{arch} image"
     for name, pinned in want.items():
         if name not in sums:
             return f"lacks {name}"

@@ -93,7 +93,8 @@ def _one(spool: Path, a, dest: Path, on_bytes):
         name = PurePosixPath(a.image_tag.rsplit(":", 1)[0]).name
         with open(part, "wb") as out:
             image_id, sha256, size = archive.from_save(
-                spool, a.image_tag, out, work, name, (lambda n: on_bytes(a.name, n)) if on_bytes else None)
+                spool, a.image_tag, out, work, name, (lambda n: on_bytes(a.name, n)) if on_bytes else None,
+                a.platform_arch)
         if a.id and image_id != a.id:
             return LabkitError(f"{a.member} in its source is image {image_id[:19]}…, the lock pins {a.id[:19]}…",
                                "the source is the pinned release tarball, so the lock's id is wrong: "

@@ -268,7 +268,7 @@ def _image(a, target: Path, opts: Options, sessions: Sessions, on_bytes, cancel)
 
     client = registry.Client(sessions, opts.timeout)
     ref = registry.parse_ref(a.ref)
-    image = client.resolve(ref, a.digest)
+    image = client.resolve(ref, a.digest, a.platform_arch, a.child)
     blobs = target.with_name(target.name + ".blobs" + download.PART)  # *.part: rsync and serve skip it
     unique = {d["digest"]: d for d in (image.config, *image.layers)}
     if on_bytes:
@@ -296,7 +296,7 @@ def _image(a, target: Path, opts: Options, sessions: Sessions, on_bytes, cancel)
     try:
         with open(part, "wb") as fh:
             sha256, size = archive.write(fh, a.image_tag, image.config, image.layers, path_of,
-                                         documents=image.documents)
+                                         documents=image.documents, arch=a.platform_arch)
         problem = None
         if a.sha256 and sha256 != a.sha256:
             problem = f"sha256 {sha256[:16]}…, the lock pins {a.sha256[:16]}…"

@@ -16,6 +16,8 @@
         provenance: recorded-digest    # where the pin came from (PROVENANCE below); bundle.lock writes it
     count: 2                           # the last line: how many artifacts are listed (a cut file lacks it)
 Box files also carry `box: <name>` and `provider: <provider>` so vm.up can `vagrant box add` them.
+`arch: amd64|arm64` marks what only one guest architecture needs (an image's arch also picks its child
+of a multi-arch list); an artifact without it serves both (a YAML manifest).
 A file may name `published: <URL>`, a checksum list (sha256sum format or a Debian Packages index)
 that `bundle.lock` reads its pin from instead of trusting the first download.
 """
@@ -37,6 +39,7 @@ PROVENANCE = ("publisher-checksum", "signed-index", "changelog", "recorded-diges
 HEX = {"sha256": 64, "sha512": 128}
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 PROVIDERS = ("virtualbox", "libvirt")
+ARCHS = ("amd64", "arm64")       # guest architectures (settings.yaml limits.archs)
 RESERVED_SUFFIX = ".part"   # partial downloads; the Vagrantfile's rsync skips them
 CHECKSUMS_FILE = "CHECKSUMS"
 # [registry/]repository[:tag] | [registry/]repository@sha256:<hex>, lower-case path components
@@ -68,6 +71,13 @@ class Artifact:
     source: Optional[str] = None     # image: the lock's file artifact it is taken from (no registry)
     member: Optional[str] = None     # image: the `docker save` tarball's path inside that source
     id: Optional[str] = None         # image taken from a source: its image ID (sha256 of its config), the pin
+    arch: Optional[str] = None       # only this guest architecture needs it (None: every one)
+    child: Optional[str] = None      # image with arch: the digest its list's entry for arch must have
+
+    @property
+    def platform_arch(self) -> str:
+        """The architecture an image's archive holds: its child of a multi-arch list."""
+        return self.arch or "amd64"
 
     @property
     def image_tag(self) -> str:
@@ -108,12 +118,15 @@ class Lock:
     def box_for(self, box: str, provider: str) -> Optional[Artifact]:
         return next((a for a in self.artifacts if a.box == box and a.provider == provider), None)
 
-    def needed(self, provider: Optional[str] = None) -> tuple:
-        """What a laptop with this provider needs: everything but the other providers' box files and the
-        sources images are taken from (bundle.fetch gets a source itself when it has an image to take)."""
+    def needed(self, provider: Optional[str] = None, archs=None) -> tuple:
+        """What a laptop with this provider and guest architecture(s) needs: everything but the other
+        providers' box files, the other architectures' artifacts and the sources images are taken from
+        (bundle.fetch gets a source itself when it has an image to take). None: every one."""
         sources = {a.source for a in self.artifacts if a.source}
+        archs = (archs,) if isinstance(archs, str) else archs
         return tuple(a for a in self.artifacts
-                     if (provider is None or a.provider in (None, provider)) and a.name not in sources)
+                     if (provider is None or a.provider in (None, provider)) and a.name not in sources
+                     and (archs is None or a.arch is None or a.arch in archs))
 
     def select(self, names=None) -> tuple:
         """The artifacts named (comma-separated string or list), in lock order; all if none named."""
@@ -226,6 +239,11 @@ def _artifact(lock_name: str, index: int, entry) -> Artifact:
         digest = entry.get("digest")
         if digest is not None and not (isinstance(digest, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", digest)):
             raise LockError(f"{where}: digest must look like sha256:<64 hex>", "copy the manifest digest exactly")
+        child = entry.get("child")
+        if child is not None and not (isinstance(child, str) and re.fullmatch(r"sha256:[0-9a-f]{64}", child)
+                                      and digest and entry.get("arch")):
+            raise LockError(f"{where}: child must be a sha256:<64 hex> manifest digest, beside digest: and arch:",
+                            "copy the architecture's manifest digest from the list the digest pins")
     size = entry.get("size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
         raise LockError(f"{where}: size must be a whole number of bytes", "remove size or correct it")
@@ -236,16 +254,21 @@ def _artifact(lock_name: str, index: int, entry) -> Artifact:
     published = entry.get("published")
     if published is not None and not (isinstance(published, str) and re.match(r"^https?://", published)):
         raise LockError(f"{where}: published must be an http(s) URL of a checksum list", "write published: https://...")
+    arch = entry.get("arch")
+    if arch is not None and arch not in ARCHS:
+        raise LockError(f"{where}: arch {arch!r} is not one of {', '.join(ARCHS)}",
+                        "write arch: arm64 for what only arm64 guests need, or leave it out for both")
     provenance = entry.get("provenance")
     if provenance is not None and provenance not in PROVENANCE:
         raise LockError(f"{where}: provenance {provenance!r} is not one of {', '.join(PROVENANCE)}",
                         "say where the pin came from with one of those words")
     known = {"name", "kind", "path", "urls", "sha256", "sha512", "size", "ref", "digest", "box", "provider",
-             "tag", "published", "provenance", "source", "member", "id"}
+             "tag", "published", "provenance", "source", "member", "id", "arch", "child"}
     return Artifact(name=name, kind=kind, path=path, urls=tuple(urls), sha256=entry.get("sha256"),
                     sha512=entry.get("sha512"), size=size, ref=entry.get("ref"), digest=entry.get("digest"),
                     box=box, provider=provider, tag=entry.get("tag"), published=published, provenance=provenance,
-                    source=entry.get("source"), member=entry.get("member"), id=entry.get("id"),
+                    source=entry.get("source"), member=entry.get("member"), id=entry.get("id"), arch=arch,
+                    child=entry.get("child"),
                     extra={k: v for k, v in entry.items() if k not in known})
 
 

@@ -2,7 +2,7 @@
 
 Handles anonymous token auth the way Docker Hub and registry.k8s.io (via Artifact Registry) ask
 for it (401 + `WWW-Authenticate: Bearer realm=...,service=...,scope=...`), manifest lists and OCI
-indexes (picks linux/amd64), and checks every manifest and blob against its sha256 digest.
+indexes (picks linux/amd64, or the architecture asked for), and checks every manifest and blob against its sha256 digest.
 """
 from __future__ import annotations
 
@@ -101,9 +101,10 @@ def pick_platform(index: dict, os_name: str = "linux", arch: str = "amd64") -> d
         found = sorted({f"{(m.get('platform') or {}).get('os')}/{(m.get('platform') or {}).get('architecture')}"
                         for m in index.get("manifests", [])})
         raise RegistryError(f"the image has no {os_name}/{arch} variant (it has: {', '.join(found) or 'none'})",
-                            "pin an image built for linux/amd64")
-    # a plain entry beats one with a variant (amd64 has none; "v2"/"v3" micro-architectures are newer)
-    return sorted(candidates, key=lambda m: bool((m.get("platform") or {}).get("variant")))[0]
+                            f"pin an image built for {os_name}/{arch}")
+    # a plain entry beats one with a variant (amd64 has none; "v2"/"v3" micro-architectures are newer);
+    # for arm64, Docker's lists say "v8" (the only arm64 variant), others say nothing
+    return sorted(candidates, key=lambda m: (m.get("platform") or {}).get("variant") not in (None, "v8"))[0]
 
 
 def sha256_digest(data: bytes) -> str:
@@ -201,15 +202,19 @@ class Client:
                                 "network if it asks, or fetch from another mirror")
         return body, _document(body, ref).get("mediaType") or media, digest
 
-    def resolve(self, ref: ImageRef, pinned: Optional[str] = None) -> Image:
-        """Follow ref (or its pinned digest) to the linux/amd64 manifest."""
+    def resolve(self, ref: ImageRef, pinned: Optional[str] = None, arch: str = "amd64",
+                child: Optional[str] = None) -> Image:
+        """Follow ref (or its pinned digest) to the linux/<arch> manifest (`child`: the digest it must have)."""
         body, media, digest = self.manifest(ref, pinned or ref.digest or ref.tag or "latest")
         top, documents = digest, (body,)
         if media in LISTS:
-            entry = pick_platform(_document(body, ref))
+            entry = pick_platform(_document(body, ref), arch=arch)
             if not DIGEST.match(str(entry.get("digest", ""))):
-                raise RegistryError(f"{ref}: the manifest list names its linux/amd64 entry without a sha256 digest",
+                raise RegistryError(f"{ref}: the manifest list names its linux/{arch} entry without a sha256 digest",
                                     "pin another image")
+            if child and entry["digest"] != child:
+                raise RegistryError(f"{ref}: the list's linux/{arch} entry is {entry['digest'][:19]}…, the lock "
+                                    f"records {child[:19]}…", "check the lock's digest and child against their source")
             body, media, digest = self.manifest(ref, entry["digest"])
             documents += (body,)
         if media in SCHEMA1:

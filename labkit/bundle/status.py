@@ -19,11 +19,13 @@ def age(seconds: float) -> str:
     return f"{seconds / 86400:.0f} days ago"
 
 
-def report(lock, dest: Path, now: float | None = None, provider: str | None = None) -> list[list[str]]:
-    """Rows of (what, value) for ui.table. With a provider, other providers' boxes do not count."""
+def report(lock, dest: Path, now: float | None = None, provider: str | None = None,
+           arch: str | None = None) -> list[list[str]]:
+    """Rows of (what, value) for ui.table. With a provider (an arch), other providers' boxes (other guest
+    architectures' artifacts) do not count."""
     now = time.time() if now is None else now
     dest = Path(dest)
-    needed = lock.needed(provider)
+    needed = lock.needed(provider, arch)
     present = [a for a in needed if a.present(dest)]
     missing = [a for a in needed if a not in present]
     unpinned = [a for a in lock.artifacts if not a.pinned]
@@ -47,7 +49,9 @@ def report(lock, dest: Path, now: float | None = None, provider: str | None = No
     sources = {a.source for a in lock.artifacts if a.source}
     others = [a.name for a in lock.artifacts if a not in needed and a.name not in sources]
     if others:
-        rows.append(["not needed", f"{', '.join(others)} (boxes for other providers than {provider})"])
+        shown = ", ".join(others[:8]) + (f" and {len(others) - 8} more" if len(others) > 8 else "")
+        rows.append(["not needed", f"{shown} (for other providers than {provider}"
+                     + (f" or other guest architectures than {arch})" if arch else ")")])
     for name in sources:
         source = lock.get(name)
         rows.append(["source", f"{name}: " + ("present" if source.present(dest) else "not here")

@@ -7,7 +7,10 @@ LOCK_HELP = "the lock file (default: bundle.lock in settings, bundle.lock.yaml)"
 DEST_HELP = "the bundle directory (default: bundle.dir in settings)"
 ONLY_HELP = "only these artifacts, comma-separated names from the lock"
 UNPINNED_HELP = "also take artifacts the lock has no hash for (NOT verified; for testing a new lock)"
-ALL_BOXES_HELP = "also the box files of the other providers (an instructor serving a mixed classroom)"
+ALL_BOXES_HELP = ("everything any laptop may need: the box files of every provider and the artifacts of both "
+                  "guest architectures (an instructor serving a mixed classroom)")
+ARCH_HELP = ("the guest architecture(s) to take: amd64, arm64 or all (default: this laptop's, settings arch; "
+             "Apple Silicon is arm64)")
 WORKERS_HELP = "parallel downloads (default 4)"
 SERVE_PORT = 8787
 
@@ -18,21 +21,38 @@ def _open(c, lock, dest):
     return lockmod.load_for(settings(c), lock, dest)
 
 
-def _chosen(c, lk, only, all_boxes):
-    """--only names; else every box (--all-boxes); else what this laptop's provider needs. Sources (the server
-    tarball) only by name: bundle.fetch takes one itself when an image must be taken from it."""
+def _archs(c, arch):
+    """--arch as the architectures it names: this laptop's guest architecture by default, None for all."""
+    from labkit.bundle.lock import ARCHS
+    from labkit.errors import LabkitError
+
+    if arch is None:
+        return (settings(c).arch,)
+    if arch == "all":
+        return None
+    if arch not in ARCHS:
+        raise LabkitError(f"--arch {arch} is not a guest architecture", f"use one of: {', '.join(ARCHS)}, all")
+    return (arch,)
+
+
+def _chosen(c, lk, only, all_boxes, arch=None):
+    """--only names; else everything (--all-boxes); else what this laptop's provider and guest architecture
+    (or --arch) need. Sources (the server tarball) only by name: bundle.fetch takes one itself when an
+    image must be taken from it."""
     from labkit import ui
 
     if only:
         return lk.select(only)
-    if all_boxes:  # every box; a source (the server tarball) still only when an image must be taken from it
-        return lk.needed(None)
-    provider = settings(c).provider
-    chosen = lk.needed(provider)
+    if all_boxes:  # everything; a source (the server tarball) still only when an image must be taken from it
+        return lk.needed(None, _archs(c, arch) if arch else None)
+    provider, archs = settings(c).provider, _archs(c, arch)
+    chosen = lk.needed(provider, archs)
     skipped = [a.name for a in lk.needed(None) if a not in chosen]
     if skipped:
-        ui.say(f"Skipping {', '.join(skipped)}: box file(s) for other providers than {provider} "
-               "(--all-boxes takes them too, e.g. to serve a mixed classroom).")
+        shown = ", ".join(skipped[:6]) + (f" and {len(skipped) - 6} more" if len(skipped) > 6 else "")
+        ui.say(f"Skipping {shown}: for other providers than {provider}"
+               + (f" or other guest architectures than {', '.join(archs)}" if archs else "")
+               + " (--all-boxes takes them too, e.g. to serve a mixed classroom).")
     return chosen
 
 
@@ -44,10 +64,10 @@ def _loud_unpinned(artifacts) -> None:
 
 @labtask(help={"lock": LOCK_HELP, "dest": DEST_HELP, "from": "fetch from a classroom mirror (the URL bundle.serve "
                "prints) instead of the internet", "only": ONLY_HELP, "allow-unpinned": UNPINNED_HELP,
-               "workers": WORKERS_HELP, "all-boxes": ALL_BOXES_HELP,
+               "workers": WORKERS_HELP, "all-boxes": ALL_BOXES_HELP, "arch": ARCH_HELP,
                "dry-run": "list the artifacts and where they would come from, download nothing"})
 def fetch(c, lock=None, dest=None, from_=None, only=None, allow_unpinned=False, workers=4, all_boxes=False,
-          dry_run=False):
+          dry_run=False, arch=None):
     """Download the lock's artifacts into the bundle: parallel, resumable, each verified before use."""
     import re
 
@@ -59,7 +79,7 @@ def fetch(c, lock=None, dest=None, from_=None, only=None, allow_unpinned=False, 
     from labkit.steps import context, perform
 
     lk, dest = _open(c, lock, dest)
-    artifacts = _chosen(c, lk, only, all_boxes)
+    artifacts = _chosen(c, lk, only, all_boxes, arch)
     if from_ and not re.match(r"^https?://[^/]+", from_):
         raise LabkitError(f"--from {from_} is not an http(s) URL", "pass the URL bundle.serve printed, "
                           "like http://192.168.1.20:8787")
@@ -74,8 +94,8 @@ def fetch(c, lock=None, dest=None, from_=None, only=None, allow_unpinned=False, 
 
 
 @labtask(help={"lock": LOCK_HELP, "dest": DEST_HELP, "allow-unpinned": "do not count unpinned artifacts as problems",
-               "only": ONLY_HELP, "all-boxes": ALL_BOXES_HELP})
-def verify(c, lock=None, dest=None, allow_unpinned=False, only=None, all_boxes=False):
+               "only": ONLY_HELP, "all-boxes": ALL_BOXES_HELP, "arch": ARCH_HELP})
+def verify(c, lock=None, dest=None, allow_unpinned=False, only=None, all_boxes=False, arch=None):
     """Hash every artifact against the lock (in parallel); list missing, corrupt and unpinned ones with the fix."""
     from labkit import ui
     from labkit.bundle import checksums
@@ -83,7 +103,7 @@ def verify(c, lock=None, dest=None, allow_unpinned=False, only=None, all_boxes=F
     from labkit.errors import LabkitError
 
     lk, dest = _open(c, lock, dest)
-    artifacts = _chosen(c, lk, only, all_boxes)
+    artifacts = _chosen(c, lk, only, all_boxes, arch)
     if allow_unpinned:
         _loud_unpinned(artifacts)
     with ui.step(f"Verifying {len(artifacts)} artifacts in {dest} ({verifymod.workers()} threads)") as st:
@@ -131,7 +151,8 @@ def status(c, lock=None, dest=None):
     from labkit.bundle import status as statusmod
 
     lk, dest = _open(c, lock, dest)
-    ui.table(f"Bundle ({lk.path.name})", ["", ""], statusmod.report(lk, dest, provider=settings(c).provider))
+    ui.table(f"Bundle ({lk.path.name})", ["", ""], statusmod.report(lk, dest, provider=settings(c).provider,
+                                                                       arch=settings(c).arch))
 
 
 @labtask(name="lock", help={"lock": LOCK_HELP, "dest": DEST_HELP, "only": ONLY_HELP, "workers": WORKERS_HELP,

@@ -1,4 +1,4 @@
-"""lab: the whole lab in one command, with a per-phase timing summary."""
+"""lab: the whole lab in one command, with a per-phase timing summary in the words of labkit/checks.py."""
 from __future__ import annotations
 
 import time
@@ -9,7 +9,7 @@ from labkit.tasks._common import INTERRUPTED, labtask, settings
 @labtask
 def lab(c):
     """Build the whole lab: vm.up, cluster.init, app.deploy, then verify. Safe to re-run."""
-    from labkit import ui
+    from labkit import checks, ui
     from labkit.tasks import app, cluster, verify, vm
 
     settings(c)  # bad settings are one line before any phase starts (and before the timing table)
@@ -19,17 +19,17 @@ def lab(c):
     try:
         for name, phase in phases:
             started = time.monotonic()
-            outcome = "failed"
+            outcome = checks.FAIL
             try:
                 phase(c)
-                outcome = "ok"
+                outcome = checks.PASS
             except BaseException as exc:  # a phase's Ctrl-C arrives as Exit(code=INTERRUPTED)
                 if isinstance(exc, KeyboardInterrupt) or getattr(exc, "code", None) == INTERRUPTED:
-                    outcome = "interrupted"
+                    outcome = f"{checks.FAIL}: interrupted"
                 raise
             finally:
                 done.append([name, outcome, ui.fmt_seconds(time.monotonic() - started)])
     finally:
         ran = {row[0] for row in done}
-        rows = done + [[name, "not run", ""] for name, _ in phases if name not in ran]
+        rows = done + [[name, f"{checks.SKIP}: not run", ""] for name, _ in phases if name not in ran]
         ui.table("Lab timing", ["phase", "result", "time"], rows)

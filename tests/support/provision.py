@@ -28,6 +28,7 @@ from labkit.bundle.hashing import file_digest as digest
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "labkit-tests"
 ROOTFS = CACHE / "debian-test-box" / "rootfs.tar"
+ARM64_ROOTFS = CACHE / "debian-arm64-test-box" / "rootfs.tar"  # scripts/build-test-box arm64
 BASE_PACKAGES = ["socat", "conntrack", "ebtables", "ethtool"]
 # apparmor: Debian's kernel enables AppArmor, and dockerd refuses to start containers without
 # apparmor_parser (docker.io Recommends it; ubuntu/xenial64 ships it). Recommends are not installed.
@@ -53,10 +54,12 @@ class Deb:
 
 
 class Apt:
-    """apt-get with the test box's dpkg status and sources, its own lists and cache: the guest's view."""
+    """apt-get with the test box's dpkg status and sources, its own lists and cache: the guest's view
+    (its architecture too: without it apt on this amd64 machine would pick amd64 .debs for an arm64 box)."""
 
-    def __init__(self, rootfs_tar: Path, work: Path):
+    def __init__(self, rootfs_tar: Path, work: Path, arch: str = "amd64"):
         self.work = work
+        self.arch = arch
         for d in ("lists/partial", "archives/partial", "trusted.gpg.d", "sources.list.d"):
             (work / d).mkdir(parents=True, exist_ok=True)
         members = {"./var/lib/dpkg/status": work / "status", "./etc/apt/sources.list": work / "sources.list"}
@@ -77,6 +80,7 @@ class Apt:
             "Dir::Etc::SourceList": w / "sources.list", "Dir::Etc::SourceParts": w / "sources.list.d",
             "Dir::Etc::TrustedParts": w / "trusted.gpg.d", "Debug::NoLocking": "1",
             "APT::Install-Recommends": "false",
+            "APT::Architecture": self.arch, "APT::Architectures": self.arch,
         }
         cmd = ["apt-get", "-q", *[f"-o{k}={v}" for k, v in opts.items()], *args]
         out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
@@ -109,10 +113,10 @@ def sha256(path: Path) -> str:
     return digest(path, "sha256")
 
 
-def guest_debs(rootfs_tar: Path = ROOTFS) -> tuple[list[Deb], list[Deb]]:
+def guest_debs(rootfs_tar: Path = ROOTFS, arch: str = "amd64") -> tuple[list[Deb], list[Deb]]:
     """(base debs, docker debs) the test box lacks, downloaded once into the cache."""
     key = hashlib.sha256(_box_identity(rootfs_tar).encode()).hexdigest()[:16]
-    apt = Apt(rootfs_tar, CACHE / "provision-debs" / key)
+    apt = Apt(rootfs_tar, CACHE / "provision-debs" / key, arch)
     if not any((apt.work / "lists").glob("*Packages*")):
         apt.update()
     base = apt.needed(BASE_PACKAGES)
@@ -139,13 +143,32 @@ def upstream_version(debian_version: str) -> str:
     return re.split(r"[+~-]", version, maxsplit=1)[0]
 
 
-def busybox_image(docker_url: str, out: Path) -> list[str]:
-    """A FROM-scratch image with the host's static busybox, saved as a docker-archive. Returns its tags."""
-    busybox = shutil.which("busybox")
-    if not busybox:
-        raise RuntimeError("busybox (Debian busybox-static) is not installed")
-    banner = subprocess.run([busybox], capture_output=True, text=True).stdout.splitlines()[0]
-    version = re.search(r"v(\d+\.\d+\.\d+)", banner).group(1)
+def arm64_busybox(rootfs_tar: Path) -> tuple[Path, str]:
+    """Debian's arm64 busybox-static (the host's is x86-64 and would not run in an arm64 guest),
+    downloaded through apt with the arm64 box's view, unpacked once. Returns (binary, version)."""
+    key = hashlib.sha256(_box_identity(rootfs_tar).encode()).hexdigest()[:16]
+    apt = Apt(rootfs_tar, CACHE / "provision-debs" / key, "arm64")
+    if not any((apt.work / "lists").glob("*Packages*")):
+        apt.update()
+    (deb,) = apt.needed(["busybox-static"])
+    if not deb.intact():
+        apt.download(["busybox-static"])
+    unpacked = apt.work / f"busybox-static-{deb.version}"
+    if not (unpacked / "bin/busybox").is_file():
+        subprocess.run(["dpkg-deb", "-x", str(deb.file), str(unpacked)], check=True, capture_output=True)
+    return unpacked / "bin/busybox", upstream_version(deb.version)
+
+
+def busybox_image(docker_url: str, out: Path, arch: str = "amd64", rootfs_tar: Path = ROOTFS) -> tuple[str, str]:
+    """A FROM-scratch image with a static busybox for `arch`, as a docker-archive. Returns (tag, image ID)."""
+    if arch == "amd64":
+        busybox = shutil.which("busybox")
+        if not busybox:
+            raise RuntimeError("busybox (Debian busybox-static) is not installed")
+        banner = subprocess.run([busybox], capture_output=True, text=True).stdout.splitlines()[0]
+        version = re.search(r"v(\d+\.\d+\.\d+)", banner).group(1)
+    else:
+        busybox, version = arm64_busybox(rootfs_tar)
     tag = f"{IMAGE_REPO}:{version}"
     layer = io.BytesIO()
     with tarfile.open(fileobj=layer, mode="w") as tar:
@@ -153,10 +176,40 @@ def busybox_image(docker_url: str, out: Path) -> list[str]:
         link = tarfile.TarInfo("bin/sh")
         link.type, link.linkname = tarfile.SYMTYPE, "busybox"
         tar.addfile(link)
-    subprocess.run(["docker", "--host", docker_url, "import", "-c", 'CMD ["/bin/sh"]', "-", tag],
-                   input=layer.getvalue(), check=True, capture_output=True)
-    save_image(docker_url, tag, out)
-    return [tag]
+    if arch == "amd64":
+        subprocess.run(["docker", "--host", docker_url, "import", "-c", 'CMD ["/bin/sh"]', "-", tag],
+                       input=layer.getvalue(), check=True, capture_output=True)
+        save_image(docker_url, tag, out)
+        image_id = subprocess.run(["docker", "--host", docker_url, "image", "inspect", "--format", "{{.Id}}", tag],
+                                  check=True, capture_output=True, text=True).stdout.strip()
+        return tag, image_id
+    # `docker import --platform` is ignored by a daemon without a multi-platform image store (this one):
+    # the arm64 image is written by labkit's own archive writer, its config saying arm64.
+    return tag, _foreign_image(layer.getvalue(), arch, tag, out)
+
+
+def _foreign_image(layer: bytes, arch: str, tag: str, out: Path) -> str:
+    """A one-layer image for `arch` as a docker-archive (labkit.bundle.archive.write). Returns its image ID."""
+    import json
+    import tempfile
+
+    from labkit.bundle import archive
+    from labkit.bundle.registry import TAR_LAYERS
+
+    layer_digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    config = json.dumps({"architecture": arch, "os": "linux", "config": {"Cmd": ["/bin/sh"]},
+                         "rootfs": {"type": "layers", "diff_ids": [layer_digest]}}, sort_keys=True).encode()
+    config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
+    with tempfile.TemporaryDirectory() as tmp:
+        blobs = {config_digest: Path(tmp, "config"), layer_digest: Path(tmp, "layer")}
+        blobs[config_digest].write_bytes(config)
+        blobs[layer_digest].write_bytes(layer)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "wb") as fh:
+            archive.write(fh, tag, {"digest": config_digest},
+                          [{"digest": layer_digest, "mediaType": TAR_LAYERS[1], "size": len(layer)}],
+                          blobs.__getitem__, arch=arch)
+    return config_digest
 
 
 def save_image(docker_url: str, tag: str, out: Path) -> None:
@@ -166,38 +219,40 @@ def save_image(docker_url: str, tag: str, out: Path) -> None:
 
 
 def entries(bundle: Path, mirror: str, docker_url: str, images: tuple = (),
-            rootfs_tar: Path = ROOTFS) -> tuple[list[dict], dict]:
+            rootfs_tar: Path = ROOTFS, arch: str = "amd64") -> tuple[list[dict], dict]:
     """Put the debs and the images into `bundle`; return their lock entries and facts for the tests.
 
     `images`: tags already in the test dockerd (stand-ins for the real bundle's images) to save too.
+    `arch`: the test box's; an arm64 bundle keeps its files under arm64/ as the real lock does.
     """
-    base, docker = guest_debs(rootfs_tar)
+    base, docker = guest_debs(rootfs_tar, arch)
+    top = "" if arch == "amd64" else f"{arch}/"
     out = []
     for group, debs in (("base", base), ("docker", docker)):
         for d in debs:
-            path = f"debs/{group}/{d.file.name.replace('%3a', '_')}"  # no epoch escape: URLs stay plain
+            path = f"{top}debs/{group}/{d.file.name.replace('%3a', '_')}"  # no epoch escape: URLs stay plain
             dest = bundle / path
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(d.file, dest)
             out.append({"name": f"deb-{_safe(d.package)}", "kind": "file", "urls": [f"{mirror}/{path}"],
                         "sha256": sha256(dest), "size": d.size, "path": path, "origin": d.url})
-    image = bundle / "images" / "busybox.tar"
-    tags = busybox_image(docker_url, image)
-    archives = [(tags[0], "busybox")]
+    image = bundle / f"{top}images" / "busybox.tar"
+    busybox_tag, busybox_id = busybox_image(docker_url, image, arch, rootfs_tar)
+    archives = [(busybox_tag, "busybox", busybox_id)]
     for tag in images:
         name = _safe(tag.rsplit("/", 1)[-1].replace(":", "-"))
-        save_image(docker_url, tag, bundle / "images" / f"{name}.tar")
-        archives.append((tag, name))
-    for tag, name in archives:
-        path = f"images/{name}.tar"
+        save_image(docker_url, tag, bundle / f"{top}images" / f"{name}.tar")
+        archives.append((tag, name, subprocess.run(
+            ["docker", "--host", docker_url, "image", "inspect", "--format", "{{.Id}}", tag],
+            check=True, capture_output=True, text=True).stdout.strip()))
+    for tag, name, image_id in archives:
+        path = f"{top}images/{name}.tar"
         # Built here, never pushed: no registry manifest digest exists, so the image ID (the digest
         # of its config, which names every layer) pins it instead.
-        image_id = subprocess.run(["docker", "--host", docker_url, "image", "inspect", "--format", "{{.Id}}", tag],
-                                  check=True, capture_output=True, text=True).stdout.strip()
         out.append({"name": f"image-{name}", "kind": "image", "ref": tag, "digest": image_id, "urls": [f"{mirror}/{path}"],
                     "sha256": sha256(bundle / path), "size": (bundle / path).stat().st_size, "path": path})
     engine = next(d for d in docker if d.package == "docker.io")
-    facts = {"docker_version": upstream_version(engine.version), "image_tags": [t for t, _ in archives],
+    facts = {"docker_version": upstream_version(engine.version), "image_tags": [t for t, _, _ in archives],
              "base_packages": {d.package: d.version for d in base},
              "docker_packages": {d.package: d.version for d in docker}}
     return out, facts

@@ -18,6 +18,8 @@ from labkit.bundle.hashing import file_digest
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "labkit-tests"
 BOX_FILE = CACHE / "debian-test-box" / "labkit-debian-test.box"
 BOX_NAME = "labkit/debian-test"
+ARM64_BOX_FILE = CACHE / "debian-arm64-test-box" / "labkit-debian-test.box"  # scripts/build-test-box arm64
+ARM64_BOX_NAME = "labkit/debian-arm64-test"
 
 
 def sha256(path: Path) -> str:
@@ -41,7 +43,7 @@ def file_entry(bundle: Path, mirror: str, src: Path, name: str, path: str, **ext
             "size": src.stat().st_size, "path": path, **extra}
 
 
-def build(bundle: Path, mirror: str, docker_url: str, images: tuple = ()) -> tuple[Path, dict]:
+def build(bundle: Path, mirror: str, docker_url: str, images: tuple = (), arch: str = "amd64") -> tuple[Path, dict]:
     """Fill `bundle` and write its lock beside it; returns the lock's path and facts for the tests.
 
     `mirror` is the URL of a local HTTP server serving the same files (the lock's urls).
@@ -50,9 +52,17 @@ def build(bundle: Path, mirror: str, docker_url: str, images: tuple = ()) -> tup
     """
     from tests.support import provision as provision_bundle
 
-    entries = [file_entry(bundle, mirror, BOX_FILE, "box-libvirt", "boxes/labkit-debian-test.box",
-                          box=BOX_NAME, provider="libvirt")]
-    provisioning, facts = provision_bundle.entries(bundle, mirror, docker_url, images)
+    if arch == "amd64":
+        entries = [file_entry(bundle, mirror, BOX_FILE, "box-libvirt", "boxes/labkit-debian-test.box",
+                              box=BOX_NAME, provider="libvirt")]
+        provisioning, facts = provision_bundle.entries(bundle, mirror, docker_url, images)
+    else:  # the arm64 test box and its .debs, under arm64/ as in the real lock
+        entries = [file_entry(bundle, mirror, ARM64_BOX_FILE, "box-libvirt-arm64", "arm64/boxes/labkit-debian-test.box",
+                              box=ARM64_BOX_NAME, provider="libvirt", arch="arm64")]
+        provisioning, facts = provision_bundle.entries(bundle, mirror, docker_url, images,
+                                                       provision_bundle.ARM64_ROOTFS, arch)
+        for e in provisioning:
+            e["arch"] = arch
     entries += provisioning
     lock_path = bundle.parent / "test-bundle.lock.yaml"
     lock_path.write_text(yaml.safe_dump({"artifacts": entries, "count": len(entries)}, sort_keys=False))

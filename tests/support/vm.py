@@ -4,12 +4,17 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.env import REPO
+from tests.support import testbundle
+from tests.support.env import REPO, stop_process
 
 
 INVOKE = [sys.executable, "-m", "invoke"]
@@ -89,3 +94,65 @@ def run_step(guest, settings, step: str, bundle: str, k8s_version: str | None = 
     script = subprocess.run(["ruby", "-e", f'require "./vagrant/provision_script"; print LabkitProvision.script(".", "{step}")'],
                             cwd=settings.root, capture_output=True, text=True, check=True).stdout
     return guest.run(f"sudo -n env {step_env(settings, bundle, k8s_version)} bash -s", timeout=600, stdin=script.encode())
+
+
+def copy_project(dest: Path) -> Path:
+    """The project's files as git knows them (tracked, plus new files not ignored), none of its local state."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for rel in filter(None, listed):
+        src = REPO / rel
+        if src.is_file():  # a file deleted in the working tree is still listed as cached
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    return dest
+
+
+def forget_test_box(box: str = testbundle.BOX_NAME) -> None:
+    """Remove the installed test box and its libvirt base volume, so vm.up must add it from the bundle."""
+    # run outside any project: Vagrant writes .vagrant/rgloader/ into the Vagrantfile's directory it runs in
+    subprocess.run(["vagrant", "box", "remove", "--force", "--all", box], capture_output=True,
+                   cwd=tempfile.gettempdir())
+    prefix = box.replace("/", "-VAGRANTSLASH-")
+    for line in virsh("vol-list", "default").stdout.splitlines()[2:]:
+        name = line.split()[0] if line.split() else ""
+        if name.startswith(prefix):
+            virsh("vol-delete", "--pool", "default", name)
+
+
+def classroom_fetch(env: dict, lock: Path, staging: Path, bundle: Path, port: int, project: Path) -> None:
+    """`invoke bundle.serve` on the instructor's bundle, `invoke bundle.fetch --from` into the student's
+    (with the student's settings: the fetch takes the box of the student's provider)."""
+    server = subprocess.Popen(INVOKE + ["bundle.serve", "--lock", str(lock), "--dest", str(staging),
+                                        "--host", "127.0.0.1", "--port", str(port)],
+                              cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300  # serve verifies every hash first
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, f"bundle.serve exited: {server.stdout.read()}"
+                assert time.monotonic() < deadline, "bundle.serve did not listen within 300 s"
+                time.sleep(0.5)
+        fetched = invoke(env, "bundle.fetch", "--lock", str(lock), "--dest", str(bundle),
+                         "--from", f"http://127.0.0.1:{port}", cwd=project)
+        assert fetched.returncode == 0, "the classroom fetch failed (output above)"
+        assert (bundle / "CHECKSUMS").read_text() == (staging / "CHECKSUMS").read_text()
+    finally:
+        stop_process(server, 30)
+
+
+STATE_FILES = ["/etc/hosts", "/etc/fstab", "/etc/docker/daemon.json", "/etc/sysctl.d/90-labkit-kubernetes.conf",
+               "/etc/modules-load.d/labkit-kubernetes.conf", "/etc/labkit/resolv.conf"]
+
+
+SNAPSHOT = f"""
+sha256sum {' '.join(STATE_FILES)}
+stat -c '%n mtime=%Y inode=%i mode=%a' {' '.join(STATE_FILES)}
+dpkg-query -W -f='${{Package}} ${{Version}} ${{Status}}\\n'
+docker images --no-trunc --format '{{{{.Repository}}}}:{{{{.Tag}}}} {{{{.ID}}}}'
+echo "dockerd pid $(systemctl show -p MainPID --value docker)"
+getent group docker
+"""

@@ -269,3 +269,18 @@ def test_the_room_reads_the_report(private_key, tmp_path):
     assert phases["cluster.init"]["error"] == "kubeadm init failed: the API server did not come up"
     assert phases["cluster.init"]["hint"] == "invoke cluster.reset, then invoke cluster.init"
     assert phases["app.deploy"] == {"name": "app.deploy", "status": "skip", "reason": "needs: cluster.init"}
+
+
+def test_the_report_names_the_architecture_and_asks_the_guest_for_its_release_and_kernel():
+    import platform
+
+    from labkit import settings as settings_mod
+    from tests.support.env import REPO
+
+    facts = acceptance.host_facts(settings_mod.load(REPO, {"LABKIT_ARCH": "arm64", "LABKIT_PROVIDER": "libvirt"}))
+    assert facts["architecture"] == f"{platform.machine()} host, arm64 guest"
+    assert facts["box"].startswith("cloud-image/ubuntu-20.04") and facts["provider"] == "libvirt"
+    # the command the report runs in the guest, run here (a Linux too): release name, then kernel and machine
+    out = subprocess.run(["sh", "-c", acceptance.VM_LOGS["guest"]], capture_output=True, text=True, check=True).stdout
+    release, kernel = out.splitlines()
+    assert release and kernel.split() == [platform.system(), platform.release(), platform.machine()]

@@ -102,6 +102,24 @@ def test_needed_leaves_out_other_providers_boxes(tmp_path):
     assert lk.needed(None) == lk.artifacts
 
 
+def test_needed_takes_the_guest_architectures_artifacts_and_the_shared_ones(tmp_path):
+    lk = load_text(tmp_path, "artifacts:\n" + entry() + entry(name="x86", path="x.bin", arch="amd64")
+                   + entry(name="arm", path="arm64/x.bin", arch="arm64")
+                   + entry(name="arm-box", path="arm64/b.box", box="c/u", provider="virtualbox", arch="arm64"))
+    assert [a.name for a in lk.needed("virtualbox", "amd64")] == ["a", "x86"]
+    assert [a.name for a in lk.needed("virtualbox", ("arm64",))] == ["a", "arm", "arm-box"]
+    assert [a.name for a in lk.needed("libvirt", "arm64")] == ["a", "arm"]
+    assert [a.name for a in lk.needed("virtualbox", None)] == ["a", "x86", "arm", "arm-box"]
+    assert lk.get("arm").platform_arch == "arm64" and lk.get("a").platform_arch == "amd64"
+    with pytest.raises(LockError, match="arch 'x86_64' is not one of amd64, arm64"):
+        load_text(tmp_path, "artifacts:\n" + entry(arch="x86_64"))
+    image = dict(kind="image", urls=None, sha256=None, ref="docker.io/library/nginx:1.17.1", digest="sha256:" + HEX64,
+                 path="arm64/images/nginx.tar", child="sha256:" + "b" * 64)
+    assert load_text(tmp_path, "artifacts:\n" + entry(**image, arch="arm64")).get("a").child == "sha256:" + "b" * 64
+    with pytest.raises(LockError, match="child must be a sha256:<64 hex> manifest digest, beside digest: and arch:"):
+        load_text(tmp_path, "artifacts:\n" + entry(**image))  # no arch: which child would it be?
+
+
 # --- the committed lock ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -110,8 +128,21 @@ def committed(repo):
     return s, lock.load(s.lock_file)
 
 
-def by_tag(lk):
-    return {a.image_tag: a for a in lk.artifacts if a.kind == "image"}
+ARCHS = ("amd64", "arm64")
+
+
+def by_tag(lk, arch="amd64"):
+    """The images a guest of this architecture loads, by the name they load under."""
+    return {a.image_tag: a for a in lk.needed(None, arch) if a.kind == "image"}
+
+
+def arch_dir(arch: str) -> str:
+    """Where the lock keeps an architecture's artifacts: amd64's at the top, arm64's under arm64/."""
+    return "" if arch == "amd64" else f"{arch}/"
+
+
+def suffix(arch: str) -> str:
+    return "" if arch == "amd64" else f"-{arch}"
 
 
 def short(name: str) -> str:
@@ -122,28 +153,31 @@ def short(name: str) -> str:
     return name
 
 
-def test_lock_has_every_image_kubeadm_1_15_names_under_the_names_it_expects(committed):
+@pytest.mark.parametrize("arch", ARCHS)
+def test_lock_has_every_image_kubeadm_1_15_names_under_the_names_it_expects(committed, arch):
     s, lk = committed
     v = s.versions
     wanted = [f"k8s.gcr.io/{c}:{v['kubernetes']}" for c in
               ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy")]
     wanted += [f"k8s.gcr.io/pause:{v['pause']}", f"k8s.gcr.io/etcd:{v['etcd']}", f"k8s.gcr.io/coredns:{v['coredns']}"]
-    tags = by_tag(lk)
-    server = lk.get("kubernetes-server")
-    assert server.path.endswith(f"kubernetes-server-linux-amd64.tar.gz") and f"/{v['kubernetes']}/" in server.urls[0]
+    tags = by_tag(lk, arch)
+    server = lk.get("kubernetes-server" + suffix(arch))
+    assert server.path.endswith(f"kubernetes-server-linux-{arch}.tar.gz") and f"/{v['kubernetes']}/" in server.urls[0]
+    assert server.pinned and server.provenance == "changelog"
     for name in wanted:
         assert name in tags, f"{name} missing from the lock"
+        assert tags[name].platform_arch == arch
         component = name.split("/")[1].split(":")[0]
         if component.startswith("kube-"):  # from the release's server tarball, whose sha512 the changelog gives
-            assert (tags[name].source, tags[name].member) == ("kubernetes-server",
-                                                               f"kubernetes/server/bin/{component}.tar")
+            assert (tags[name].source, tags[name].member) == (server.name, f"kubernetes/server/bin/{component}.tar")
         else:  # fetched from registry.k8s.io (k8s.gcr.io is frozen and redirects there), same repository path
             assert tags[name].ref == name.replace("k8s.gcr.io/", "registry.k8s.io/")
 
 
-def test_lock_has_weave_and_the_app_images(committed):
+@pytest.mark.parametrize("arch", ARCHS)
+def test_lock_has_weave_and_the_app_images(committed, arch):
     s, lk = committed
-    tags = by_tag(lk)
+    tags = by_tag(lk, arch)
     for component in ("weave-kube", "weave-npc"):
         assert f"weaveworks/{component}:{s.versions['weave']}" in tags
     for key in ("web", "client", "inv_base"):
@@ -153,22 +187,25 @@ def test_lock_has_weave_and_the_app_images(committed):
     assert f"/v{s.versions['weave']}/" in manifest.urls[0]
 
 
-def test_lock_has_boxes_binaries_and_debs(committed):
+@pytest.mark.parametrize("arch", ARCHS)
+def test_lock_has_boxes_binaries_and_debs(committed, arch):
     s, lk = committed
-    for provider, box in s.data["boxes"].items():
+    d, needed = arch_dir(arch), lk.needed(None, arch)
+    for provider, box in s.data[settings_mod.boxes_key(arch)].items():
         art = lk.box_for(box, provider)
-        assert art is not None, f"no box file for {box} ({provider})"
-        assert art.name == f"box-{provider}" and re.fullmatch(r"boxes/[^/]+\.box", art.path)
+        assert art is not None and art in needed, f"no box file for {box} ({provider}, {arch})"
+        assert art.name == f"box-{provider}{suffix(arch)}" and re.fullmatch(rf"{d}boxes/[^/]+\.box", art.path)
     v = s.versions
-    assert lk.get("kubernetes-node").path == "k8s/kubernetes-node-linux-amd64.tar.gz"
-    assert all(f"/{v['kubernetes']}/" in u for u in lk.get("kubernetes-node").urls)
-    assert lk.get("cni-plugins").path == f"cni/cni-plugins-amd64-v{v['cni']}.tgz"
-    assert lk.get("crictl").path == f"k8s/crictl-v{v['crictl']}-linux-amd64.tar.gz"
-    docker_debs = [a.path for a in lk.artifacts if a.path.startswith("debs/docker/")]
-    assert any(p.startswith(f"debs/docker/docker-ce_{v['docker']}~") for p in docker_debs)
-    assert any(p.startswith(f"debs/docker/docker-ce-cli_{v['docker']}~") for p in docker_debs)
-    assert any(p.startswith("debs/docker/containerd.io_") for p in docker_debs)
-    base = {PurePosixPath(a.path).name.split("_")[0] for a in lk.artifacts if a.path.startswith("debs/base/")}
+    node = lk.get("kubernetes-node" + suffix(arch))
+    assert node.path == f"{d}k8s/kubernetes-node-linux-{arch}.tar.gz" and node.pinned
+    assert all(f"/{v['kubernetes']}/" in u for u in node.urls)
+    assert lk.get("cni-plugins" + suffix(arch)).path == f"{d}cni/cni-plugins-{arch}-v{v['cni']}.tgz"
+    assert lk.get("crictl" + suffix(arch)).path == f"{d}k8s/crictl-v{v['crictl']}-linux-{arch}.tar.gz"
+    docker_debs = [a.path for a in needed if a.path.startswith(f"{d}debs/docker/")]
+    assert any(p.startswith(f"{d}debs/docker/docker-ce_{v['docker']}~") for p in docker_debs)
+    assert any(p.startswith(f"{d}debs/docker/docker-ce-cli_{v['docker']}~") for p in docker_debs)
+    assert any(p.startswith(f"{d}debs/docker/containerd.io_") for p in docker_debs)
+    base = {PurePosixPath(a.path).name.split("_")[0] for a in needed if a.path.startswith(f"{d}debs/base/")}
     assert {"socat", "conntrack", "ebtables", "ethtool"} <= base
 
 
@@ -187,27 +224,32 @@ def test_settings_versions_and_the_lock_agree_and_a_lone_override_is_named(commi
 ROLES = ("boxes/", "debs/docker/", "debs/base/", "k8s/", "cni/", "manifests/", "images/")
 
 
-def test_every_entry_is_well_formed(committed):
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_entry_is_well_formed(committed, arch):
     _, lk = committed
-    tags = [a.image_tag for a in lk.artifacts if a.kind == "image"]
+    needed = lk.needed(None, arch)
+    tags = [a.image_tag for a in needed if a.kind == "image"]
     assert len(tags) == len(set(tags)), "two images load under the same name"
     sources = {a.source for a in lk.artifacts if a.source}
-    for a in lk.artifacts:
+    roles = tuple(arch_dir(arch) + r if r != "manifests/" else r for r in ROLES)
+    for a in [s for s in lk.artifacts if s.name in sources and s.arch == arch] + list(needed):
         if a.name in sources:  # only the instructor's machine needs it; the VM's rsync skips sources/
             assert a.path.startswith("sources/") and a.pinned, a.name
             continue
-        assert a.path.startswith(ROLES), f"{a.name}: {a.path} is in no role directory the VM looks at"
+        assert a.path.startswith(roles), f"{a.name}: {a.path} is in no role directory the {arch} VM looks at"
+        assert a.arch == arch or a.path.startswith("manifests/"), f"{a.name}: say arch: {arch}"
         if a.kind == "image":
-            assert re.fullmatch(r"images/[a-z0-9._-]+\.tar", a.path), a.path
+            assert re.fullmatch(rf"{arch_dir(arch)}images/[a-z0-9._-]+\.tar", a.path), a.path
             assert a.digest is None or re.fullmatch(r"sha256:[0-9a-f]{64}", a.digest)
             assert not a.urls
         else:
-            assert a.path.startswith(ROLES[:-1])
-            if a.path.startswith("debs/"):
-                assert a.path.endswith("_amd64.deb")
+            assert a.path.startswith(roles[:-1])
+            if a.path.startswith(f"{arch_dir(arch)}debs/"):
+                assert a.path.endswith(f"_{arch}.deb")
             for u in a.urls:  # plain http only where apt itself uses it; those files get a published pin
-                assert u.startswith("https://") or (u.startswith("http://archive.ubuntu.com/") and a.published), u
-            if not a.pinned and a.path.startswith("debs/"):
+                assert u.startswith("https://") or (
+                    u.startswith(("http://archive.ubuntu.com/", "http://ports.ubuntu.com/")) and a.published), u
+            if not a.pinned and a.path.startswith(f"{arch_dir(arch)}debs/") and "download.docker.com" not in a.urls[0]:
                 assert a.published, f"{a.name}: an unpinned deb needs published: (its Packages index)"
             name = PurePosixPath(a.path).name
             assert all(PurePosixPath(u).name == name for u in a.urls if not u.endswith(".box")), a.name
@@ -243,9 +285,10 @@ def test_ubuntu_debs_come_from_the_section_their_index_lists(committed):
     (socat is in universe on xenial: fetching it from main, or pinning it from main's index, fails)."""
     _, lk = committed
     debs = [a for a in lk.artifacts if a.published and "/dists/" in a.published]
-    assert {a.name for a in debs} >= {"socat", "conntrack", "ebtables", "ethtool", "libltdl7", "pigz"}
+    assert {a.name for a in debs} >= {"socat", "conntrack", "ebtables", "ethtool", "libltdl7", "pigz",
+                                      "socat-arm64", "conntrack-arm64", "ebtables-arm64", "ethtool-arm64"}
     for a in debs:
-        section = re.search(r"/dists/[^/]+/([^/]+)/binary-amd64/", a.published).group(1)
+        section = re.search(rf"/dists/[^/]+/([^/]+)/binary-{a.platform_arch}/", a.published).group(1)
         for url in a.urls:
             assert f"/pool/{section}/" in url, (a.name, url, a.published)
     assert "/universe/" in lk.get("socat").published

@@ -124,7 +124,8 @@ def test_record_on_the_committed_lock_shape(repo, tmp_path):
     lockedit.record(p, {"etcd": {"digest": "sha256:" + "d" * 64, "sha256": "e" * 64, "size": 99}})
     lk = lock.load(p)
     assert lk.get("etcd").pinned and lk.get("etcd").size == 99
-    assert textwrap.dedent(p.read_text()).count("- name: etcd") == 1
+    assert textwrap.dedent(p.read_text()).count("- name: etcd\n") == 1
+    assert lk.get("etcd-arm64").size is None  # its arm64 twin (same ref and digest) is left alone
 
 
 def test_record_quotes_a_pin_yaml_would_read_as_a_number(tmp_path):

@@ -43,11 +43,60 @@ def test_missing_and_old_vagrant(s):
     assert old.status == doctor.FAIL and "2.1.5 is too old" in old.detail
 
 
-def test_apple_silicon_is_refused_natively_and_under_rosetta(s):
-    native = check(doctor.check_architecture, s, system="Darwin", machine="arm64")
+@pytest.fixture
+def mac(s):
+    """The settings as labkit resolves them on an Apple Silicon Mac (platform.machine() == "arm64")."""
+    return settings.load(s.root, {}, host_cpu="arm64")
+
+
+def test_an_apple_silicon_mac_gets_the_arm64_guest_and_one_line_saying_it_is_unconfirmed(mac):
+    assert mac.arch == "arm64" and mac.box == "cloud-image/ubuntu-20.04"
+    r = check(doctor.check_architecture, mac, system="Darwin", machine="arm64")
+    assert r.status == doctor.WARN  # not refused; not claimed either
+    assert r.detail == ("Apple Silicon: the lab runs its arm64 guest (cloud-image/ubuntu-20.04, Ubuntu 20.04 with the "
+                        "lab's versions); built and tested under emulation, not yet confirmed on real hardware")
+    assert "invoke acceptance" in r.fix
+
+
+def test_rosetta_or_an_amd64_guest_on_arm_is_refused_with_the_fix(s, mac):
     rosetta = check(doctor.check_architecture, s, system="Darwin", machine="x86_64", rosetta=True)
-    for r in (native, rosetta):
-        assert r.status == doctor.FAIL and "x86-64 only" in r.detail
+    assert rosetta.status == doctor.FAIL and "Rosetta" in rosetta.detail and "LABKIT_ARCH=arm64" in rosetta.fix
+    # the same Python told the truth (LABKIT_ARCH=arm64): the guest fits the Mac
+    told = settings.load(s.root, {"LABKIT_ARCH": "arm64"})
+    assert check(doctor.check_architecture, told, system="Darwin", machine="x86_64", rosetta=True).status == doctor.WARN
+    forced = check(doctor.check_architecture, s, system="Darwin", machine="arm64")
+    assert forced.status == doctor.FAIL and "arm64 guests only" in forced.detail and "arch: auto" in forced.fix
+    odd = check(doctor.check_architecture, s, system="Linux", machine="riscv64")
+    assert odd.status == doctor.FAIL and "x86-64 and arm64" in odd.detail
+
+
+def test_an_arm64_guest_on_x86_is_emulation_with_libvirt_and_impossible_with_virtualbox(s):
+    arm_vbox = settings.load(s.root, {"LABKIT_ARCH": "arm64"})
+    arm_libvirt = settings.load(s.root, {"LABKIT_ARCH": "arm64", "LABKIT_PROVIDER": "libvirt"})
+    assert check(doctor.check_architecture, arm_vbox).status == doctor.FAIL
+    emulated = check(doctor.check_architecture, arm_libvirt)
+    assert emulated.status == doctor.WARN and "emulation" in emulated.detail
+
+
+@pytest.mark.parametrize("vbox, vagrant, status, words", [
+    ("7.0.8r156879", "Vagrant 2.4.1", doctor.FAIL, "cannot run the lab's arm64 guest on Apple Silicon"),
+    ("7.1.4r165100", "Vagrant 2.4.1", doctor.FAIL, "refuses VirtualBox 7.1.4"),
+    ("7.1.4r165100", "Vagrant 2.4.2", doctor.PASS, "supports VirtualBox 7.1"),
+    ("7.2.4r170995", "Vagrant 2.4.9", doctor.PASS, "supports VirtualBox 7.2"),
+])
+def test_apple_silicon_pairs_virtualbox_7_1_or_newer_with_vagrant_2_4_2_or_newer(mac, vbox, vagrant, status, words):
+    r = check(doctor.check_pairing, mac, system="Darwin", machine="arm64",
+              outputs={"vagrant": vagrant, "VBoxManage": vbox})
+    assert r.status == status and words in r.detail, r
+    if status == doctor.FAIL and "Apple Silicon" in r.detail:
+        assert "Vagrant 2.4.2" in r.detail and "install VirtualBox 7.2" in r.fix
+
+
+def test_an_apple_silicon_mac_checks_memory_like_any_laptop(mac):
+    assert check(doctor.check_memory, mac, system="Darwin", machine="arm64", total=8 * GIB, available=6 * GIB
+                 ).status == doctor.PASS
+    assert check(doctor.check_memory, mac, system="Darwin", machine="arm64", total=2 * GIB, available=1 * GIB
+                 ).status == doctor.FAIL
 
 
 WINDOWS = dict(system="Windows", tools={"vagrant": "vagrant.exe", "VBoxManage": r"C:\Program Files\Oracle\VirtualBox\VBoxManage.exe"})

@@ -25,6 +25,8 @@ import yaml
 from tests.support.bundle import invoke, write_lock
 from tests.support.env import free_port, need_binary, need_root, stop_process
 from labkit.bundle import fetch, lock
+from labkit.bundle import archive
+from labkit.bundle.archive import MANIFESTS_DIR
 from tests.support.dockerd import docker, load_and_run
 
 pytestmark = pytest.mark.t1
@@ -166,8 +168,9 @@ def _put_manifest(reg_url: str, repo: str, ref: str, body: bytes, media: str) ->
     return resp.headers["Docker-Content-Digest"]
 
 
-def test_a_manifest_list_resolves_to_linux_amd64(dockerd, registry, pushed, tmp_path):
-    """A real multi-arch list in the real registry: arm64 listed first, amd64 second."""
+def _push_multi_arch(registry, tag: str) -> tuple[str, str, str]:
+    """A real multi-arch list in the real registry under `tag`: arm64 listed first (the tiny image with
+    its config saying arm64), amd64 second. Returns the list's, the arm64 and the amd64 manifest digests."""
     repo = "labkit/tiny"
     schema2 = "application/vnd.docker.distribution.manifest.v2+json"
     amd64 = requests.get(f"{registry.url}/v2/{repo}/manifests/1", headers={"Accept": schema2})
@@ -185,7 +188,13 @@ def test_a_manifest_list_resolves_to_linux_amd64(dockerd, registry, pushed, tmp_
                    "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
                   {"mediaType": schema2, "digest": amd64.headers["Docker-Content-Digest"],
                    "size": len(amd64.content), "platform": {"architecture": "amd64", "os": "linux"}}]}
-    list_digest = _put_manifest(registry.url, repo, "multi", json.dumps(listed).encode(), listed["mediaType"])
+    list_digest = _put_manifest(registry.url, repo, tag, json.dumps(listed).encode(), listed["mediaType"])
+    return list_digest, arm_digest, amd64.headers["Docker-Content-Digest"]
+
+
+def test_a_manifest_list_resolves_to_linux_amd64(dockerd, registry, pushed, tmp_path):
+    """A real multi-arch list in the real registry: arm64 listed first, amd64 second."""
+    list_digest, _, _ = _push_multi_arch(registry, "multi")
     lock_file = write_lock(tmp_path / "lock.yaml", [
         image_entry("tiny-multi", f"{pushed}:multi", "registry.example/tiny:multi", "images/multi.tar",
                     digest=list_digest)])
@@ -193,6 +202,75 @@ def test_a_manifest_list_resolves_to_linux_amd64(dockerd, registry, pushed, tmp_
     outcomes = fetch.fetch(lk, lk.artifacts, tmp_path / "b", fetch.Options(allow_unpinned=True))
     assert outcomes[0].error is None and outcomes[0].digest == list_digest
     assert load_and_run(dockerd, tmp_path / "b/images/multi.tar", "registry.example/tiny:multi") == MESSAGE
+
+
+def _archive_arch(archive: Path) -> str:
+    """The architecture the image config inside a docker-archive names."""
+    with tarfile.open(archive) as tar:
+        config = json.loads(tar.extractfile("manifest.json").read())[0]["Config"]
+        return json.loads(tar.extractfile(config).read())["architecture"]
+
+
+def test_each_architecture_takes_its_child_of_the_list(dockerd, registry, pushed, tmp_path):
+    """Issue 28: one list digest pins both children; a laptop fetches its guest architecture's (settings
+    arch), the instructor both (--all-boxes), a Mac's student the arm64 one from the classroom mirror."""
+    from tests.support.bundle import cli_serve
+
+    list_digest, arm_digest, amd_digest = _push_multi_arch(registry, "multi-both")
+    ref, tag = f"{pushed}:multi-both", "registry.example/tiny:both"
+    lock_file = write_lock(tmp_path / "bundle.lock.yaml", [
+        image_entry("tiny", ref, tag, "images/tiny.tar", digest=list_digest) + "\n  arch: amd64",
+        image_entry("tiny-arm64", ref, tag, "arm64/images/tiny.tar", digest=list_digest)
+        + f"\n  arch: arm64\n  child: {arm_digest}"])
+    pc = invoke("bundle.fetch", "--lock", lock_file, "--dest", tmp_path / "pc")  # this x86-64 machine: arch auto
+    assert pc.returncode == 0, pc.stdout + pc.stderr
+    assert "Skipping tiny-arm64" in pc.stdout + pc.stderr
+    assert (tmp_path / "pc/images/tiny.tar").is_file() and not (tmp_path / "pc/arm64").exists()
+
+    instructor = tmp_path / "instructor"
+    both = invoke("bundle.fetch", "--lock", lock_file, "--dest", instructor, "--all-boxes")
+    assert both.returncode == 0, both.stdout + both.stderr
+    assert _archive_arch(instructor / "images/tiny.tar") == "amd64"
+    assert _archive_arch(instructor / "arm64/images/tiny.tar") == "arm64"
+    with tarfile.open(instructor / "arm64/images/tiny.tar") as tar:  # the list and the arm64 manifest, nothing else
+        kept = {m.name[len(MANIFESTS_DIR):] for m in tar if m.name.startswith(MANIFESTS_DIR)}
+    assert kept == {d.split(":", 1)[1] + ".json" for d in (list_digest, arm_digest)} and amd_digest not in str(kept)
+    assert invoke("bundle.verify", "--lock", lock_file, "--dest", instructor, "--all-boxes").returncode == 0
+    sums = (instructor / "CHECKSUMS").read_text()
+    assert " images/tiny.tar" in sums and " arm64/images/tiny.tar" in sums
+
+    mac = tmp_path / "mac"
+    with cli_serve(lock_file, instructor) as (port, _):
+        fetched = invoke("bundle.fetch", "--lock", lock_file, "--dest", mac, "--from", f"http://127.0.0.1:{port}",
+                         env={"LABKIT_ARCH": "arm64"})
+    assert fetched.returncode == 0, fetched.stdout + fetched.stderr
+    assert (mac / "arm64/images/tiny.tar").read_bytes() == (instructor / "arm64/images/tiny.tar").read_bytes()
+    assert not (mac / "images").exists()
+    # the archive docker loads is the arm64 image (this daemon is x86-64: loaded, not run)
+    loaded = docker(dockerd, "load", "-i", str(mac / "arm64/images/tiny.tar"))
+    assert loaded.returncode == 0, loaded.stderr
+    try:
+        assert docker(dockerd, "image", "inspect", "--format", "{{.Architecture}}", tag).stdout.strip() == "arm64"
+    finally:
+        docker(dockerd, "rmi", "-f", tag)
+
+    # a list whose arm64 entry is not the child the lock records (here: amd64's digest): nothing saved
+    wrong = write_lock(tmp_path / "wrong-child.yaml", [
+        image_entry("tiny-arm64", ref, tag, "arm64/images/tiny.tar", digest=list_digest)
+        + f"\n  arch: arm64\n  child: {amd_digest}"])
+    proc = invoke("bundle.fetch", "--lock", wrong, "--dest", tmp_path / "wrong", "--arch", "arm64")
+    assert proc.returncode == 1 and "the lock records" in proc.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "wrong/arm64/images/tiny.tar").exists()
+    assert "not the child the lock records" in archive.check(instructor / "arm64/images/tiny.tar", list_digest, tag,
+                                                             "arm64", amd_digest)
+
+    # an image without an arm64 child: one line naming what it has
+    amd_only = write_lock(tmp_path / "amd-only.yaml", [
+        image_entry("tiny-arm64", f"{pushed}:1", tag, "arm64/images/tiny.tar") + "\n  arch: arm64"])
+    proc = invoke("bundle.fetch", "--lock", amd_only, "--dest", tmp_path / "none", "--allow-unpinned", "--arch", "arm64")
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("labkit: tiny-arm64: ") and "Fix: " in last and "Traceback" not in proc.stderr
 
 
 # --- token auth, for real: the registry verifies the JWTs our little token service signs -----------

@@ -119,7 +119,69 @@ def test_exactly_one_is_enforced_where_a_step_needs_one(bundle):
     assert "has 2 files matching debs/docker/*.deb, expected one" in one_line(out)
 
 
+def test_each_architecture_takes_only_its_own_files_from_a_bundle_holding_both(bundle):
+    """An instructor's bundle holds both architectures: arm64's under arm64/ (provision/lib.sh ARCH_DIR)."""
+    pin(bundle, "socat-arm64", "arm64/debs/base/socat_arm64.deb", b"socat for arm64")
+    amd64 = verify(bundle, "base packages", "debs/base/*.deb")
+    arm64 = verify(bundle, "base packages", "arm64/debs/base/*.deb")
+    assert amd64.returncode == arm64.returncode == 0, amd64.stderr + arm64.stderr
+    assert "name=socat" in amd64.stdout.split() and "socat-arm64" not in amd64.stdout
+    assert [line for line in arm64.stdout.split() if line.startswith("name=")] == ["name=socat-arm64"]
+
+
 # --- labkit_init, put_file ---------------------------------------------------------------------
+
+STEP_ENV = {"LABKIT_BUNDLE": "/nonexistent", "LABKIT_NODE_NAME": "n", "LABKIT_NODE_IP": "192.168.56.10",
+            "LABKIT_NODE_ROLE": "master", "LABKIT_MASTER_IP": "192.168.56.10", "LABKIT_K8S_VERSION": "v1.15.12",
+            "LABKIT_DOCKER_VERSION": "18.09.9"}
+
+
+def test_a_step_refuses_a_guest_of_another_architecture_than_the_settings_say():
+    need(os.geteuid() == 0, "labkit_init wants root")
+    need_binary("dpkg")
+    here = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True).stdout.strip()
+    other = "arm64" if here == "amd64" else "amd64"
+    out = bash("labkit_init base; echo \"dir=[$ARCH_DIR]\"", env={**STEP_ENV, "LABKIT_ARCH": other})
+    assert out.returncode == 1
+    assert out.stderr.strip() == (f"labkit: this VM is {here} but settings arch is {other}. "
+                                  f"Fix: set LABKIT_ARCH={here} (or arch: auto), then invoke vm.provision")
+    same = bash("labkit_init base; echo \"dir=[$ARCH_DIR]\"", env={**STEP_ENV, "LABKIT_ARCH": here})
+    assert same.returncode == 0, same.stderr
+    assert f"dir=[{'' if here == 'amd64' else here + '/'}]" in same.stdout
+
+
+def fake_tools(tmp_path: Path, cgroup_fs: str) -> dict:
+    """stat answering `cgroup_fs` for /sys/fs/cgroup, and an update-grub that records its call."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    real = subprocess.run(["bash", "-c", "type -P stat"], capture_output=True, text=True).stdout.strip()
+    (bin_dir / "stat").write_text(f'#!/bin/sh\nif [ "$*" = "-fc %T /sys/fs/cgroup" ]; then echo {cgroup_fs}; '
+                                  f'else exec {real} "$@"; fi\n')
+    (bin_dir / "update-grub").write_text(f"#!/bin/sh\necho called >>{tmp_path}/update-grub.calls\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+
+
+def test_cgroup_v2_gets_the_kernel_argument_for_v1_then_a_reboot_is_asked_for(tmp_path):
+    grub = tmp_path / "grub.d/90-labkit-cgroup-v1.cfg"
+    run = f'CGROUP_GRUB={grub}; need_cgroup_v1 "Docker 18.09.9"'
+    v1 = bash(run, env=fake_tools(tmp_path, "tmpfs"))
+    assert v1.returncode == 0 and "skip: cgroup v1 for Docker 18.09.9 (/sys/fs/cgroup is tmpfs)" in v1.stdout
+    assert not grub.exists()
+
+    first = bash(run, env=fake_tools(tmp_path, "cgroup2fs"))
+    assert first.returncode == 1
+    assert first.stderr.strip() == (f"labkit: this guest booted with cgroup v2, which Docker 18.09.9 cannot use; {grub} "
+                                    "now asks for v1. Fix: restart the VM to boot with it (invoke vm.halt, then "
+                                    "invoke vm.up), which provisions again")
+    assert grub.read_text() == 'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX systemd.unified_cgroup_hierarchy=0"\n'
+    assert (tmp_path / "update-grub.calls").read_text() == "called\n"
+    # rebooted, and still v2: the argument did not take; no second update-grub, a different line
+    again = bash(run, env=fake_tools(tmp_path, "cgroup2fs"))
+    assert again.returncode == 1 and "still boots cgroup v2 although" in again.stderr
+    assert (tmp_path / "update-grub.calls").read_text() == "called\n"
+
 
 def test_a_step_outside_the_vagrantfile_says_what_is_missing():
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}

@@ -67,16 +67,17 @@ def test_bad_settings_stop_vagrant_with_labkits_one_line():
 
 # --- the two loaders agree ----------------------------------------------------------------------
 
-def ruby_load(root: Path, env: dict) -> tuple[int, str]:
+def ruby_load(root: Path, env: dict, host_cpu: str | None = None) -> tuple[int, str]:
     need_binary("ruby")
-    out = subprocess.run(["ruby", str(REPO / "vagrant" / "settings.rb"), str(root)], env=env,
+    out = subprocess.run(["ruby", str(REPO / "vagrant" / "settings.rb"), str(root)] + ([host_cpu] if host_cpu else []),
+                         env=env,
                          capture_output=True, text=True, timeout=60)
     return out.returncode, (out.stdout if out.returncode == 0 else out.stderr).strip()
 
 
-def python_load(root: Path, env: dict) -> tuple[int, str]:
+def python_load(root: Path, env: dict, host_cpu: str | None = None) -> tuple[int, str]:
     try:
-        return 0, settings.load(root, env).data
+        return 0, settings.load(root, env, host_cpu).data
     except settings.SettingsError as exc:
         return 1, exc.line()
 
@@ -136,6 +137,12 @@ CASES = [
     ({}, b"vm:\n  cpus: 4\nworkers: 1\nvm:\n  memory: 4096\n"),
     ({"LABKIT_VM__MEMORY": "2024-01-01"}, None),
     ({"LABKIT_VERSIONS__PAUSE": "2024-01-01"}, None),
+    # the guest architecture, named rather than read from this (x86-64) machine
+    ({"LABKIT_ARCH": "arm64"}, None),
+    ({"LABKIT_ARCH": "arm64", "LABKIT_PROVIDER": "libvirt", "LABKIT_ARM64_BOXES__LIBVIRT": "labkit/debian-arm64-test"}, None),
+    ({"LABKIT_ARCH": "i386"}, None),
+    ({"LABKIT_ARCH": "arm64", "LABKIT_ARM64_BOXES__VIRTUALBOX": ""}, None),
+    ({}, {"arch": "amd64", "arm64_boxes": {"virtualbox": "x/y"}}),
 ]
 
 
@@ -153,3 +160,36 @@ def test_ruby_and_python_loaders_agree(project, env, local):
         assert json.loads(ruby_out) == py_out
     else:
         assert ruby_out == py_out
+
+
+# `arch: auto` reads the host's CPU: Python's platform.machine() and Ruby's RbConfig host_cpu, handed the
+# same name here (on this x86-64 machine, the CASES above resolve both to amd64).
+HOST_CPUS = [
+    ("arm64", {}),                        # macOS on Apple Silicon
+    ("aarch64", {"LABKIT_PROVIDER": "libvirt"}),  # Linux on arm64
+    ("AMD64", {}),                        # Windows
+    ("x86_64", {"LABKIT_ARCH": "arm64"}),  # named beats auto
+    ("ppc64le", {}),                      # no guest for it
+    ("ppc64le", {"LABKIT_ARCH": "amd64"}),
+]
+
+
+@pytest.mark.parametrize("host_cpu, env", HOST_CPUS)
+def test_both_loaders_resolve_the_host_architecture_alike(project, host_cpu, env):
+    full_env = clean_env(**env)
+    ruby_code, ruby_out = ruby_load(project, full_env, host_cpu)
+    py_code, py_out = python_load(project, full_env, host_cpu)
+    assert ruby_code == py_code
+    if py_code == 0:
+        assert json.loads(ruby_out) == py_out
+        assert py_out["arch"] == env.get("LABKIT_ARCH", {"arm64": "arm64", "aarch64": "arm64"}.get(host_cpu, "amd64"))
+    else:
+        assert ruby_out == py_out == ("labkit: arch auto: this computer's CPU 'ppc64le' has no guest in the lab "
+                                      "(from settings.yaml). Fix: use an x86-64 or an Apple Silicon (arm64) laptop")
+
+
+def test_vagrantfile_validates_for_an_arm64_guest():
+    """The real Vagrantfile validates for an arm64 guest (the box it names: test_vagrantfile_virtualbox.py)."""
+    out = vagrant("validate", env=clean_env(LABKIT_PROVIDER="libvirt", LABKIT_ARCH="arm64",
+                                            LABKIT_VM__LIBVIRT_DRIVER="qemu"))
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -67,3 +68,16 @@ def test_a_node_whose_share_failed_has_no_shared_folder_to_mount(project):
     # only that node: a worker keeps its share
     (worker,) = calls(declared(project, LABKIT_WORKERS="1"), "synced_folder", "virtualbox", node="worker-1")
     assert "type" not in worker["options"]
+
+
+@pytest.mark.parametrize("provider", ["virtualbox", "libvirt"])
+def test_an_arm64_guest_gets_the_arm64_box_and_no_x86_serial_port(project, provider):
+    log = declared(project, LABKIT_ARCH="arm64")
+    wanted = settings_mod.load(project, {"LABKIT_ARCH": "arm64"}).data["arm64_boxes"][provider]
+    assert [c["args"] for c in calls(log, "box=", provider)] == [[wanted]]
+    assert wanted != settings_mod.load(project, {}).data["boxes"][provider]
+    if provider == "virtualbox":
+        (custom,) = calls(log, "customize", provider)  # COM1 at 0x3F8 is an x86 port: the output only
+        assert custom["args"][0] == ["modifyvm", "id", "--uartmode1", "file", str(project / ".labkit" / "console-ubuntu.log")]
+    (step,) = [c for c in log if c["call"] == "provision" and c["args"][0] == "base" and "define(ubuntu)" in c["path"]]
+    assert re.search(r'"LABKIT_ARCH"\s*=>\s*"arm64"', step["options"]["env"])  # provision/lib.sh reads it

@@ -12,45 +12,19 @@ tries to download fails. scripts/host-setup prepares the machine and builds the 
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import tempfile
-import time
-from pathlib import Path
 
 import pytest
 
-from tests.support.env import REPO, free_port, need, need_binary, need_root, stop_process
+from tests.support.env import REPO, free_port, need, need_binary, need_root
 from tests.support import testbundle
-from tests.support.vm import INVOKE, invoke, LabVM, users_lab_state, virsh
+from tests.support.vm import invoke, LabVM, users_lab_state, virsh
+from tests.support.vm import classroom_fetch, copy_project, forget_test_box
 
 NODE_IP = os.environ.get("T2_NODE_IP", "192.168.56.10")  # other sessions on one host pick another
 NODE_NAME = "labkit-t2"  # not the lab's "ubuntu": a user's own VM keeps its name
 
-
-def copy_project(dest: Path) -> Path:
-    """The project's files as git knows them (tracked, plus new files not ignored), none of its local state."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, check=True).stdout.decode().split("\0")
-    for rel in filter(None, listed):
-        src = REPO / rel
-        if src.is_file():  # a file deleted in the working tree is still listed as cached
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    return dest
-
-
-def forget_test_box() -> None:
-    """Remove the installed test box and its libvirt base volume, so vm.up must add it from the bundle."""
-    # run outside any project: Vagrant writes .vagrant/rgloader/ into the Vagrantfile's directory it runs in
-    subprocess.run(["vagrant", "box", "remove", "--force", "--all", testbundle.BOX_NAME], capture_output=True,
-                   cwd=tempfile.gettempdir())
-    prefix = testbundle.BOX_NAME.replace("/", "-VAGRANTSLASH-")
-    for line in virsh("vol-list", "default").stdout.splitlines()[2:]:
-        name = line.split()[0] if line.split() else ""
-        if name.startswith(prefix):
-            virsh("vol-delete", "--pool", "default", name)
 
 
 @pytest.fixture(scope="session")
@@ -107,35 +81,13 @@ def lab_vm(t2_host, tmp_path_factory, dockerd, stand_in_image):
         forget_test_box()
 
 
-def classroom_fetch(env: dict, lock: Path, staging: Path, bundle: Path, port: int, project: Path) -> None:
-    """`invoke bundle.serve` on the instructor's bundle, `invoke bundle.fetch --from` into the student's
-    (with the student's settings: the fetch takes the box of the student's provider)."""
-    server = subprocess.Popen(INVOKE + ["bundle.serve", "--lock", str(lock), "--dest", str(staging),
-                                        "--host", "127.0.0.1", "--port", str(port)],
-                              cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 300  # serve verifies every hash first
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None, f"bundle.serve exited: {server.stdout.read()}"
-                assert time.monotonic() < deadline, "bundle.serve did not listen within 300 s"
-                time.sleep(0.5)
-        fetched = invoke(env, "bundle.fetch", "--lock", str(lock), "--dest", str(bundle),
-                         "--from", f"http://127.0.0.1:{port}", cwd=project)
-        assert fetched.returncode == 0, "the classroom fetch failed (output above)"
-        assert (bundle / "CHECKSUMS").read_text() == (staging / "CHECKSUMS").read_text()
-    finally:
-        stop_process(server, 30)
-
 
 def pytest_collection_modifyitems(config, items):
     """The lifecycle test halts and destroys the shared VM: run it after every other T2 test; the
     acceptance run (snapshot, halt, up) just before it, and the two-node test (its own master + worker)
-    after that, once the single VM is gone; the check that the user's own lab is untouched last."""
-    order = ("test_acceptance", "test_vm_lifecycle", "test_multinode", "test_users_lab")
+    after that, once the single VM is gone, then the arm64 guest (its own VM); the check that the user's
+    own lab is untouched last."""
+    order = ("test_acceptance", "test_vm_lifecycle", "test_multinode", "test_arm64", "test_users_lab")
     items.sort(key=lambda item: next((i + 1 for i, name in enumerate(order) if name in item.nodeid), 0))
 
 

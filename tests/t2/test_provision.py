@@ -16,19 +16,9 @@ import tarfile
 
 import pytest
 from tests.support.vm import CHANGED, run_step, sh
+from tests.support.vm import SNAPSHOT
 
 pytestmark = pytest.mark.t2
-
-STATE_FILES = ["/etc/hosts", "/etc/fstab", "/etc/docker/daemon.json", "/etc/sysctl.d/90-labkit-kubernetes.conf",
-               "/etc/modules-load.d/labkit-kubernetes.conf", "/etc/labkit/resolv.conf"]
-SNAPSHOT = f"""
-sha256sum {' '.join(STATE_FILES)}
-stat -c '%n mtime=%Y inode=%i mode=%a' {' '.join(STATE_FILES)}
-dpkg-query -W -f='${{Package}} ${{Version}} ${{Status}}\\n'
-docker images --no-trunc --format '{{{{.Repository}}}}:{{{{.Tag}}}} {{{{.ID}}}}'
-echo "dockerd pid $(systemctl show -p MainPID --value docker)"
-getent group docker
-"""
 
 
 @pytest.fixture(scope="module")
