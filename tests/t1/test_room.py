@@ -188,10 +188,12 @@ def test_cli_join_send_and_stop(tmp_path):
     assert down.returncode == 1 and "does not answer" in down.stderr and "Traceback" not in down.stderr
 
 
-def test_class_serve_serves_the_verified_bundle_like_bundle_serve(tmp_path):
+def serving_instructor_bundle(tmp_path, data: bytes):
+    """class.serve over an instructor's bundle of one file, fetched for real from a local HTTP origin:
+    (lock file, bundle port, the running class.serve)."""
     from tests.support.bundle import start_server
+    from tests.support.env import free_port
 
-    data = b"node tarball " * 40000
     origin = start_server()
     try:
         lock_file = write_lock(tmp_path / "lock.yaml", [
@@ -200,11 +202,15 @@ def test_class_serve_serves_the_verified_bundle_like_bundle_serve(tmp_path):
     finally:
         origin.shutdown()
         origin.server_close()
-    from tests.support.env import free_port
-
     port = free_port()
     srv = ClassServe(tmp_path / "class", "--lock", str(lock_file), "--dest", str(tmp_path / "instructor"),
                      "--port", str(port)).start()
+    return lock_file, port, srv
+
+
+def test_class_serve_serves_the_verified_bundle_like_bundle_serve(tmp_path):
+    data = b"node tarball " * 40000
+    lock_file, port, srv = serving_instructor_bundle(tmp_path, data)
     try:
         assert any(f"invoke bundle.fetch --from http://127.0.0.1:{port}" in ln for ln in srv.lines)
         part = requests.get(f"http://127.0.0.1:{port}/k8s/node.tgz", headers={"Range": "bytes=100-199"}, timeout=5)
@@ -229,21 +235,8 @@ def alive(pid: int) -> bool:
 
 def test_the_bundle_has_a_process_of_its_own_and_dies_with_class_serve(tmp_path):
     """Downloads never take the room's GIL (Linux: a forked child); a SIGKILL of class.serve leaves no bundle serving."""
-    from tests.support.env import free_port
-    from tests.support.bundle import start_server
-
     data = b"node tarball " * 1000
-    origin = start_server()
-    try:
-        lock_file = write_lock(tmp_path / "lock.yaml", [
-            file_entry("kubernetes-node", "k8s/node.tgz", [origin.add("/node.tgz", data)], data)])
-        assert invoke("bundle.fetch", "--lock", lock_file, "--dest", tmp_path / "instructor").returncode == 0
-    finally:
-        origin.shutdown()
-        origin.server_close()
-    port = free_port()
-    srv = ClassServe(tmp_path / "class", "--lock", str(lock_file), "--dest", str(tmp_path / "instructor"),
-                     "--port", str(port)).start()
+    _lock, port, srv = serving_instructor_bundle(tmp_path, data)
     children = [int(p) for p in Path(f"/proc/{srv.proc.pid}/task/{srv.proc.pid}/children").read_text().split()]
     assert len(children) == 1  # the bundle's process
     assert requests.get(f"http://127.0.0.1:{port}/k8s/node.tgz", timeout=5).content == data
