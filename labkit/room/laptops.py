@@ -1,7 +1,7 @@
 """The class's laptops: `invoke acceptance`'s report, sent to the room, and the instructor's table of them.
 
 A student runs `invoke acceptance` (the week before the course, say), joins the room, then
-`invoke class.send --report acceptance-report-….md`. The report is the Markdown file the acceptance run
+`invoke class.send --report acceptance-<laptop>-<time>.md`. The report is the Markdown file the acceptance run
 writes, in the format docs/acceptance.md documents (a fact table, one `### phase: status` section per
 phase with its start, time, error and hint); `from_markdown` reads that into the room's `acceptance`
 kind (schema.ACCEPTANCE), every string passed through labkit.acceptance.redact once more (the file may

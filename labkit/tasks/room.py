@@ -117,7 +117,7 @@ def join(c, url, code="", name=""):
         ui.say(f"The room also serves the bundle: invoke bundle.fetch --from {joined['bundle']}")
 
 
-@labtask(name="send", help={"report": "also send this acceptance report (the acceptance-report-….md file "
+@labtask(name="send", help={"report": "also send this acceptance report (the acceptance-<laptop>-<time>.md file "
                                         "invoke acceptance wrote): the instructor's laptops view"})
 def send_queued(c, report=None):
     """Send the reports queued while the room was not reachable (doctor and verify also do it each run);
@@ -136,7 +136,7 @@ def send_queued(c, report=None):
             acceptance = laptops.from_markdown(Path(report).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise LabkitError(f"{report} is not an acceptance report ({exc})",
-                              "pass the acceptance-report-….md file that invoke acceptance wrote") from None
+                              "pass the acceptance-<laptop>-<time>.md file that invoke acceptance wrote") from None
         client.enqueue(project_root(c), joined, "acceptance", acceptance)
     done = client.flush(project_root(c), joined)
     if not done.sent and not done.left and not done.refused:

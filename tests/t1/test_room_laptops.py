@@ -55,7 +55,7 @@ def joined_project(tmp_path, srv, name=HOSTILE) -> Path:
 
 def test_class_send_report_puts_the_laptop_in_the_laptops_view(room, tmp_path):
     project = joined_project(tmp_path, room)
-    sent = invoke("class.send", "--report", report_file(tmp_path / "acceptance-report-1.md"),
+    sent = invoke("class.send", "--report", report_file(tmp_path / "acceptance-lab-01-20261207T090000Z.md"),
                   env={"INVOKE_LABKIT_ROOT": str(project)})
     assert sent.returncode == 0, sent.stderr
     assert sent.stdout.strip() == f"class: report sent to the room as {HOSTILE.replace(chr(0x202e), '')}"
@@ -81,7 +81,7 @@ def test_a_file_that_is_not_an_acceptance_report_is_one_line(room, tmp_path):
     assert ran.returncode == 1 and "Traceback" not in ran.stderr
     assert ran.stderr.strip() == (f"labkit: {tmp_path / 'notes.md'} is not an acceptance report (it does not start "
                                   "with '# labkit acceptance report' (docs/acceptance.md)). Fix: pass the "
-                                  "acceptance-report-….md file that invoke acceptance wrote")
+                                  "acceptance-<laptop>-<time>.md file that invoke acceptance wrote")
     assert room.stored() == 0
 
 
