@@ -12,8 +12,10 @@ import locale
 import os
 import platform
 import subprocess
-from dataclasses import dataclass
+import time
 from typing import Optional
+
+from labkit.backends import CommandResult  # the one shape of a finished command
 
 
 def text(data: Optional[bytes]) -> str:
@@ -34,24 +36,15 @@ def text(data: Optional[bytes]) -> str:
         return data.decode("utf-8", "replace")
 
 
-@dataclass(frozen=True)
-class Output:
-    code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.code == 0
-
-
-def output(cmd: list[str], timeout: float = 30, env: Optional[dict] = None, cwd=None) -> Optional[Output]:
+def output(cmd: list[str], timeout: float = 30, env: Optional[dict] = None, cwd=None) -> Optional[CommandResult]:
     """Run `cmd` without a shell or stdin; None if it cannot start or overruns `timeout` seconds."""
+
+    started = time.monotonic()
     try:
         done = subprocess.run(cmd, capture_output=True, timeout=timeout, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError):
         return None
-    return Output(done.returncode, text(done.stdout), text(done.stderr))
+    return CommandResult(done.returncode, text(done.stdout), text(done.stderr), time.monotonic() - started)
 
 
 # --- VBoxManage in one language -----------------------------------------------------------------
